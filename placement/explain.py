@@ -1,0 +1,68 @@
+"""Why a request was left unplaced: sorted, stable reason strings (format in docs/solver.md)."""
+
+from __future__ import annotations
+
+from placement.eligibility import fit_blocks
+from placement.instance import Instance, Placement
+
+
+def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[str, ...]]:
+    """Reasons for every request not in ``placement``, per shelter of the problem.
+
+    For each shelter ``<id>`` one or more of:
+
+    - ``shelter:<id>:<code>`` — an eligibility reason code of SPEC §4;
+    - ``shelter:<id>:too_few_beds`` — eligible, but the group does not fit the shelter's
+      free beds even with no one else placed;
+    - ``shelter:<id>:capacity_taken:<request>`` — one per placed request holding beds in a
+      unit this group could have used;
+    - ``shelter:<id>:separated_from:<request>`` — a request placed there must be kept apart;
+    - ``shelter:<id>:not_chosen`` — it would fit now (only when the solution is not proven
+      optimal, or with the greedy baseline).
+
+    ``no_shelters`` when the problem has no shelter. Each tuple is sorted.
+    """
+    problem = inst.problem
+    shelters = problem.shelters
+    left = [list(f) for f in inst.free]
+    placed_at: list[list[int]] = [[] for _ in shelters]
+    units_used: dict[int, set[int]] = {}
+    for ri, (si, choice) in sorted(placement.items()):
+        for b, u in enumerate(choice):
+            left[si][u] -= len(inst.blocks[ri][b])
+        placed_at[si].append(ri)
+        units_used[ri] = set(choice)
+    out: dict[int, tuple[str, ...]] = {}
+    for ri in range(len(problem.requests)):
+        if ri in placement:
+            continue
+        if not shelters:
+            out[ri] = ("no_shelters",)
+            continue
+        viable = {p.shelter: p for p in inst.pairs[ri]}
+        sizes = [len(b) for b in inst.blocks[ri]]
+        reasons: list[str] = []
+        for si, s in enumerate(shelters):
+            pair = viable.get(si)
+            prefix = f"shelter:{s.id}:"
+            if pair is None:
+                codes = inst.eligibility(ri, si)
+                reasons.extend(prefix + c for c in (codes or ["too_few_beds"]))
+                continue
+            found = False
+            for other in placed_at[si]:
+                if other in inst.separated[ri]:
+                    reasons.append(f"{prefix}separated_from:{problem.requests[other].id}")
+                    found = True
+            if fit_blocks(sizes, pair.candidates, left[si]) is None:
+                usable = {u for c in pair.candidates for u in c}
+                reasons.extend(
+                    f"{prefix}capacity_taken:{problem.requests[other].id}"
+                    for other in placed_at[si]
+                    if units_used[other] & usable
+                )
+                found = True
+            if not found:
+                reasons.append(f"{prefix}not_chosen")
+        out[ri] = tuple(sorted(reasons))
+    return out
