@@ -1,0 +1,119 @@
+"""The app factory: every process and every test builds its own app from explicit settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from service import problems
+from service.db import Sessions, make_engine
+from service.middleware import EdgeMiddleware
+from service.routes import API_PREFIX, health, identity, registry
+from service.settings import Settings
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
+    """Build an app for these settings.
+
+    ``bind`` (an engine or a connection) replaces the engine the app would create; tests pass a
+    connection inside an outer transaction that they roll back.
+    """
+    owns_engine = bind is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_engine:
+            app.state.sessions.bind.dispose()
+
+    app = FastAPI(
+        title="Refuge",
+        version=VERSION,
+        summary="Shelter beds, placement and accountability for victims of trafficking.",
+        lifespan=lifespan,
+        # No Swagger UI: it would load scripts from a CDN. The document is served as JSON.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.secret_key = settings.resolved_secret_key()
+    engine = bind if bind is not None else make_engine(settings.database_url)
+    if owns_engine:
+        app.state.sessions = Sessions(engine)
+    else:
+        app.state.sessions = Sessions(engine, join_transaction_mode="create_savepoint")
+
+    problems.install(app)
+    for module in (identity, registry, health):
+        app.include_router(module.router)
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
+            expose_headers=["ETag", "Retry-After", "X-Request-ID"],
+        )
+    app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
+    return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the problem schema every error response refers to."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+        description=(
+            "Errors are RFC 9457 problem documents (application/problem+json). "
+            "Authenticate with `Authorization: Bearer <JWT or API key>`."
+        ),
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = problems.PROBLEM_SCHEMA
+    # FastAPI documents its own 422 shape; ours is a problem document like every other error.
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.startswith(("4", "5")):
+                    response["content"] = {
+                        problems.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    app.openapi_schema = doc
+    return doc
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory``: settings from ``REFUGE_*`` variables."""
+    return create_app(Settings())
+
+
+def iter_api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route of ``app`` with its full path, methods and ``dependant``.
+
+    FastAPI ≥ 0.160 keeps included routers as lazy branches; ``iter_route_contexts`` flattens
+    them (earlier versions listed ``APIRoute`` objects in ``app.routes`` directly).
+    """
+    flatten = getattr(fastapi_routing, "iter_route_contexts", None)
+    contexts = flatten(app.routes) if flatten else app.routes
+    for context in contexts:
+        original = getattr(context, "original_route", context)
+        if isinstance(original, APIRoute):
+            yield context

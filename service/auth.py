@@ -1,0 +1,117 @@
+"""Authentication (JWT or API key, both as ``Authorization: Bearer``) and access declarations.
+
+Every route declares who may call it with ``allow(...)`` or ``PUBLIC``; a test walks all routes
+and fails on one that declares neither. Tokens are HS256 JWTs with a pinned algorithm, an issuer
+and an expiry of at most 60 minutes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.settings import Settings
+from shelters import identity
+from shelters.errors import Forbidden, InvalidCredentials, NotFound
+from shelters.identity import Principal, Role
+from shelters.models import User, utcnow
+
+ALGORITHM = "HS256"
+ISSUER = "refuge"
+ACCESS_MARK = "__refuge_access__"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A JWT from POST /api/v1/auth/token, or an API key (rfg_…).",
+)
+
+
+def issue_token(settings: Settings, secret: str, user: User) -> tuple[str, int]:
+    """A signed access token for ``user`` and its lifetime in seconds."""
+    lifetime = timedelta(minutes=settings.token_minutes)
+    now = utcnow()
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "iss": ISSUER,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), int(lifetime.total_seconds())
+
+
+def _user_id_from_jwt(token: str, secret: str) -> int:
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "iss"]},
+        )
+        return int(claims["sub"])
+    except (jwt.PyJWTError, ValueError):
+        raise InvalidCredentials("invalid or expired token") from None
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, loaded fresh from the database so that a disabled user is refused at once.
+
+    Uses its own short read session, closed before the route's unit of work begins.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise InvalidCredentials("missing bearer token")
+    token = credentials.credentials
+    with request.app.state.sessions.read() as session:
+        if identity.is_api_key(token):
+            user = identity.user_for_api_key(session, token)
+        else:
+            user_id = _user_id_from_jwt(token, request.app.state.secret_key)
+            try:
+                user = identity.get_user(session, user_id)
+            except NotFound:
+                raise InvalidCredentials("invalid or expired token") from None
+        principal = identity.principal_of(user)
+    request.state.principal = principal
+    return principal
+
+
+def allow(*roles: Role) -> Any:
+    """Declare that a route may be called by these roles only (others: 403)."""
+    allowed = frozenset(roles)
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"the {principal.role.value} role may not do this")
+        return principal
+
+    setattr(check, ACCESS_MARK, allowed)
+    return Depends(check)
+
+
+ANY_ROLE = tuple(Role)
+
+
+def _public() -> None:
+    """Marks a route that anybody may call."""
+
+
+setattr(_public, ACCESS_MARK, frozenset())
+PUBLIC = Depends(_public)
+
+
+def access_of(call: Callable[..., Any]) -> frozenset[Role] | None:
+    """The roles a dependency declares (empty for public), or None if it declares nothing."""
+    marked: frozenset[Role] | None = getattr(call, ACCESS_MARK, None)
+    return marked

@@ -1,0 +1,54 @@
+"""Request-scoped dependencies: the unit of work.
+
+A route asks for ``ReadDb`` when it only reads, ``WriteDb`` when it writes (reads of case-level
+data write an audit entry, so they ask for ``WriteDb`` too). The dependency is function-scoped
+(FastAPI ≥ 0.121): it commits before the response is sent, so a failed commit becomes an error
+response and never a 201 after the fact. Nothing else commits during a request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from service.db import Sessions
+from shelters.errors import DomainError
+
+
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.sessions
+    return sessions
+
+
+def _unit_of_work(session: Session) -> Iterator[Session]:
+    with session:
+        try:
+            yield session
+        except DomainError as exc:
+            if exc.commit_anyway:
+                session.commit()
+            else:
+                session.rollback()
+            raise
+        except BaseException:
+            session.rollback()
+            raise
+        else:
+            session.commit()
+
+
+def write_session(request: Request) -> Iterator[Session]:
+    """A session whose transaction commits when the route returns and rolls back on error."""
+    yield from _unit_of_work(_sessions(request).write())
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A session for routes that only read; on SQLite its transaction never takes the lock."""
+    yield from _unit_of_work(_sessions(request).read())
+
+
+WriteDb = Annotated[Session, Depends(write_session, scope="function")]
+ReadDb = Annotated[Session, Depends(read_session, scope="function")]

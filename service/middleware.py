@@ -1,0 +1,151 @@
+"""ASGI middleware at the edge: request ids, security headers, body limit, access log.
+
+Pure ASGI (no ``BaseHTTPMiddleware``) so streaming and background work are not disturbed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.problems import PROBLEM_JSON, internal_error_body
+
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+_OURS = {name for name, _ in SECURITY_HEADERS} | {b"x-request-id"}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+access_log = logging.getLogger("refuge.access")
+error_log = logging.getLogger("refuge.errors")
+
+
+def _problem(status: int, title: str, detail: str) -> bytes:
+    return json.dumps(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    ).encode()
+
+
+class EdgeMiddleware:
+    """Adds the security headers and ``X-Request-ID``, caps bodies, logs one line a request.
+
+    The log line is JSON with the request id, actor id and role, route template, method,
+    status and duration: never a body, a query string or a token.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        offered = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        state: dict[str, Any] = {"status": 500, "started": False, "refused": False}
+
+        async def send_with_headers(message: Message) -> None:
+            if state["refused"] and not message.get("refuge_edge"):
+                return  # we answered 413 already; the app's late reply goes nowhere
+            message = {k: v for k, v in message.items() if k != "refuge_edge"}
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                state["started"] = True
+                raw = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
+                raw.extend(SECURITY_HEADERS)
+                raw.append((b"x-request-id", request_id.encode()))
+                message["headers"] = raw
+            await send(message)
+
+        async def refuse_too_large() -> None:
+            if not state["started"]:
+                state["refused"] = True
+                await self._too_large(send_with_headers)
+
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            if state["refused"]:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    await refuse_too_large()
+                    return {"type": "http.disconnect"}
+            return message
+
+        try:
+            declared = int(headers.get(b"content-length", b"0") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if declared > self.max_body_bytes:
+                await refuse_too_large()
+            else:
+                await self.app(scope, counting_receive, send_with_headers)
+        except Exception:
+            if state["refused"]:
+                return  # the app stumbled over the disconnect we fed it
+            error_log.exception("unhandled error", extra={"request_id": request_id})
+            if state["started"]:
+                raise
+            await self._send(send_with_headers, 500, internal_error_body(request_id))
+        finally:
+            self._log(scope, request_id, state["status"], started)
+
+    async def _too_large(self, send: Send) -> None:
+        body = _problem(
+            413, "Content Too Large", f"request bodies are limited to {self.max_body_bytes} bytes"
+        )
+        await self._send(send, 413, body)
+
+    @staticmethod
+    async def _send(send: Send, status: int, body: bytes) -> None:
+        await send(
+            {
+                "refuge_edge": True,
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"refuge_edge": True, "type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _log(scope: Scope, request_id: str, status: int, started: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        route = scope.get("route")
+        principal: Any = scope.get("state", {}).get("principal")
+        access_log.info(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "actor_id": getattr(principal, "user_id", None),
+                    "role": getattr(getattr(principal, "role", None), "value", None),
+                    "method": scope.get("method"),
+                    "route": getattr(route, "path", None) or "<unmatched>",
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+                separators=(",", ":"),
+            )
+        )

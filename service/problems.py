@@ -1,0 +1,179 @@
+"""Every error is an RFC 9457 ``application/problem+json`` document.
+
+One table maps each domain error to its status, ``type`` and ``title``. HTTP-level errors
+(unknown route, wrong method, missing credentials) use ``about:blank`` with the status phrase as
+title, as RFC 9457 §4.2.1 recommends. A 500 says nothing about its cause: the log has the
+request id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shelters import errors
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "urn:refuge:problem:"
+log = logging.getLogger("refuge.errors")
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    status: int
+    slug: str
+    title: str
+
+
+DOMAIN_PROBLEMS: dict[type[errors.DomainError], ProblemKind] = {
+    errors.NotFound: ProblemKind(404, "not-found", "Not found"),
+    errors.Forbidden: ProblemKind(403, "forbidden", "Not allowed for this role"),
+    errors.CapacityExceeded: ProblemKind(409, "capacity-exceeded", "Not enough free beds"),
+    errors.Conflict: ProblemKind(409, "conflict", "Conflicts with the current state"),
+    errors.StaleVersion: ProblemKind(412, "stale-version", "The resource changed meanwhile"),
+    errors.PreconditionRequired: ProblemKind(428, "if-match-required", "If-Match header required"),
+    errors.InvalidInput: ProblemKind(422, "invalid-input", "The input breaks a rule"),
+    errors.InvalidCredentials: ProblemKind(401, "unauthorized", "Not authenticated"),
+    errors.TooManyAttempts: ProblemKind(429, "too-many-attempts", "Too many attempts"),
+}
+
+
+def kind_of(exc: errors.DomainError) -> ProblemKind:
+    """The most specific entry of the table for this error."""
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_PROBLEMS:
+            return DOMAIN_PROBLEMS[cls]
+    return ProblemKind(400, "bad-request", "Bad request")
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str,
+    type_: str = "about:blank",
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """Build a problem document response."""
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _bearer_challenge(status: int) -> dict[str, str]:
+    return {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    kind = kind_of(exc)
+    headers = _bearer_challenge(kind.status)
+    if isinstance(exc, errors.TooManyAttempts):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return problem_response(
+        kind.status,
+        detail=exc.detail,
+        type_=TYPE_BASE + kind.slug,
+        title=kind.title,
+        headers=headers,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    headers.update(_bearer_challenge(exc.status_code))
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail=detail, headers=headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The submitted values are not echoed: they may be about a person.
+    problems = [
+        {"loc": _location(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    return problem_response(
+        422,
+        detail="; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:10]),
+        type_=TYPE_BASE + "validation",
+        title="Invalid request",
+        errors=problems,
+    )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # Connection lost, server restarting, lock timeout: nothing was committed, retry is safe.
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        detail="The database is unavailable; nothing was changed. Retry shortly.",
+        type_=TYPE_BASE + "unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+def internal_error_body(request_id: str) -> bytes:
+    """The body of a 500: the request id to quote, nothing about the cause."""
+    return json.dumps(
+        {
+            "type": TYPE_BASE + "internal",
+            "title": "Internal Server Error",
+            "status": 500,
+            "detail": "An internal error occurred; it has been logged.",
+            "request_id": request_id,
+        }
+    ).encode()
+
+
+def install(app: FastAPI) -> None:
+    """Register the problem handlers on ``app``."""
+    app.add_exception_handler(errors.DomainError, _domain_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    # Anything else is answered by EdgeMiddleware, so the 500 still gets the edge headers.
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem documents for these statuses."""
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

@@ -1,0 +1,92 @@
+"""Settings, read from the environment with the prefix ``REFUGE_``.
+
+Nothing here is read at import time: ``Settings()`` is built by the CLI or the app factory and
+handed down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./refuge.db"
+
+
+class SecretKeyMissing(RuntimeError):
+    """No signing secret was configured and none may be generated for this database."""
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one Refuge process."""
+
+    model_config = SettingsConfigDict(env_prefix="REFUGE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: SecretStr | None = None
+    token_minutes: int = Field(default=30, ge=1, le=60)
+    majority_age: int = Field(default=18, ge=14, le=21)
+    hold_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    suppression_k: int = Field(default=11, ge=3)
+    retention_days: int = Field(default=365, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
+    login_lockout_s: int = Field(default=300, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+    demo: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; a bare URL would ask for psycopg2.
+            return "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
+            raise ValueError("REFUGE_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[1] if "///" in self.database_url else ""
+        if path in ("", ":memory:"):
+            return None
+        return Path(path.split("?", 1)[0])
+
+    def resolved_secret_key(self) -> str:
+        """The JWT signing secret.
+
+        Order: ``REFUGE_SECRET_KEY``; else, for a SQLite file, a random key kept beside it in a
+        file only its owner can read (created on first use); else refuse, because several
+        PostgreSQL workers must share one configured secret.
+        """
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < 32:
+                raise SecretKeyMissing("REFUGE_SECRET_KEY must be at least 32 characters")
+            return value
+        path = self.sqlite_path()
+        if path is None:
+            raise SecretKeyMissing(
+                "REFUGE_SECRET_KEY is not set; it is required for PostgreSQL and in-memory "
+                "databases (generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')"
+            )
+        key_file = path.with_name(path.name + ".secret")
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+        if key_file.stat().st_mode & 0o077:
+            raise SecretKeyMissing(f"{key_file} must be readable by its owner only (chmod 600)")
+        return key_file.read_text().strip()

@@ -1,0 +1,246 @@
+"""ORM models of the registry and of identity.
+
+Rows never leave the domain: the service layer builds response schemas from them on purpose.
+No table has a column for a name, birth date, document number, phone, e-mail or street address
+of a person. ``name`` columns name organisations, shelters, regions and units, never people.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "coordinator", "caseworker", "funder")
+ORGANIZATION_KINDS = ("ngo", "state", "international", "funder")
+SHELTER_STATUSES = ("open", "suspended", "closed")
+SECURITY_LEVELS = ("standard", "high")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite forgets zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (
+        CheckConstraint("lat >= -90 AND lat <= 90", name="lat_range"),
+        CheckConstraint("lon >= -180 AND lon <= 180", name="lon_range"),
+    )
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint(_in("kind", ORGANIZATION_KINDS), name="kind_known"),)
+
+
+user_shelters = Table(
+    "user_shelters",
+    Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("shelter_id", ForeignKey("shelters.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    """A member of staff, a funder or the network operator; never a person being placed."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    shelters: Mapped[list[Shelter]] = relationship(
+        secondary=user_shelters, lazy="raise", order_by="Shelter.id"
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("role", ROLES), name="role_known"),
+        CheckConstraint(
+            "role = 'admin' OR organization_id IS NOT NULL", name="organization_unless_admin"
+        ),
+    )
+
+
+class ApiKey(Base):
+    """An API key: only a SHA-256 of the secret is kept; the secret is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed logins per username, kept in the database so that every worker sees them."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures_non_negative"),)
+
+
+class Shelter(Base):
+    __tablename__ = "shelters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    region_code: Mapped[str] = mapped_column(
+        ForeignKey("regions.code", ondelete="RESTRICT"), index=True
+    )
+    locality: Mapped[str] = mapped_column(String(200))
+    # Confidential: the shelter's own address and coordinates, never a person's.
+    address: Mapped[str | None] = mapped_column(String(500))
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    security_level: Mapped[str] = mapped_column(String(20), default="standard")
+    wheelchair_accessible: Mapped[bool] = mapped_column(Boolean, default=False)
+    services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    units: Mapped[list[Unit]] = relationship(
+        back_populates="shelter", lazy="raise", order_by="Unit.id"
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("status", SHELTER_STATUSES), name="status_known"),
+        CheckConstraint(_in("security_level", SECURITY_LEVELS), name="security_level_known"),
+        CheckConstraint("(lat IS NULL) = (lon IS NULL)", name="location_complete"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+
+class Unit(Base):
+    """A bed pool inside a shelter.
+
+    ``occupied`` counts admitted placements and ``held`` proposed or accepted ones; both are
+    kept by the domain in the same transaction as the placement rows they summarise, and the
+    CHECK constraints refuse any write that would leave ``available`` below zero.
+    """
+
+    __tablename__ = "units"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shelter_id: Mapped[int] = mapped_column(
+        ForeignKey("shelters.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    capacity: Mapped[int] = mapped_column(Integer)
+    out_of_service: Mapped[int] = mapped_column(Integer, default=0)
+    external_occupied: Mapped[int] = mapped_column(Integer, default=0)
+    occupied: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    admits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    shelter: Mapped[Shelter] = relationship(back_populates="units", lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("capacity >= 0", name="capacity_non_negative"),
+        CheckConstraint("out_of_service >= 0", name="out_of_service_non_negative"),
+        CheckConstraint("external_occupied >= 0", name="external_occupied_non_negative"),
+        CheckConstraint("occupied >= 0", name="occupied_non_negative"),
+        CheckConstraint("held >= 0", name="held_non_negative"),
+        CheckConstraint(
+            "capacity - out_of_service - external_occupied - occupied - held >= 0",
+            name="available_non_negative",
+        ),
+        CheckConstraint("version >= 1", name="version_positive"),
+        UniqueConstraint("shelter_id", "name", name="uq_units_shelter_name"),
+    )
+
+    @property
+    def available(self) -> int:
+        """Free beds: capacity less out-of-service, external, occupied and held beds."""
+        return (
+            self.capacity - self.out_of_service - self.external_occupied - self.occupied - self.held
+        )
