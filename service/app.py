@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from service import problems
 from service.db import Sessions, make_engine
 from service.middleware import EdgeMiddleware
-from service.routes import API_PREFIX, health, identity, registry
+from service.routes import API_PREFIX, availability, health, identity, registry, shelters
 from service.settings import Settings
 
 VERSION = "0.1.0"
@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         app.state.sessions = Sessions(engine, join_transaction_mode="create_savepoint")
 
     problems.install(app)
-    for module in (identity, registry, health):
+    for module in (identity, registry, shelters, availability, health):
         app.include_router(module.router)
 
     if settings.cors_origins:

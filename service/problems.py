@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shelters import errors
@@ -133,6 +133,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    # A constraint the domain should have checked first (a CHECK on beds, a unique name)
+    # caught a concurrent or unforeseen write: refuse it, nothing was written.
+    log.warning("integrity error refused: %s", type(getattr(exc, "orig", exc)).__name__)
+    return problem_response(
+        409,
+        detail="The change conflicts with the current state and was not saved.",
+        type_=TYPE_BASE + "conflict",
+        title="Conflicts with the current state",
+    )
+
+
 def internal_error_body(request_id: str) -> bytes:
     """The body of a 500: the request id to quote, nothing about the cause."""
     return json.dumps(
@@ -152,6 +164,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(IntegrityError, _integrity_error)
     # Anything else is answered by EdgeMiddleware, so the 500 still gets the edge headers.
 
 

@@ -6,9 +6,10 @@ define. Responses are built explicitly from domain objects, never returned as OR
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shelters.identity import Role
 
@@ -93,3 +94,192 @@ class ServiceOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
+
+
+Sex = Literal["female", "male", "other"]
+Status = Literal["adult", "accompanied_child", "unaccompanied_minor"]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
+ServiceCode = Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,40}$")]
+Age = Annotated[int, Field(ge=0, le=120)]
+
+
+class LocationIn(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+LocationOut = LocationIn
+
+
+class ShelterIn(Strict):
+    organization_id: int
+    name: Label
+    region: Slug
+    locality: Label
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    location: LocationIn | None = None
+    security_level: Literal["standard", "high"] = "standard"
+    wheelchair_accessible: bool = False
+    services: list[ServiceCode] = Field(default_factory=list, max_length=20)
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=20)
+    status: Literal["open", "suspended", "closed"] = "open"
+
+
+class ShelterPatch(Strict):
+    name: Label | None = None
+    region: Slug | None = None
+    locality: Label | None = None
+    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    location: LocationIn | None = None
+    security_level: Literal["standard", "high"] | None = None
+    wheelchair_accessible: bool | None = None
+    services: list[ServiceCode] | None = Field(default=None, max_length=20)
+    languages: list[LanguageCode] | None = Field(default=None, max_length=20)
+    status: Literal["open", "suspended", "closed"] | None = None
+
+
+class ShelterOut(BaseModel):
+    """A shelter as anyone allowed to read it sees it: region and locality, no address."""
+
+    id: int
+    organization_id: int
+    name: str
+    region: str
+    locality: str
+    security_level: str
+    wheelchair_accessible: bool
+    services: list[str]
+    languages: list[str]
+    status: str
+    version: int
+
+
+class ShelterConfidentialOut(ShelterOut):
+    """A shelter with its confidential address and coordinates."""
+
+    address: str | None
+    location: LocationOut | None
+
+
+class AdmissionRuleIn(Strict):
+    sexes: list[Sex] = Field(min_length=1, max_length=3)
+    min_age: Age
+    max_age: Age
+    statuses: list[Status] = Field(min_length=1, max_length=3)
+
+    @model_validator(mode="after")
+    def _ages_ordered(self) -> AdmissionRuleIn:
+        if self.min_age > self.max_age:
+            raise ValueError("min_age must not exceed max_age")
+        return self
+
+
+AdmissionRuleOut = AdmissionRuleIn
+BedCount = Annotated[int, Field(ge=0, le=10_000)]
+
+
+class UnitIn(Strict):
+    name: Label
+    capacity: BedCount
+    out_of_service: BedCount = 0
+    external_occupied: BedCount = 0
+    admits: list[AdmissionRuleIn] = Field(min_length=1, max_length=20)
+
+
+class UnitPatch(Strict):
+    name: Label | None = None
+    capacity: BedCount | None = None
+    out_of_service: BedCount | None = None
+    external_occupied: BedCount | None = None
+    admits: list[AdmissionRuleIn] | None = Field(default=None, min_length=1, max_length=20)
+
+
+class UnitOut(BaseModel):
+    id: int
+    shelter_id: int
+    name: str
+    capacity: int
+    out_of_service: int
+    external_occupied: int
+    occupied: int
+    held: int
+    available: int
+    admits: list[AdmissionRuleOut]
+    version: int
+    updated_at: datetime
+
+
+class UnitChangeOut(BaseModel):
+    id: int
+    changed_at: datetime
+    actor_user_id: int | None
+    field: str
+    old: Any
+    new: Any
+
+
+class UnitBedsOut(BaseModel):
+    unit_id: int
+    name: str
+    capacity: int
+    available: int
+    admits: list[AdmissionRuleOut]
+
+
+class ShelterBedsOut(BaseModel):
+    shelter_id: int
+    name: str
+    region: str
+    locality: str
+    status: str
+    security_level: str
+    wheelchair_accessible: bool
+    services: list[str]
+    languages: list[str]
+    available: int
+    units: list[UnitBedsOut]
+
+
+RefStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+
+
+class MemberIn(Strict):
+    ref: RefStr = Field(description='A local label such as "A"; never a name.')
+    sex: Sex
+    age: Age
+    guardian_ref: RefStr | None = None
+
+
+class CaseProfileIn(Strict):
+    """The needs of a group, without anything that identifies a person."""
+
+    members: list[MemberIn] = Field(min_length=1, max_length=20)
+    required_services: list[ServiceCode] = Field(default_factory=list, max_length=10)
+    desired_services: list[ServiceCode] = Field(default_factory=list, max_length=10)
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
+    wheelchair: bool = False
+    high_risk: bool = False
+    excluded_regions: list[Slug] = Field(default_factory=list, max_length=30)
+    excluded_shelter_ids: list[int] = Field(default_factory=list, max_length=100)
+    current_region: Slug | None = None
+    location: LocationIn | None = None
+
+
+class BedOut(BaseModel):
+    member_ref: str
+    unit_id: int
+
+
+class EligibleOut(BaseModel):
+    shelter_id: int
+    beds: list[BedOut]
+
+
+class IneligibleOut(BaseModel):
+    shelter_id: int
+    reasons: list[str]
+
+
+class AvailabilityCheckOut(BaseModel):
+    eligible: list[EligibleOut]
+    ineligible: list[IneligibleOut]

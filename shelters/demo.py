@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shelters import identity
+from shelters import identity, registry
 from shelters.identity import Role
-from shelters.models import Organization, Region, Shelter, Unit, User
+from shelters.models import Organization, Region, Shelter, User
 
 REGIONS: list[tuple[str, str, float, float]] = [
     ("abai", "Abai Region", 48.9, 79.6),
@@ -224,10 +224,9 @@ def _load_network(session: Session) -> list[Organization]:
         session.add(shelter)
         session.flush()
         for unit_name, capacity, admits in units:
-            session.add(
-                Unit(shelter_id=shelter.id, name=unit_name, capacity=capacity, admits=admits)
+            registry.create_unit(
+                session, shelter.id, actor_id=None, name=unit_name, capacity=capacity, admits=admits
             )
-    session.flush()
     return orgs
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -244,3 +245,23 @@ class Unit(Base):
         return (
             self.capacity - self.out_of_service - self.external_occupied - self.occupied - self.held
         )
+
+
+class UnitChange(Base):
+    """One field of one unit changed: who, when, old and new value.
+
+    Written in the same transaction as the change, from the unit's creation on (old value
+    null), so that bed-nights can be recomputed for any past period.
+    """
+
+    __tablename__ = "unit_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_unit_changes_unit_id_id", "unit_id", "id"),)

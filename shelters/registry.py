@@ -1,15 +1,22 @@
-"""Use cases of the registry: regions and organisations.
+"""Use cases of the registry: regions, organisations, shelters and bed units.
 
 Use cases take a session and keyword arguments, flush, and never commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shelters.errors import InvalidInput, NotFound
-from shelters.models import Organization, Region
+from shelters import access
+from shelters.capacity import shortfall
+from shelters.catalogue import SERVICES
+from shelters.errors import CapacityExceeded, InvalidInput, NotFound, StaleVersion
+from shelters.identity import Principal, Role
+from shelters.models import Organization, Region, Shelter, Unit, UnitChange, utcnow
 from shelters.pagination import Page, paginate
 
 
@@ -49,3 +56,259 @@ def create_organization(session: Session, *, name: str, kind: str) -> Organizati
     session.add(org)
     session.flush()
     return org
+
+
+# --- shelters -------------------------------------------------------------------------------
+
+SHELTER_FIELDS = (
+    "name",
+    "region_code",
+    "locality",
+    "address",
+    "lat",
+    "lon",
+    "security_level",
+    "wheelchair_accessible",
+    "services",
+    "languages",
+    "status",
+)
+UNIT_FIELDS = ("name", "capacity", "out_of_service", "external_occupied", "admits")
+
+
+def _check_region(session: Session, code: str) -> None:
+    if session.get(Region, code) is None:
+        raise InvalidInput(f"unknown region {code!r}")
+
+
+def _check_services(codes: Iterable[str]) -> None:
+    unknown = sorted(set(codes) - set(SERVICES))
+    if unknown:
+        raise InvalidInput(f"unknown services: {', '.join(unknown)}")
+
+
+def list_shelters(
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    region: str | None = None,
+    status: str | None = None,
+) -> Page[Shelter]:
+    """The shelters the caller may read, one page, by id."""
+    stmt = select(Shelter)
+    if principal.role is Role.COORDINATOR:
+        stmt = stmt.where(Shelter.id.in_(sorted(principal.shelter_ids)))
+    if region is not None:
+        stmt = stmt.where(Shelter.region_code == region)
+    if status is not None:
+        stmt = stmt.where(Shelter.status == status)
+    return paginate(session, stmt, Shelter.id, limit=limit, cursor=cursor)
+
+
+def get_shelter(session: Session, principal: Principal, shelter_id: int) -> Shelter:
+    """A shelter the caller may read; ``NotFound`` for any other."""
+    shelter = session.get(Shelter, shelter_id)
+    if shelter is None or not access.may_read_shelter(principal, shelter_id):
+        raise NotFound(f"shelter {shelter_id} not found")
+    return shelter
+
+
+def create_shelter(session: Session, *, organization_id: int, **fields: Any) -> Shelter:
+    """Add a shelter to an organisation (admins only, checked by the caller's route)."""
+    if session.get(Organization, organization_id) is None:
+        raise InvalidInput(f"organization {organization_id} does not exist")
+    _check_region(session, fields["region_code"])
+    _check_services(fields.get("services", ()))
+    shelter = Shelter(organization_id=organization_id, **fields)
+    session.add(shelter)
+    session.flush()
+    return shelter
+
+
+def update_shelter(
+    session: Session,
+    principal: Principal,
+    shelter_id: int,
+    *,
+    expected_version: int,
+    changes: Mapping[str, Any],
+) -> Shelter:
+    """Change a shelter the caller manages, if it is still at ``expected_version``.
+
+    The row is locked first (``FOR UPDATE`` on PostgreSQL; SQLite's write transaction holds
+    the database), so the version check and the write cannot interleave with another update.
+    """
+    shelter = session.get(Shelter, shelter_id, with_for_update=True, populate_existing=True)
+    if shelter is None or not access.manages(principal, shelter_id):
+        raise NotFound(f"shelter {shelter_id} not found")
+    if shelter.version != expected_version:
+        raise StaleVersion(
+            f"shelter {shelter_id} is at version {shelter.version}, not {expected_version}"
+        )
+    unknown = set(changes) - set(SHELTER_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+    if "region_code" in changes:
+        _check_region(session, changes["region_code"])
+    if "services" in changes:
+        _check_services(changes["services"])
+    lat = changes.get("lat", shelter.lat)
+    lon = changes.get("lon", shelter.lon)
+    if (lat is None) != (lon is None):
+        raise InvalidInput("location needs both lat and lon")
+    for name, value in changes.items():
+        setattr(shelter, name, value)
+    shelter.version += 1
+    shelter.updated_at = utcnow()
+    session.flush()
+    return shelter
+
+
+def may_see_location(session: Session, principal: Principal, shelter_id: int) -> bool:
+    """Whether this caller may see the shelter's confidential address and coordinates."""
+    return access.may_see_location(session, principal, shelter_id)
+
+
+# --- units ----------------------------------------------------------------------------------
+
+
+def _capacity_error(unit_id: int, short: int, counts: Mapping[str, int]) -> CapacityExceeded:
+    parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+    return CapacityExceeded(
+        f"unit {unit_id} would be {short} bed{'s' if short != 1 else ''} short ({parts}): "
+        "available beds may not fall below zero"
+    )
+
+
+def _record(
+    session: Session, unit_id: int, actor_id: int | None, field: str, old: Any, new: Any
+) -> None:
+    session.add(
+        UnitChange(
+            unit_id=unit_id, actor_user_id=actor_id, field=field, old_value=old, new_value=new
+        )
+    )
+
+
+def list_units(session: Session, principal: Principal, shelter_id: int) -> list[Unit]:
+    """The units of a shelter whose beds the caller may read, by id."""
+    get_shelter(session, principal, shelter_id)
+    if not access.may_read_units(principal, shelter_id):
+        raise NotFound(f"shelter {shelter_id} not found")
+    return list(
+        session.scalars(select(Unit).where(Unit.shelter_id == shelter_id).order_by(Unit.id))
+    )
+
+
+def get_unit(session: Session, principal: Principal, unit_id: int) -> Unit:
+    """A unit the caller may read; ``NotFound`` for any other."""
+    unit = session.get(Unit, unit_id)
+    if unit is None or not access.may_read_units(principal, unit.shelter_id):
+        raise NotFound(f"unit {unit_id} not found")
+    if principal.role is Role.COORDINATOR and not access.manages(principal, unit.shelter_id):
+        raise NotFound(f"unit {unit_id} not found")
+    return unit
+
+
+def create_unit(
+    session: Session,
+    shelter_id: int,
+    *,
+    actor_id: int | None,
+    name: str,
+    capacity: int,
+    out_of_service: int = 0,
+    external_occupied: int = 0,
+    admits: list[dict[str, Any]],
+) -> Unit:
+    """Add a bed unit to a shelter; its creation is the first entry of its history.
+
+    ``actor_id`` is the user who adds it, or None for the system (demo data, imports).
+    """
+    if session.get(Shelter, shelter_id) is None:
+        raise NotFound(f"shelter {shelter_id} not found")
+    counts = {
+        "capacity": capacity,
+        "out_of_service": out_of_service,
+        "external_occupied": external_occupied,
+    }
+    short = shortfall(**counts, occupied=0, held=0)
+    if short:
+        raise _capacity_error(0, short, counts)
+    if (
+        session.scalar(select(Unit.id).where(Unit.shelter_id == shelter_id, Unit.name == name))
+        is not None
+    ):
+        raise InvalidInput(f"shelter {shelter_id} has a unit named {name!r} already")
+    unit = Unit(shelter_id=shelter_id, name=name, admits=admits, **counts)
+    session.add(unit)
+    session.flush()
+    for field in UNIT_FIELDS:
+        _record(session, unit.id, actor_id, field, None, getattr(unit, field))
+    session.flush()
+    return unit
+
+
+def update_unit(
+    session: Session,
+    principal: Principal,
+    unit_id: int,
+    *,
+    expected_version: int,
+    changes: Mapping[str, Any],
+) -> Unit:
+    """Change a unit the caller manages, if it is still at ``expected_version``.
+
+    Refuses (``CapacityExceeded``, nothing written) any change after which available beds
+    would fall below zero, saying by how many. Each changed field is recorded in the unit's
+    history in the same transaction.
+    """
+    unit = session.get(Unit, unit_id, with_for_update=True, populate_existing=True)
+    if unit is None or not access.manages(principal, unit.shelter_id):
+        raise NotFound(f"unit {unit_id} not found")
+    if unit.version != expected_version:
+        raise StaleVersion(f"unit {unit_id} is at version {unit.version}, not {expected_version}")
+    unknown = set(changes) - set(UNIT_FIELDS)
+    if unknown:
+        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+    after = {
+        "capacity": changes.get("capacity", unit.capacity),
+        "out_of_service": changes.get("out_of_service", unit.out_of_service),
+        "external_occupied": changes.get("external_occupied", unit.external_occupied),
+    }
+    short = shortfall(**after, occupied=unit.occupied, held=unit.held)
+    if short:
+        raise _capacity_error(
+            unit_id, short, after | {"occupied": unit.occupied, "held": unit.held}
+        )
+    if "name" in changes and changes["name"] != unit.name:
+        clash = session.scalar(
+            select(Unit.id).where(Unit.shelter_id == unit.shelter_id, Unit.name == changes["name"])
+        )
+        if clash is not None:
+            raise InvalidInput(f"the shelter has a unit named {changes['name']!r} already")
+    changed = False
+    for field, value in changes.items():
+        old = getattr(unit, field)
+        if old != value:
+            _record(session, unit.id, principal.user_id, field, old, value)
+            setattr(unit, field, value)
+            changed = True
+    if changed:
+        unit.version += 1
+        unit.updated_at = utcnow()
+    session.flush()
+    return unit
+
+
+def unit_history(
+    session: Session, principal: Principal, unit_id: int, *, limit: int, cursor: str | None
+) -> Page[UnitChange]:
+    """A unit's recorded changes, newest first (admins and the unit's coordinators)."""
+    unit = session.get(Unit, unit_id)
+    if unit is None or not access.manages(principal, unit.shelter_id):
+        raise NotFound(f"unit {unit_id} not found")
+    stmt = select(UnitChange).where(UnitChange.unit_id == unit_id)
+    return paginate(session, stmt, UnitChange.id, limit=limit, cursor=cursor, descending=True)

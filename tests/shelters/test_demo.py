@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from shelters import demo, identity
 from shelters.identity import ThrottlePolicy
-from shelters.models import Region, Shelter, Unit, User
+from shelters.models import Region, Shelter, Unit, UnitChange, User
 
 POLICY = ThrottlePolicy(max_failures=5, window_s=60, lockout_s=60)
 
@@ -34,6 +34,9 @@ def test_most_demo_shelters_take_children_only_with_their_mothers(db: Session) -
     }
     assert len(shelters) >= 6
     assert 0 < len(takes_unaccompanied) < len(shelters) / 2
+    # Units are created through the registry, so their history starts at creation.
+    recorded = set(db.scalars(select(UnitChange.unit_id).where(UnitChange.field == "capacity")))
+    assert {u.id for u in units} <= recorded
 
 
 def test_loading_twice_adds_nothing_and_rotates_passwords(db: Session) -> None:

@@ -1,0 +1,118 @@
+"""Free beds, and which shelters could take a group now."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from service.auth import allow
+from service.deps import ReadDb
+from service.problems import problem_responses
+from service.routes import API_PREFIX
+from service.schemas import (
+    AdmissionRuleOut,
+    AvailabilityCheckOut,
+    BedOut,
+    CaseProfileIn,
+    EligibleOut,
+    IneligibleOut,
+    PageOut,
+    ShelterBedsOut,
+    UnitBedsOut,
+)
+from shelters import availability
+from shelters.identity import Principal, Role
+from shelters.pagination import MAX_LIMIT
+from shelters.profiles import CaseProfile, Location, MemberProfile
+
+router = APIRouter(prefix=API_PREFIX, tags=["availability"])
+READERS = (Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER)
+
+
+def profile_of(body: CaseProfileIn) -> CaseProfile:
+    """The domain profile for a validated request body."""
+    return CaseProfile(
+        members=tuple(
+            MemberProfile(ref=m.ref, sex=m.sex, age=m.age, guardian_ref=m.guardian_ref)
+            for m in body.members
+        ),
+        required_services=tuple(body.required_services),
+        desired_services=tuple(body.desired_services),
+        languages=tuple(body.languages),
+        wheelchair=body.wheelchair,
+        high_risk=body.high_risk,
+        excluded_regions=tuple(body.excluded_regions),
+        excluded_shelter_ids=tuple(body.excluded_shelter_ids),
+        current_region=body.current_region,
+        location=Location(body.location.lat, body.location.lon) if body.location else None,
+    )
+
+
+@router.get("/availability", responses=problem_responses(401, 403, 422))
+def list_availability(
+    principal: Annotated[Principal, allow(*READERS)],
+    db: ReadDb,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
+    region: str | None = None,
+    service: str | None = None,
+    shelter_status: Annotated[str | None, Query(alias="status")] = None,
+) -> PageOut[ShelterBedsOut]:
+    """Free beds per shelter and unit, filterable by region, service and status."""
+    page = availability.list_availability(
+        db, limit=limit, cursor=cursor, region=region, service=service, status=shelter_status
+    )
+    return PageOut(
+        items=[
+            ShelterBedsOut(
+                shelter_id=item.shelter.id,
+                name=item.shelter.name,
+                region=item.shelter.region_code,
+                locality=item.shelter.locality,
+                status=item.shelter.status,
+                security_level=item.shelter.security_level,
+                wheelchair_accessible=item.shelter.wheelchair_accessible,
+                services=list(item.shelter.services),
+                languages=list(item.shelter.languages),
+                available=item.available,
+                units=[
+                    UnitBedsOut(
+                        unit_id=u.id,
+                        name=u.name,
+                        capacity=u.capacity,
+                        available=u.available,
+                        admits=[AdmissionRuleOut(**rule) for rule in u.admits],
+                    )
+                    for u in item.units
+                ],
+            )
+            for item in page.items
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
+@router.post("/availability/check", responses=problem_responses(401, 403, 422))
+def check_availability(
+    body: CaseProfileIn,
+    request: Request,
+    principal: Annotated[Principal, allow(*READERS)],
+    db: ReadDb,
+) -> AvailabilityCheckOut:
+    """Which open shelters could take this whole group now, and why the others cannot."""
+    result = availability.check(
+        db, profile_of(body), majority_age=request.app.state.settings.majority_age
+    )
+    return AvailabilityCheckOut(
+        eligible=[
+            EligibleOut(
+                shelter_id=e.shelter_id,
+                beds=[BedOut(member_ref=ref, unit_id=unit) for ref, unit in e.beds.items()],
+            )
+            for e in result.eligible
+        ],
+        ineligible=[
+            IneligibleOut(shelter_id=i.shelter_id, reasons=i.reasons) for i in result.ineligible
+        ],
+    )

@@ -1,0 +1,85 @@
+"""The needs of a group to be placed, as the domain sees them (SPEC §4).
+
+A profile carries no name, birth date, document, contact or address of anyone: members are
+local labels with sex and age in whole years.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shelters.catalogue import SERVICES
+from shelters.errors import InvalidInput
+
+SEXES = ("female", "male", "other")
+STATUSES = ("adult", "accompanied_child", "unaccompanied_minor")
+MAX_AGE = 120
+
+
+@dataclass(frozen=True, slots=True)
+class MemberProfile:
+    ref: str
+    sex: str
+    age: int
+    guardian_ref: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class CaseProfile:
+    """What eligibility and matching need to know about a case."""
+
+    members: tuple[MemberProfile, ...]
+    required_services: tuple[str, ...] = ()
+    desired_services: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    wheelchair: bool = False
+    high_risk: bool = False
+    excluded_regions: tuple[str, ...] = ()
+    excluded_shelter_ids: tuple[int, ...] = ()
+    current_region: str | None = None
+    location: Location | None = field(default=None)
+
+
+def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: set[str]) -> None:
+    """Refuse a profile that breaks a rule of SPEC §4 (``InvalidInput``, naming the rule).
+
+    Members: at least one, refs unique, sexes known, ages 0-120, a ``guardian_ref`` names an
+    adult member of the same case other than the member. Services come from the catalogue;
+    regions are known.
+    """
+    if not profile.members:
+        raise InvalidInput("a case needs at least one member")
+    refs = [m.ref for m in profile.members]
+    if len(set(refs)) != len(refs):
+        raise InvalidInput("member refs must be unique within a case")
+    by_ref = {m.ref: m for m in profile.members}
+    for m in profile.members:
+        if m.sex not in SEXES:
+            raise InvalidInput(f"member {m.ref}: sex must be one of {', '.join(SEXES)}")
+        if not 0 <= m.age <= MAX_AGE:
+            raise InvalidInput(f"member {m.ref}: age must be 0-{MAX_AGE}")
+        if m.guardian_ref is not None:
+            guardian = by_ref.get(m.guardian_ref)
+            if guardian is None or guardian.ref == m.ref:
+                raise InvalidInput(
+                    f"member {m.ref}: guardian_ref must name another member of the case"
+                )
+            if guardian.age < majority_age:
+                raise InvalidInput(f"member {m.ref}: the guardian must be an adult member")
+    unknown_services = sorted(
+        (set(profile.required_services) | set(profile.desired_services)) - set(SERVICES)
+    )
+    if unknown_services:
+        raise InvalidInput(f"unknown services: {', '.join(unknown_services)}")
+    regions = set(profile.excluded_regions)
+    if profile.current_region is not None:
+        regions.add(profile.current_region)
+    unknown_regions = sorted(regions - known_regions)
+    if unknown_regions:
+        raise InvalidInput(f"unknown regions: {', '.join(unknown_regions)}")

@@ -1,0 +1,207 @@
+"""Free beds and the availability check: every reason code, reached through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shelters.identity import Role
+from shelters.models import Shelter
+from tests.conftest import World
+
+ADULT_WOMEN = {"sexes": ["female"], "min_age": 18, "max_age": 120, "statuses": ["adult"]}
+CHILDREN_WITH_GUARDIAN = {
+    "sexes": ["female", "male", "other"],
+    "min_age": 0,
+    "max_age": 12,
+    "statuses": ["accompanied_child"],
+}
+GIRLS_ALONE = {
+    "sexes": ["female"],
+    "min_age": 12,
+    "max_age": 17,
+    "statuses": ["unaccompanied_minor"],
+}
+MOTHER_AND_CHILD = [
+    {"ref": "A", "sex": "female", "age": 30},
+    {"ref": "B", "sex": "male", "age": 5, "guardian_ref": "A"},
+]
+
+
+@pytest.fixture
+def caseworker(world: World) -> dict[str, str]:
+    return world.headers(Role.CASEWORKER)
+
+
+def women_and_children_shelter(world: World, beds: int = 4, **fields: Any) -> Shelter:
+    shelter = world.shelter(**fields)
+    world.unit(shelter, capacity=beds, admits=[ADULT_WOMEN, CHILDREN_WITH_GUARDIAN])
+    return shelter
+
+
+def check(client: TestClient, headers: dict[str, str], **case: Any) -> dict[str, Any]:
+    body = {"members": MOTHER_AND_CHILD} | case
+    response = client.post("/api/v1/availability/check", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def reasons_for(result: dict[str, Any], shelter: Shelter) -> list[str] | None:
+    for entry in result["ineligible"]:
+        if entry["shelter_id"] == shelter.id:
+            return entry["reasons"]  # type: ignore[no-any-return]
+    return None
+
+
+def test_an_eligible_shelter_gets_a_bed_for_every_member(
+    client: TestClient, world: World, caseworker: dict[str, str]
+) -> None:
+    shelter = women_and_children_shelter(world)
+    result = check(client, caseworker)
+    entry = next(e for e in result["eligible"] if e["shelter_id"] == shelter.id)
+    unit_ids = {b["unit_id"] for b in entry["beds"]}
+    assert sorted(b["member_ref"] for b in entry["beds"]) == ["A", "B"]
+    assert len(unit_ids) == 1
+
+
+@pytest.mark.parametrize(
+    ("shelter_fields", "case", "reason"),
+    [
+        ({}, {"excluded_shelter_ids": "SELF"}, "shelter_excluded"),
+        (
+            {"region_code": "excluded-region"},
+            {"excluded_regions": ["excluded-region"]},
+            "region_excluded",
+        ),
+        (
+            {"services": []},
+            {"required_services": ["child_psychologist"]},
+            "missing_service:child_psychologist",
+        ),
+        ({"wheelchair_accessible": False}, {"wheelchair": True}, "not_wheelchair_accessible"),
+        ({"security_level": "standard"}, {"high_risk": True}, "security_level_too_low"),
+    ],
+)
+def test_each_shelter_level_reason_code(
+    client: TestClient,
+    world: World,
+    caseworker: dict[str, str],
+    shelter_fields: dict[str, Any],
+    case: dict[str, Any],
+    reason: str,
+) -> None:
+    world.region("excluded-region", 45.0, 70.0)
+    shelter = women_and_children_shelter(world, **shelter_fields)
+    if case.get("excluded_shelter_ids") == "SELF":
+        case = {"excluded_shelter_ids": [shelter.id]}
+    assert reasons_for(check(client, caseworker, **case), shelter) == [reason]
+
+
+def test_an_unaccompanied_girl_is_not_admitted_where_children_come_only_with_mothers(
+    client: TestClient, world: World, caseworker: dict[str, str]
+) -> None:
+    mothers_only = women_and_children_shelter(world)
+    girls_unit = world.shelter()
+    world.unit(girls_unit, capacity=2, admits=[GIRLS_ALONE])
+    result = check(client, caseworker, members=[{"ref": "A", "sex": "female", "age": 15}])
+    assert reasons_for(result, mothers_only) == ["member_not_admitted:A"]
+    assert any(e["shelter_id"] == girls_unit.id for e in result["eligible"])
+
+
+def test_a_child_admitted_only_apart_from_the_guardian_is_a_guardian_unit_mismatch(
+    client: TestClient, world: World, caseworker: dict[str, str]
+) -> None:
+    shelter = world.shelter()
+    world.unit(shelter, capacity=4, admits=[ADULT_WOMEN])
+    world.unit(shelter, capacity=4, admits=[CHILDREN_WITH_GUARDIAN])
+    assert reasons_for(check(client, caseworker), shelter) == ["guardian_unit_mismatch:B"]
+
+
+def test_eligible_but_full_is_capacity_and_closed_shelters_are_left_out(
+    client: TestClient, world: World, caseworker: dict[str, str]
+) -> None:
+    full = women_and_children_shelter(world, beds=1)
+    closed = women_and_children_shelter(world, status="closed")
+    result = check(client, caseworker)
+    assert reasons_for(result, full) == ["capacity"]
+    listed = {e["shelter_id"] for e in result["eligible"]} | {
+        e["shelter_id"] for e in result["ineligible"]
+    }
+    assert closed.id not in listed
+
+
+@pytest.mark.parametrize(
+    ("members", "extra", "message"),
+    [
+        ([{"ref": "A", "sex": "female", "age": 30}] * 2, {}, "unique"),
+        (
+            [
+                {"ref": "A", "sex": "female", "age": 15},
+                {"ref": "B", "sex": "male", "age": 3, "guardian_ref": "A"},
+            ],
+            {},
+            "guardian must be an adult",
+        ),
+        ([{"ref": "A", "sex": "female", "age": 3, "guardian_ref": "Z"}], {}, "another member"),
+        (MOTHER_AND_CHILD, {"required_services": ["juggling"]}, "unknown services"),
+        (MOTHER_AND_CHILD, {"excluded_regions": ["atlantis"]}, "unknown regions"),
+    ],
+)
+def test_a_case_that_breaks_a_rule_is_refused(
+    client: TestClient,
+    caseworker: dict[str, str],
+    members: list[dict[str, Any]],
+    extra: dict[str, Any],
+    message: str,
+) -> None:
+    response = client.post(
+        "/api/v1/availability/check", json={"members": members} | extra, headers=caseworker
+    )
+    assert response.status_code == 422
+    assert message in response.json()["detail"]
+
+
+def test_person_fields_are_refused(client: TestClient, caseworker: dict[str, str]) -> None:
+    members = [{"ref": "A", "sex": "female", "age": 30, "name": "should not be accepted"}]
+    response = client.post(
+        "/api/v1/availability/check", json={"members": members}, headers=caseworker
+    )
+    assert response.status_code == 422
+    assert "should not be accepted" not in response.text
+
+
+def test_availability_lists_free_beds_and_filters(client: TestClient, world: World) -> None:
+    world.region("filter-region", 44.0, 66.0)
+    medical = women_and_children_shelter(
+        world, beds=5, services=["medical_care"], region_code="filter-region"
+    )
+    suspended = women_and_children_shelter(world, region_code="filter-region", status="suspended")
+    headers = world.headers(Role.COORDINATOR, shelters=[medical])
+
+    def ids(**params: Any) -> list[int]:
+        page = client.get(
+            "/api/v1/availability", params={"region": "filter-region", **params}, headers=headers
+        )
+        assert page.status_code == 200
+        return [s["shelter_id"] for s in page.json()["items"]]
+
+    assert ids() == [medical.id, suspended.id]
+    assert ids(service="medical_care") == [medical.id]
+    assert ids(status="suspended") == [suspended.id]
+    item = client.get(
+        "/api/v1/availability", params={"region": "filter-region"}, headers=headers
+    ).json()["items"][0]
+    assert item["available"] == 5
+    assert item["units"][0]["available"] == 5
+    assert "address" not in item
+
+
+def test_funders_may_not_look_at_availability(client: TestClient, world: World) -> None:
+    funder = world.headers(Role.FUNDER)
+    assert client.get("/api/v1/availability", headers=funder).status_code == 403
+    response = client.post(
+        "/api/v1/availability/check", json={"members": MOTHER_AND_CHILD}, headers=funder
+    )
+    assert response.status_code == 403
