@@ -21,14 +21,25 @@ from ortools.sat.python import cp_model
 
 from placement import __version__ as placement_version
 from placement.explain import explain_unplaced
-from placement.greedy import greedy_placement
+from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
 from placement.problem import PRIORITIES, Problem, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
 METHODS = ("cp-sat", "greedy")
-SAFETY_FACTOR = 3.0
-"""The wall-clock safety net is ``SAFETY_FACTOR * time_limit_s + 1`` seconds."""
+SOFT_RADIX_LIMIT = 2**53
+"""Soft cost and tie-break share one exact objective when its largest value stays below this."""
+DET_PER_SECOND = 0.5
+"""Deterministic-time budget per second of ``time_limit_s``.
+
+CP-SAT's deterministic time ran 1.5-6x slower than the wall clock on the 2-core benchmark
+machine (and presolve counts as zero), so half a deterministic second per requested second
+keeps most runs inside ``time_limit_s`` while the answer still depends only on the input.
+"""
+TIE_SHARE = 0.1
+"""The tie-break search may use at most this share of the budget; it decides nothing else."""
+SAFETY_FACTOR = 2.0
+"""The wall-clock safety net fires after ``SAFETY_FACTOR * time_limit_s + 1`` seconds."""
 
 
 def solve(
@@ -43,9 +54,11 @@ def solve(
 
     Args:
         problem: A parsed problem.
-        time_limit_s: Search budget in CP-SAT *deterministic* seconds (> 0), shared by all
-            levels. A wall-clock safety net of ``3 * time_limit_s + 1`` s also applies; if it
-            fires, ``safety_net_expired`` is set and the result may differ between runs.
+        time_limit_s: Intended search time in seconds (> 0). The search itself is budgeted in
+            CP-SAT deterministic time, ``DET_PER_SECOND * time_limit_s`` shared by all levels,
+            so the answer does not depend on the machine's speed or load. A wall-clock safety
+            net of ``2 * time_limit_s + 1`` s also applies; if it fires, ``safety_net_expired``
+            is set, the status is ``feasible`` and the result may differ between runs.
         seed: CP-SAT random seed (≥ 0).
         method: ``cp-sat`` or ``greedy`` (baseline for comparison only).
         workers: CP-SAT workers; 1 (default) runs one deterministic worker, more run an
@@ -73,7 +86,7 @@ def solve(
     if method == "greedy":
         run = _Run(placement=greedy, proven=False, bound=trivial, soft_bound=0)
     else:
-        run = _CpSat(inst, greedy, time_limit_s, seed, workers, started).run()
+        run = _cp_sat(inst, greedy, _Search(time_limit_s, seed, workers, started))
     objective = Objective(inst.placed_by_priority(run.placement), _soft(inst, run.placement))
     return Solution(
         status="optimal" if run.proven else "feasible",
@@ -149,7 +162,10 @@ class _Group:
     y: list[dict[int, dict[int, cp_model.IntVar]]] = field(default_factory=list)
 
 
-def _weighted(terms: list[tuple[cp_model.IntVar, int]]) -> cp_model.LinearExpr:
+Terms = list[tuple[cp_model.IntVar, int]]
+
+
+def _weighted(terms: Terms) -> cp_model.LinearExpr:
     return cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms])
 
 
@@ -158,27 +174,25 @@ def _tie_weight(*parts: str) -> int:
     return 1 + int.from_bytes(digest[:2], "big")
 
 
-class _CpSat:
-    def __init__(
-        self,
-        inst: Instance,
-        greedy: Placement,
-        time_limit_s: float,
-        seed: int,
-        workers: int,
-        started: float,
-    ) -> None:
+class _Model:
+    """One CP-SAT model over groups of interchangeable requests.
+
+    ``cost_aware=False`` groups requests that differ only in soft cost (for the priority
+    levels, where cost plays no part): fewer, larger groups and a much smaller model.
+    ``cost_aware=True`` keeps costs apart and carries the soft-cost and tie-break terms.
+    """
+
+    def __init__(self, inst: Instance, *, cost_aware: bool) -> None:
         self.inst = inst
-        self.greedy = greedy
-        self.budget = float(time_limit_s)
-        self.wall_deadline = started + SAFETY_FACTOR * time_limit_s + 1.0
-        self.seed = seed
-        self.workers = workers
+        self.cost_aware = cost_aware
         self.model = cp_model.CpModel()
         self.groups = self._groups()
+        self.level_max = dict.fromkeys(PRIORITIES, 0)
+        self.level_terms: dict[int, Terms] = {p: [] for p in PRIORITIES}
+        self.soft_terms: Terms = []
+        self.tie_terms: Terms = []
+        self.tie_max = 0
         self._build()
-
-    # --- model -------------------------------------------------------------------------
 
     def _groups(self) -> list[_Group]:
         inst = self.inst
@@ -190,11 +204,10 @@ class _CpSat:
             if inst.separated[ri]:
                 groups.append(_Group([ri], pairs))
                 continue
-            sizes = tuple(len(b) for b in inst.blocks[ri])
             sig = (
                 inst.problem.requests[ri].priority,
-                sizes,
-                tuple((p.shelter, p.cost, p.candidates) for p in pairs),
+                tuple(len(b) for b in inst.blocks[ri]),
+                tuple((p.shelter, p.cost if self.cost_aware else 0, p.candidates) for p in pairs),
             )
             group = by_sig.get(sig)
             if group is None:
@@ -207,11 +220,8 @@ class _CpSat:
 
     def _build(self) -> None:
         inst, model = self.inst, self.model
-        unit_terms: dict[tuple[int, int], list[tuple[cp_model.IntVar, int]]] = {}
+        unit_terms: dict[tuple[int, int], Terms] = {}
         demand: dict[tuple[int, int], int] = {}
-        self.level_terms: dict[int, list[tuple[cp_model.IntVar, int]]] = {p: [] for p in PRIORITIES}
-        self.soft_terms: list[tuple[cp_model.IntVar, int]] = []
-        self.tie_terms: list[tuple[cp_model.IntVar, int]] = []
         requests = inst.problem.requests
         shelters = inst.problem.shelters
         for gi, g in enumerate(self.groups):
@@ -220,21 +230,24 @@ class _CpSat:
             size = inst.size[first]
             sizes = [len(b) for b in inst.blocks[first]]
             priority = requests[first].priority
+            self.level_max[priority] += size * count
             for pair in g.pairs:
                 si = pair.shelter
                 n = model.new_int_var(0, count, f"n{gi}_{si}")
                 g.n.append(n)
                 self.level_terms[priority].append((n, size))
-                if pair.cost:
-                    self.soft_terms.append((n, pair.cost))
-                self.tie_terms.append(
-                    (n, _tie_weight(requests[first].id, shelters[si].id, str(count)))
-                )
+                if self.cost_aware:
+                    if pair.cost:
+                        self.soft_terms.append((n, pair.cost))
+                    w = _tie_weight(requests[first].id, shelters[si].id)
+                    self.tie_terms.append((n, w))
+                    self.tie_max += w * count
                 ys: dict[int, dict[int, cp_model.IntVar]] = {}
                 for b, cands in enumerate(pair.candidates):
                     if len(cands) == 1:
-                        unit_terms.setdefault((si, cands[0]), []).append((n, sizes[b]))
-                        demand[(si, cands[0])] = demand.get((si, cands[0]), 0) + sizes[b] * count
+                        key = (si, cands[0])
+                        unit_terms.setdefault(key, []).append((n, sizes[b]))
+                        demand[key] = demand.get(key, 0) + sizes[b] * count
                         continue
                     ys[b] = {}
                     for u in cands:
@@ -242,14 +255,17 @@ class _CpSat:
                         ys[b][u] = y
                         unit_terms.setdefault((si, u), []).append((y, sizes[b]))
                         demand[(si, u)] = demand.get((si, u), 0) + sizes[b] * count
-                        uid = shelters[si].units[u].id
-                        self.tie_terms.append((y, _tie_weight(requests[first].id, uid, str(b))))
+                        if self.cost_aware:
+                            uid = shelters[si].units[u].id
+                            w = _tie_weight(requests[first].id, uid, str(b))
+                            self.tie_terms.append((y, w))
+                            self.tie_max += w * count
                     model.add(sum(ys[b].values()) == n)
                 g.y.append(ys)
             model.add(sum(g.n) <= count)
-        for (si, u), terms in unit_terms.items():
-            free = inst.free[si][u]
-            if demand[(si, u)] > free:
+        for key, terms in unit_terms.items():
+            free = inst.free[key[0]][key[1]]
+            if demand[key] > free:
                 model.add(_weighted(terms) <= free)
         # Separated requests are never aggregated: their n variables are booleans.
         var_of: dict[int, dict[int, cp_model.IntVar]] = {}
@@ -265,10 +281,8 @@ class _CpSat:
                 for si in sorted(mine.keys() & theirs.keys()):
                     model.add(mine[si] + theirs[si] <= 1)
 
-    # --- conversion between placements and variable values -----------------------------
-
-    def _values_of(self, placement: Placement) -> dict[cp_model.IntVar, int]:
-        inst = self.inst
+    def values_of(self, placement: Placement) -> dict[cp_model.IntVar, int]:
+        """Variable values encoding a placement (every variable gets a value)."""
         values: dict[cp_model.IntVar, int] = {}
         for g in self.groups:
             k_of = {p.shelter: k for k, p in enumerate(g.pairs)}
@@ -285,18 +299,20 @@ class _CpSat:
                 values[g.n[k]] += 1
                 for b, ys in g.y[k].items():
                     values[ys[choice[b]]] += 1
-        del inst
         return values
 
-    def _placement_from(self, value: dict[cp_model.IntVar, int]) -> Placement:
-        inst = self.inst
+    def placement_from(self, value: dict[cp_model.IntVar, int]) -> Placement:
+        """Decode values into a placement, deterministically.
+
+        Each group's requests, in document order, fill its shelters in shelter order, and each
+        multi-unit block's unit counts are dealt to them in the same order.
+        """
         placement: Placement = {}
         for g in self.groups:
             queue = list(g.requests)
             for k, pair in enumerate(g.pairs):
                 n = value[g.n[k]]
                 takers, queue = queue[:n], queue[n:]
-                # Deal the blocks' unit counts to the takers in document order.
                 remaining = {b: [(u, value[y]) for u, y in ys.items()] for b, ys in g.y[k].items()}
                 for ri in takers:
                     choice = []
@@ -310,10 +326,25 @@ class _CpSat:
                         slots[j] = (u, c - 1)
                         choice.append(u)
                     placement[ri] = (pair.shelter, tuple(choice))
-        del inst
         return placement
 
-    # --- levels ------------------------------------------------------------------------
+
+class _Search:
+    """Budget, parameters and safety net shared by every CP-SAT call of one solve."""
+
+    def __init__(self, time_limit_s: float, seed: int, workers: int, started: float) -> None:
+        self.budget = DET_PER_SECOND * time_limit_s
+        self.total = self.budget
+        self.wall_deadline = started + SAFETY_FACTOR * time_limit_s + 1.0
+        self.seed = seed
+        self.workers = workers
+        self.expired = False
+
+    def out_of_time(self) -> bool:
+        if time.perf_counter() >= self.wall_deadline:
+            self.expired = True
+            return True
+        return self.budget <= 0
 
     def _solver(self) -> cp_model.CpSolver:
         solver = cp_model.CpSolver()
@@ -324,6 +355,11 @@ class _CpSat:
         p.max_deterministic_time = max(self.budget, 0.0)
         p.max_time_in_seconds = max(self.wall_deadline - time.perf_counter(), 0.001)
         p.linearization_level = 2
+        # Measured on the benchmark: symmetry detection and probing in presolve cost seconds of
+        # wall time (counted as zero deterministic time) and bought nothing on these models.
+        p.symmetry_level = 0
+        p.cp_model_probing_level = 0
+        p.max_presolve_iterations = 1
         p.log_search_progress = False
         if self.workers == 1:
             p.num_workers = 1
@@ -333,81 +369,115 @@ class _CpSat:
             p.extra_subsolvers.append("max_lp")
         return solver
 
-    def run(self) -> _Run:
-        inst, model = self.inst, self.model
-        incumbent = self.greedy
-        values = self._values_of(incumbent)
-        bound = list(inst.trivial_bound())
-        levels: list[tuple[str, list[tuple[cp_model.IntVar, int]]]] = [
-            (str(p), self.level_terms[p]) for p in PRIORITIES
-        ]
-        levels += [("soft", self.soft_terms), ("tie", self.tie_terms)]
-        soft_bound = 0
-        expired = False
-        proven_all = True
-        for name, terms in levels:
-            if not terms:
-                continue
-            expr = _weighted(terms)
-            current = sum(values[v] * w for v, w in terms)
-            maximise = name not in ("soft", "tie")
-            if self.budget <= 0 or time.perf_counter() >= self.wall_deadline:
-                if name != "tie":
-                    proven_all = False
-                    expired = expired or time.perf_counter() >= self.wall_deadline
-                break
-            model.clear_objective()  # type: ignore[no-untyped-call]
-            model.clear_hints()  # type: ignore[no-untyped-call]
-            for var, val in values.items():
-                model.add_hint(var, val)
-            if maximise:
-                model.maximize(expr)
-            else:
-                model.minimize(expr)
-            solver = self._solver()
-            status = solver.solve(model)
-            self.budget -= solver.deterministic_time
-            found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-            if found:
-                better = (
-                    solver.objective_value > current
-                    if maximise
-                    else solver.objective_value < current
-                )
-                if better or status == cp_model.OPTIMAL:
-                    values = {var: int(solver.value(var)) for var in values}
-                    current = sum(values[v] * w for v, w in terms)
-            proven = status == cp_model.OPTIMAL
-            if not proven and status != cp_model.INFEASIBLE:
-                hit_wall = solver.wall_time >= solver.parameters.max_time_in_seconds * 0.98
-                expired = expired or (
-                    hit_wall
-                    and solver.deterministic_time < solver.parameters.max_deterministic_time * 0.98
-                )
-            if name == "tie":
-                break
-            if proven:
-                if maximise:
-                    bound[5 - int(name)] = current
-                    model.add(expr >= current)
-                else:
-                    soft_bound = current
-                    model.add(expr <= current)
-                continue
-            proven_all = False
-            best = solver.best_objective_bound
-            if maximise:
-                idx = 5 - int(name)
-                if math.isfinite(best):
-                    bound[idx] = min(bound[idx], max(current, math.floor(best + 1e-6)))
-            elif math.isfinite(best):
-                soft_bound = min(current, math.ceil(best - 1e-6))
+    def optimise(
+        self,
+        m: _Model,
+        terms: Terms,
+        maximise: bool,
+        values: dict[cp_model.IntVar, int],
+        share: float = 1.0,
+    ) -> tuple[dict[cp_model.IntVar, int], bool, float]:
+        """One search from the hint ``values``; returns (best values, proven, best bound).
+
+        The returned values are never worse than the hint, which is feasible by construction.
+        """
+        model = m.model
+        model.clear_objective()  # type: ignore[no-untyped-call]
+        model.clear_hints()  # type: ignore[no-untyped-call]
+        for var, val in values.items():
+            model.add_hint(var, val)
+        expr = _weighted(terms)
+        if maximise:
+            model.maximize(expr)
+        else:
+            model.minimize(expr)
+        solver = self._solver()
+        solver.parameters.max_deterministic_time = max(0.0, min(self.budget, share * self.total))
+        status = solver.solve(model)
+        self.budget -= solver.deterministic_time
+        current = sum(values[v] * w for v, w in terms)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            found = round(solver.objective_value)
+            if (found > current if maximise else found < current) or status == cp_model.OPTIMAL:
+                values = {var: int(solver.value(var)) for var in values}
+        proven = status == cp_model.OPTIMAL
+        if not proven:
+            params = solver.parameters
+            out_of_wall = solver.wall_time >= 0.98 * params.max_time_in_seconds
+            out_of_det = solver.deterministic_time >= 0.98 * params.max_deterministic_time
+            self.expired = self.expired or (out_of_wall and not out_of_det)
+        return values, proven, solver.best_objective_bound
+
+
+def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
+    """Priority levels on the cost-blind model, then soft cost and tie-break on the full one."""
+    bound = list(inst.trivial_bound())
+    placement = greedy
+    a = _Model(inst, cost_aware=False)
+    proven_levels = 0
+    for p in PRIORITIES:
+        terms = a.level_terms[p]
+        if not terms:
+            proven_levels += 1
+            continue
+        if search.out_of_time():
             break
-        placement = self._placement_from(values)
-        return _Run(
-            placement=placement,
-            proven=proven_all,
-            bound=(bound[0], bound[1], bound[2], bound[3], bound[4]),
-            soft_bound=soft_bound,
-            safety_net_expired=expired,
+        values, proven, best = search.optimise(a, terms, True, a.values_of(placement))
+        # Fill what the level left empty: a better start for the next level, same value here.
+        placement = greedy_placement(inst, a.placement_from(values))
+        achieved = inst.placed_by_priority(placement)[5 - p]
+        if proven:
+            bound[5 - p] = achieved
+            a.model.add(_weighted(terms) >= achieved)
+            proven_levels += 1
+            continue
+        if math.isfinite(best):
+            bound[5 - p] = max(achieved, min(bound[5 - p], math.floor(best + 1e-6)))
+        break
+    placement = improve_soft_cost(inst, placement)
+    proven_all = proven_levels == len(PRIORITIES)
+    soft_bound = 0
+    if proven_all and not search.out_of_time():
+        b = _Model(inst, cost_aware=True)
+        placed = inst.placed_by_priority(placement)
+        for p in PRIORITIES:
+            if b.level_terms[p]:
+                b.model.add(_weighted(b.level_terms[p]) >= placed[5 - p])
+        values = b.values_of(placement)
+        scale = b.tie_max + 1
+        soft_cap = sum(
+            max((p.cost for p in g.pairs), default=0) * len(g.requests) for g in b.groups
         )
+        if not b.soft_terms:
+            proven_soft = True
+            if b.tie_terms and not search.out_of_time():
+                values, _, _ = search.optimise(b, b.tie_terms, False, values, TIE_SHARE)
+        elif (soft_cap + 1) * scale < SOFT_RADIX_LIMIT:
+            # Soft cost and tie-break in one exact mixed-radix objective.
+            combined = [(v, w * scale) for v, w in b.soft_terms] + b.tie_terms
+            values, proven_soft, best = search.optimise(b, combined, False, values)
+            if not proven_soft and math.isfinite(best):
+                soft_bound = max(0, math.ceil(best - 1e-6)) // scale
+        else:
+            values, proven_soft, best = search.optimise(b, b.soft_terms, False, values)
+            if proven_soft:
+                soft_value = sum(values[v] * w for v, w in b.soft_terms)
+                b.model.add(_weighted(b.soft_terms) <= soft_value)
+                if not search.out_of_time():
+                    values, _, _ = search.optimise(b, b.tie_terms, False, values, TIE_SHARE)
+            elif math.isfinite(best):
+                soft_bound = max(0, math.ceil(best - 1e-6))
+        placement = b.placement_from(values)
+        if proven_soft:
+            soft_bound = sum(inst.pair_cost(ri, si) for ri, (si, _) in placement.items())
+        else:
+            proven_all = False
+    else:
+        proven_all = False
+    return _Run(
+        placement=placement,
+        proven=proven_all,
+        bound=(bound[0], bound[1], bound[2], bound[3], bound[4]),
+        soft_bound=soft_bound,
+        safety_net_expired=search.expired,
+    )
