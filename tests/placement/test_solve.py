@@ -1,0 +1,245 @@
+"""The solver: hard constraints, lexicographic optimum, determinism, explanations."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from placement import Problem, Solution, solve, verify
+from placement.problem import SCHEMA
+from tests.placement.strategies import brute_force, problem_docs
+
+SMALL = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+def women_unit(uid: str, beds: int) -> dict[str, Any]:
+    return {
+        "id": uid,
+        "free_beds": beds,
+        "admits": [
+            {"sexes": ["female"], "min_age": 18, "max_age": 120, "statuses": ["adult"]},
+            {
+                "sexes": ["female", "male", "other"],
+                "min_age": 0,
+                "max_age": 12,
+                "statuses": ["accompanied_child"],
+            },
+        ],
+    }
+
+
+def shelter(sid: str, *units: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"id": sid, "region": "north", "units": list(units), **extra}
+
+
+def woman(rid: str, priority: int = 3, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": rid,
+        "priority": priority,
+        "members": [{"ref": "A", "sex": "female", "age": 30}],
+        **extra,
+    }
+
+
+def doc(shelters: list[dict[str, Any]], requests: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "regions": [{"code": "north", "lat": 51.0, "lon": 71.0}],
+        "shelters": shelters,
+        "requests": requests,
+    }
+
+
+def lexicographic_key(solution: Solution) -> tuple[int, ...]:
+    return (*solution.objective.placed_by_priority, -solution.objective.soft_cost)
+
+
+@SMALL
+@given(problem_docs())
+def test_every_solution_meets_every_hard_constraint(document: dict[str, Any]) -> None:
+    problem = Problem.from_document(document)
+    for method in ("cp-sat", "greedy"):
+        solution = solve(problem, method=method, time_limit_s=5)
+        assert verify(problem, solution) == []
+        assert {a.request for a in solution.assignments} | {
+            u.request for u in solution.unplaced
+        } == {q.id for q in problem.requests}
+
+
+@SMALL
+@given(problem_docs(max_requests=4, max_shelters=3, max_beds=3))
+def test_cp_sat_matches_the_brute_force_lexicographic_optimum(document: dict[str, Any]) -> None:
+    problem = Problem.from_document(document)
+    solution = solve(problem, time_limit_s=5)
+    placed, cost = brute_force(problem)
+    assert solution.status == "optimal"
+    assert solution.objective.placed_by_priority == placed
+    assert solution.objective.soft_cost == cost
+    assert solution.bound == solution.objective
+
+
+@SMALL
+@given(problem_docs())
+def test_greedy_is_never_lexicographically_better(document: dict[str, Any]) -> None:
+    problem = Problem.from_document(document)
+    best = solve(problem, time_limit_s=5)
+    greedy = solve(problem, method="greedy")
+    assert lexicographic_key(greedy) <= lexicographic_key(best)
+
+
+@settings(max_examples=25, deadline=None)
+@given(problem_docs())
+def test_same_input_gives_byte_identical_results(document: dict[str, Any]) -> None:
+    problem = Problem.from_document(document)
+    first = solve(problem, seed=3, time_limit_s=5)
+    again = solve(Problem.from_document(copy.deepcopy(document)), seed=3, time_limit_s=5)
+    assert not first.safety_net_expired
+    assert first.result_bytes() == again.result_bytes()
+
+
+def test_a_generated_network_is_solved_identically_twice() -> None:
+    from placement.generator import generate
+
+    problem = Problem.from_document(generate(120, 15, seed=7))
+    runs = [solve(problem, time_limit_s=2, seed=1) for _ in range(2)]
+    assert runs[0].result_bytes() == runs[1].result_bytes()
+    assert verify(problem, runs[0]) == []
+
+
+def test_an_empty_problem_has_an_empty_optimal_answer() -> None:
+    problem = Problem.from_document({"schema": SCHEMA})
+    solution = solve(problem)
+    assert solution.status == "optimal"
+    assert solution.assignments == ()
+    assert solution.unplaced == ()
+    assert solution.objective.placed_by_priority == (0, 0, 0, 0, 0)
+
+
+def test_without_shelters_every_request_says_so() -> None:
+    problem = Problem.from_document(doc([], [woman("r1")]))
+    solution = solve(problem)
+    assert [(u.request, u.reasons) for u in solution.unplaced] == [("r1", ("no_shelters",))]
+    assert verify(problem, solution) == []
+
+
+def test_with_no_free_beds_nobody_is_placed_and_the_beds_are_named() -> None:
+    problem = Problem.from_document(doc([shelter("s1", women_unit("u1", 0))], [woman("r1")]))
+    solution = solve(problem)
+    assert solution.status == "optimal"
+    assert solution.assignments == ()
+    assert solution.unplaced[0].reasons == ("shelter:s1:too_few_beds",)
+
+
+def test_when_nothing_fits_each_shelter_gives_its_eligibility_codes() -> None:
+    man = {
+        "id": "r1",
+        "priority": 5,
+        "members": [{"ref": "A", "sex": "male", "age": 40}],
+        "required_services": ["legal_aid"],
+        "high_risk": True,
+    }
+    shelters = [
+        shelter("s1", women_unit("u1", 5)),
+        shelter("s2", women_unit("u2", 5), status="closed", services=["legal_aid"]),
+    ]
+    solution = solve(Problem.from_document(doc(shelters, [man])))
+    assert solution.unplaced[0].reasons == (
+        "shelter:s1:member_not_admitted:A",
+        "shelter:s1:missing_service:legal_aid",
+        "shelter:s1:security_level_too_low",
+        "shelter:s2:member_not_admitted:A",
+        "shelter:s2:security_level_too_low",
+        "shelter:s2:shelter_not_open",
+    )
+
+
+def test_higher_priority_takes_the_last_bed_and_the_loser_names_it() -> None:
+    problem = Problem.from_document(
+        doc([shelter("s1", women_unit("u1", 1))], [woman("low", 1), woman("high", 5)])
+    )
+    solution = solve(problem)
+    assert [(a.request, a.shelter) for a in solution.assignments] == [("high", "s1")]
+    assert solution.unplaced[0].request == "low"
+    assert solution.unplaced[0].reasons == ("shelter:s1:capacity_taken:high",)
+
+
+def test_more_people_of_one_priority_beat_fewer() -> None:
+    family = {
+        "id": "family",
+        "priority": 3,
+        "members": [
+            {"ref": "A", "sex": "female", "age": 30},
+            {"ref": "B", "sex": "male", "age": 4, "guardian_ref": "A"},
+        ],
+    }
+    problem = Problem.from_document(
+        doc([shelter("s1", women_unit("u1", 2))], [woman("single", 3), family])
+    )
+    solution = solve(problem)
+    assert [a.request for a in solution.assignments] == ["family"]
+    assert solution.objective.placed_by_priority == (0, 0, 2, 0, 0)
+
+
+def test_separated_requests_never_share_a_shelter_and_say_why() -> None:
+    problem = Problem.from_document(
+        doc(
+            [shelter("s1", women_unit("u1", 4))],
+            [woman("r1", 5, separate_from=["r2"]), woman("r2", 4)],
+        )
+    )
+    solution = solve(problem)
+    assert [a.request for a in solution.assignments] == ["r1"]
+    assert solution.unplaced[0].reasons == ("shelter:s1:separated_from:r1",)
+
+
+def test_an_accompanied_child_sleeps_in_the_guardians_unit() -> None:
+    kid_unit = {
+        "id": "kids",
+        "free_beds": 5,
+        "admits": [{"sexes": ["male"], "min_age": 0, "max_age": 17, "statuses": ["accompanied_child"]}],
+    }
+    family = {
+        "id": "f",
+        "priority": 3,
+        "members": [
+            {"ref": "A", "sex": "female", "age": 30},
+            {"ref": "B", "sex": "male", "age": 4, "guardian_ref": "A"},
+        ],
+    }
+    problem = Problem.from_document(doc([shelter("s1", kid_unit, women_unit("w", 2))], [family]))
+    solution = solve(problem)
+    assert [(b.member, b.unit) for b in solution.assignments[0].beds] == [("A", "w"), ("B", "w")]
+
+
+def test_the_nearest_shelter_wins_when_people_placed_tie() -> None:
+    near = shelter("near", women_unit("u1", 1), location={"lat": 51.0, "lon": 71.1})
+    far = shelter("far", women_unit("u2", 1), location={"lat": 43.0, "lon": 77.0})
+    problem = Problem.from_document(doc([far, near], [woman("r1", current_region="north")]))
+    solution = solve(problem)
+    assert solution.assignments[0].shelter == "near"
+    assert solution.objective.soft_cost == solution.bound.soft_cost
+
+
+def test_unknown_methods_and_bad_limits_are_refused() -> None:
+    problem = Problem.from_document({"schema": SCHEMA})
+    with pytest.raises(ValueError, match="method"):
+        solve(problem, method="simplex")
+    with pytest.raises(ValueError, match="time_limit_s"):
+        solve(problem, time_limit_s=0)
+
+
+def test_the_brute_force_oracle_itself_prefers_priority_then_people_then_cost() -> None:
+    near = shelter("near", women_unit("u1", 1), location={"lat": 51.0, "lon": 71.1})
+    far = shelter("far", women_unit("u2", 2), location={"lat": 43.0, "lon": 77.0})
+    problem = Problem.from_document(
+        doc([near, far], [woman("a", 5, current_region="north"), woman("b", 1)])
+    )
+    placed, cost = brute_force(problem)
+    assert placed == (1, 0, 0, 0, 1)
+    assert cost == solve(problem).objective.soft_cost
+    assert cost > 0
