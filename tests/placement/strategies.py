@@ -63,9 +63,7 @@ def problem_docs(
 ) -> dict[str, Any]:
     """A small, valid problem document exercising every hard constraint."""
     n_regions = draw(st.integers(1, 2))
-    regions = [
-        {"code": f"g{i}", "lat": 43.0 + i, "lon": 70.0 + 2 * i} for i in range(n_regions)
-    ]
+    regions = [{"code": f"g{i}", "lat": 43.0 + i, "lon": 70.0 + 2 * i} for i in range(n_regions)]
     shelters = []
     rarely = st.sampled_from([False, False, False, False, True])
     for si in range(draw(st.integers(1, max_shelters))):
@@ -119,8 +117,13 @@ def problem_docs(
                 "location": draw(st.none() | st.just({"lat": 44.0, "lon": 72.5})),
             }
         )
-    return {"schema": SCHEMA, "majority_age": 18, "regions": regions, "shelters": shelters,
-            "requests": requests}
+    return {
+        "schema": SCHEMA,
+        "majority_age": 18,
+        "regions": regions,
+        "shelters": shelters,
+        "requests": requests,
+    }
 
 
 # --- brute force ----------------------------------------------------------------------------
@@ -192,9 +195,9 @@ def brute_force(problem: Problem) -> tuple[tuple[int, ...], int]:
         q = reqs[i]
         go(i + 1, placed, cost, where)
         for sid, beds in options[i]:
-            clash = any(
-                where.get(other) == sid for other in q.separate_from
-            ) or any(sid == w and q.id in reqs_by_id[o].separate_from for o, w in where.items())
+            clash = any(where.get(other) == sid for other in q.separate_from) or any(
+                sid == w and q.id in reqs_by_id[o].separate_from for o, w in where.items()
+            )
             if clash:
                 continue
             need: dict[str, int] = {}

@@ -12,9 +12,7 @@ from placement import Problem, Solution, solve, verify
 from placement.problem import SCHEMA
 from tests.placement.strategies import brute_force, problem_docs
 
-SMALL = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SMALL = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def women_unit(uid: str, beds: int) -> dict[str, Any]:
@@ -201,7 +199,9 @@ def test_an_accompanied_child_sleeps_in_the_guardians_unit() -> None:
     kid_unit = {
         "id": "kids",
         "free_beds": 5,
-        "admits": [{"sexes": ["male"], "min_age": 0, "max_age": 17, "statuses": ["accompanied_child"]}],
+        "admits": [
+            {"sexes": ["male"], "min_age": 0, "max_age": 17, "statuses": ["accompanied_child"]}
+        ],
     }
     family = {
         "id": "f",

@@ -1,0 +1,84 @@
+"""``solve``, ``verify`` and ``bench`` through Typer, on a fresh app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from service.cli_placement import register
+from tests.placement.test_problem import base, mutate
+
+
+def app() -> typer.Typer:
+    fresh = typer.Typer()
+    register(fresh)
+    return fresh
+
+
+def write(path: Path, doc: object) -> Path:
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_solve_prints_a_solution_that_verify_accepts(tmp_path: Path) -> None:
+    problem = write(tmp_path / "p.json", base())
+    solved = CliRunner().invoke(app(), ["solve", str(problem), "--time-limit", "2", "--seed", "1"])
+    assert solved.exit_code == 0, solved.output
+    document = json.loads(solved.stdout)
+    assert document["solver"]["seed"] == 1
+    assert document["unplaced"][0]["request"] == "r1"
+    solution = write(tmp_path / "s.json", document)
+    checked = CliRunner().invoke(app(), ["verify", str(problem), str(solution)])
+    assert checked.exit_code == 0
+    assert checked.stdout.strip() == "ok"
+
+
+def test_greedy_method_is_available(tmp_path: Path) -> None:
+    problem = write(tmp_path / "p.json", base())
+    result = CliRunner().invoke(app(), ["solve", str(problem), "--method", "greedy"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["solver"]["name"] == "greedy"
+    bad = CliRunner().invoke(app(), ["solve", str(problem), "--method", "magic"])
+    assert bad.exit_code == 2
+
+
+def test_a_malformed_problem_exits_2_naming_the_field(tmp_path: Path) -> None:
+    problem = write(tmp_path / "p.json", mutate(["requests", 0, "members", 0, "age"], -3))
+    result = CliRunner().invoke(app(), ["solve", str(problem)])
+    assert result.exit_code == 2
+    assert "requests[0].members[0].age: must be an integer 0-120" in result.stderr
+    assert result.stdout == ""
+    not_json = tmp_path / "x.json"
+    not_json.write_text("{")
+    assert CliRunner().invoke(app(), ["solve", str(not_json)]).exit_code == 2
+
+
+def test_verify_exits_1_and_names_every_violation(tmp_path: Path) -> None:
+    doc = base()
+    doc["requests"][0]["members"] = [{"ref": "A", "sex": "female", "age": 30}]
+    problem = write(tmp_path / "p.json", doc)
+    solved = json.loads(CliRunner().invoke(app(), ["solve", str(problem)]).stdout)
+    assert solved["assignments"][0]["beds"] == [{"member": "A", "unit": "u1"}]
+    solved["assignments"][0]["beds"][0]["unit"] = "nowhere"
+    solved["objective"]["soft_cost"] += 1
+    solution = write(tmp_path / "s.json", solved)
+    result = CliRunner().invoke(app(), ["verify", str(problem), str(solution)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert any("member A is in unit nowhere, not a unit of s1" in line for line in lines)
+    assert any(line.startswith("objective.soft_cost") for line in lines)
+
+
+def test_bench_prints_both_methods_for_each_size() -> None:
+    result = CliRunner().invoke(app(), ["bench", "--sizes", "12x3,20x4", "--time-limit", "1"])
+    assert result.exit_code == 0, result.output
+    rows = [
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith("| 12x3") or line.startswith("| 20x4")
+    ]
+    assert [row.split("|")[3].strip() for row in rows] == ["cp-sat", "greedy", "cp-sat", "greedy"]
+    assert CliRunner().invoke(app(), ["bench", "--sizes", "12by3"]).exit_code == 2
