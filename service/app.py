@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,14 +14,27 @@ from fastapi import routing as fastapi_routing
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from service import problems
 from service.db import Sessions, make_engine
 from service.middleware import EdgeMiddleware
-from service.routes import API_PREFIX, availability, health, identity, registry, shelters
+from service.routes import (
+    API_PREFIX,
+    availability,
+    cases,
+    export,
+    health,
+    identity,
+    placements,
+    registry,
+    shelters,
+)
 from service.settings import Settings
+from shelters import lifecycle
 
 VERSION = "0.1.0"
+log = logging.getLogger("refuge.app")
 
 
 def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
@@ -31,7 +47,14 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = None
+        if owns_engine and settings.expiry_sweep_s > 0:
+            sweeper = asyncio.create_task(_sweep_expired_holds(app, settings.expiry_sweep_s))
         yield
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         if owns_engine:
             app.state.sessions.bind.dispose()
 
@@ -54,7 +77,16 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         app.state.sessions = Sessions(engine, join_transaction_mode="create_savepoint")
 
     problems.install(app)
-    for module in (identity, registry, shelters, availability, health):
+    for module in (
+        identity,
+        registry,
+        shelters,
+        availability,
+        cases,
+        placements,
+        export,
+        health,
+    ):
         app.include_router(module.router)
 
     if settings.cors_origins:
@@ -68,6 +100,24 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
+
+
+async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
+    """Release overdue holds every ``interval_s`` seconds, whether or not anyone reads them."""
+    sessions: Sessions = app.state.sessions
+
+    def sweep() -> int:
+        with sessions.write() as session, session.begin():
+            return lifecycle.expire_holds(session)
+
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            expired = await run_in_threadpool(sweep)
+            if expired:
+                log.info("released %d expired holds", expired)
+        except Exception:  # the database may be restarting; try again next round
+            log.warning("expiry sweep failed", exc_info=True)
 
 
 def openapi_document(app: FastAPI) -> dict[str, Any]:

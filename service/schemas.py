@@ -283,3 +283,130 @@ class IneligibleOut(BaseModel):
 class AvailabilityCheckOut(BaseModel):
     eligible: list[EligibleOut]
     ineligible: list[IneligibleOut]
+
+
+class CaseIn(CaseProfileIn):
+    separate_from_case_ids: list[int] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Cases (of any organisation) that must never share a shelter with this one.",
+    )
+
+
+class CasePatch(Strict):
+    members: list[MemberIn] | None = Field(default=None, min_length=1, max_length=20)
+    required_services: list[ServiceCode] | None = Field(default=None, max_length=10)
+    desired_services: list[ServiceCode] | None = Field(default=None, max_length=10)
+    languages: list[LanguageCode] | None = Field(default=None, max_length=10)
+    wheelchair: bool | None = None
+    high_risk: bool | None = None
+    excluded_regions: list[Slug] | None = Field(default=None, max_length=30)
+    excluded_shelter_ids: list[int] | None = Field(default=None, max_length=100)
+    current_region: Slug | None = None
+    location: LocationIn | None = None
+    separate_from_case_ids: list[int] | None = Field(default=None, max_length=50)
+
+
+class MemberOut(BaseModel):
+    ref: str
+    sex: str
+    age: int
+    guardian_ref: str | None
+    status: Status
+
+
+class CaseOut(BaseModel):
+    id: int
+    code: str = Field(description="Random, with a check character; never a name.")
+    organization_id: int
+    members: list[MemberOut]
+    required_services: list[str]
+    desired_services: list[str]
+    languages: list[str]
+    wheelchair: bool
+    high_risk: bool
+    excluded_regions: list[str]
+    excluded_shelter_ids: list[int]
+    separate_from_case_ids: list[int]
+    current_region: str | None
+    location: LocationOut | None
+    version: int
+    created_at: datetime
+    purged: bool
+
+
+class PlacementRequestIn(Strict):
+    case_id: int
+    priority: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="5 most urgent; default 4 with an unaccompanied minor, else 3.",
+    )
+    preferred_regions: list[Slug] = Field(default_factory=list, max_length=20)
+
+
+class PlacementRequestOut(BaseModel):
+    id: int
+    case_id: int
+    organization_id: int
+    priority: int
+    preferred_regions: list[str]
+    status: Literal["pending", "proposed", "placed", "cancelled"]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransitionOut(BaseModel):
+    at: datetime
+    actor_user_id: int | None
+    from_status: str | None
+    to_status: str
+    reason: str | None
+
+
+class PlacedMemberOut(BaseModel):
+    """What a shelter needs to know of a member: sex, age and status, nothing more."""
+
+    member_ref: str
+    unit_id: int
+    sex: str | None
+    age: int | None
+    status: Status | None
+
+
+class NeedsOut(BaseModel):
+    required_services: list[str]
+    desired_services: list[str]
+    languages: list[str]
+    wheelchair: bool
+    high_risk: bool
+
+
+class PlacementOut(BaseModel):
+    id: int
+    request_id: int
+    shelter_id: int
+    status: Literal[
+        "proposed", "accepted", "admitted", "discharged", "declined", "expired", "cancelled"
+    ]
+    beds: list[BedOut]
+    members: list[PlacedMemberOut]
+    needs: NeedsOut | None
+    expires_at: datetime
+    proposed_at: datetime
+    accepted_at: datetime | None
+    admitted_at: datetime | None
+    ended_at: datetime | None
+    decline_reason: str | None
+    transitions: list[TransitionOut]
+
+
+class DeclineIn(Strict):
+    reason: Literal["no_capacity", "not_eligible", "safety_concern", "staffing", "other"]
+
+
+class MatchOut(BaseModel):
+    placed: bool
+    placement: PlacementOut | None
+    reasons: list[str]

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     token_minutes: int = Field(default=30, ge=1, le=60)
     majority_age: int = Field(default=18, ge=14, le=21)
     hold_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    expiry_sweep_s: float = Field(default=60.0, ge=0, description="0 turns the sweep off")
     suppression_k: int = Field(default=11, ge=3)
     retention_days: int = Field(default=365, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

@@ -5,9 +5,11 @@ Existence is not leaked: a shelter a coordinator does not run is "not found" to 
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shelters.identity import Principal, Role
+from shelters.models import Placement
 
 
 def manages(principal: Principal, shelter_id: int) -> bool:
@@ -45,5 +47,13 @@ def may_see_location(session: Session, principal: Principal, shelter_id: int) ->
 
 
 def _has_active_placement(session: Session, organization_id: int, shelter_id: int) -> bool:
-    # Placements arrive with the lifecycle; until then no caseworker has one anywhere.
-    return False
+    found = session.scalar(
+        select(Placement.id)
+        .where(
+            Placement.organization_id == organization_id,
+            Placement.shelter_id == shelter_id,
+            Placement.status.in_(("accepted", "admitted")),
+        )
+        .limit(1)
+    )
+    return found is not None

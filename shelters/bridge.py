@@ -63,8 +63,13 @@ def request_for_solver(
     priority: int,
     preferred_regions: Iterable[str] = (),
     separate_from: Iterable[str] = (),
+    also_excluded_shelter_ids: Iterable[int] = (),
 ) -> ProblemRequest:
-    """A case profile as a solver request."""
+    """A case profile as a solver request.
+
+    ``also_excluded_shelter_ids`` adds shelters the group may not go to for reasons outside
+    its profile (a case it must be kept apart from is housed there).
+    """
     location = None
     if profile.location is not None:
         location = ProblemLocation(lat=profile.location.lat, lon=profile.location.lon)
@@ -81,7 +86,10 @@ def request_for_solver(
         wheelchair=profile.wheelchair,
         high_risk=profile.high_risk,
         excluded_regions=tuple(sorted(profile.excluded_regions)),
-        excluded_shelters=tuple(str(i) for i in sorted(profile.excluded_shelter_ids)),
+        excluded_shelters=tuple(
+            str(i)
+            for i in sorted(set(profile.excluded_shelter_ids) | set(also_excluded_shelter_ids))
+        ),
         preferred_regions=tuple(sorted(set(preferred_regions))),
         separate_from=tuple(sorted(set(separate_from))),
         current_region=profile.current_region,

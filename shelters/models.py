@@ -265,3 +265,201 @@ class UnitChange(Base):
     new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_unit_changes_unit_id_id", "unit_id", "id"),)
+
+
+REQUEST_STATUSES = ("pending", "proposed", "placed", "cancelled")
+PLACEMENT_STATUSES = (
+    "proposed",
+    "accepted",
+    "admitted",
+    "discharged",
+    "declined",
+    "expired",
+    "cancelled",
+)
+DECLINE_REASONS = ("no_capacity", "not_eligible", "safety_concern", "staffing", "other")
+
+
+class Case(Base):
+    """A group to be placed together, pseudonymous (SPEC §4).
+
+    ``code`` is random (65 bits) with a check character. Members are local labels with sex,
+    age and guardian label: no name, birth date, document, contact or address. ``members`` is
+    emptied by the retention purge; reports use the counts kept on the requests.
+    """
+
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    members: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    required_services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    desired_services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    wheelchair: Mapped[bool] = mapped_column(Boolean, default=False)
+    high_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    excluded_regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    excluded_shelter_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    current_region: Mapped[str | None] = mapped_column(
+        ForeignKey("regions.code", ondelete="RESTRICT")
+    )
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("(lat IS NULL) = (lon IS NULL)", name="location_complete"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+
+class CaseSeparation(Base):
+    """Case ``case_id`` must never share a shelter with case ``other_case_id`` (SPEC §4).
+
+    ``other_case_id`` is not a foreign key: it may name a case of another organisation, or
+    none at all, and storing it must not tell the caller which.
+    """
+
+    __tablename__ = "case_separations"
+
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    )
+    other_case_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+
+
+class PlacementRequest(Base):
+    """A caseworker's request for beds for one case.
+
+    The people counts are taken from the case when the request is made (and refreshed while
+    it is pending), so that reports stay the same after member data is purged.
+    """
+
+    __tablename__ = "placement_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"), index=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    priority: Mapped[int] = mapped_column(Integer)
+    preferred_regions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code", ondelete="RESTRICT"))
+    people_adult: Mapped[int] = mapped_column(Integer, default=0)
+    people_accompanied_child: Mapped[int] = mapped_column(Integer, default=0)
+    people_unaccompanied_minor: Mapped[int] = mapped_column(Integer, default=0)
+    people_female: Mapped[int] = mapped_column(Integer, default=0)
+    people_male: Mapped[int] = mapped_column(Integer, default=0)
+    people_other: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
+        CheckConstraint(_in("status", REQUEST_STATUSES), name="status_known"),
+        CheckConstraint(
+            "people_adult >= 0 AND people_accompanied_child >= 0 AND "
+            "people_unaccompanied_minor >= 0 AND people_female >= 0 AND people_male >= 0 AND "
+            "people_other >= 0",
+            name="people_non_negative",
+        ),
+    )
+
+
+class Placement(Base):
+    """One proposal of beds in one shelter for one request, and what became of it."""
+
+    __tablename__ = "placements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("placement_requests.id", ondelete="RESTRICT"), index=True
+    )
+    shelter_id: Mapped[int] = mapped_column(
+        ForeignKey("shelters.id", ondelete="RESTRICT"), index=True
+    )
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default="proposed", index=True)
+    people: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decline_reason: Mapped[str | None] = mapped_column(String(20))
+    matching_run_id: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    beds: Mapped[list[PlacementBed]] = relationship(
+        lazy="raise", order_by="PlacementBed.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("status", PLACEMENT_STATUSES), name="status_known"),
+        CheckConstraint(
+            "decline_reason IS NULL OR " + _in("decline_reason", DECLINE_REASONS),
+            name="decline_reason_known",
+        ),
+        CheckConstraint("people >= 1", name="people_positive"),
+    )
+
+
+class PlacementBed(Base):
+    __tablename__ = "placement_beds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    placement_id: Mapped[int] = mapped_column(
+        ForeignKey("placements.id", ondelete="CASCADE"), index=True
+    )
+    member_ref: Mapped[str] = mapped_column(String(16))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"), index=True)
+
+    __table_args__ = (
+        UniqueConstraint("placement_id", "member_ref", name="uq_placement_beds_member"),
+    )
+
+
+class PlacementTransition(Base):
+    """Every change of a placement's status, with its time and actor (None: the system)."""
+
+    __tablename__ = "placement_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    placement_id: Mapped[int] = mapped_column(
+        ForeignKey("placements.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(20))
+
+
+class IdempotencyKey(Base):
+    """A POST's ``Idempotency-Key``, scoped to the caller and kept 24 hours (SPEC §5)."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10), default="running")
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    __table_args__ = (CheckConstraint("state IN ('running', 'done')", name="state_known"),)

@@ -1,0 +1,173 @@
+"""Matching requests to beds: build the problem document, solve, hold what was chosen.
+
+The solver (:mod:`placement`) sees a snapshot of free beds; holding re-checks each chosen
+unit under lock. When another transaction took the beds in between, the request is solved
+again against the new snapshot, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from placement import Problem, Solution, solve
+from placement.problem import Region as ProblemRegion
+from placement.problem import Weights
+from shelters.bridge import request_for_solver, shelter_for_solver
+from shelters.cases import profile_of
+from shelters.errors import CapacityExceeded, Conflict
+from shelters.identity import Principal
+from shelters.lifecycle import expire_holds, get_request, hold_beds
+from shelters.models import Case, CaseSeparation, Placement, PlacementRequest, Region, Shelter, Unit
+
+MAX_ATTEMPTS = 3
+HOUSED = ("proposed", "accepted", "admitted")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    placement: Placement | None
+    reasons: list[str] = field(default_factory=list)
+    solution: Solution | None = None
+    problem: Problem | None = None
+
+
+def _separations(
+    session: Session, case_ids: Sequence[int]
+) -> tuple[dict[int, set[int]], dict[int, set[int]]]:
+    """Who each case must be kept apart from, and where those cases are now.
+
+    Returns, per case, the cases it is separated from in either direction, and the shelters
+    where any of them is held or housed right now.
+    """
+    apart: dict[int, set[int]] = {c: set() for c in case_ids}
+    rows = session.scalars(
+        select(CaseSeparation).where(
+            or_(
+                CaseSeparation.case_id.in_(case_ids),
+                CaseSeparation.other_case_id.in_(case_ids),
+            )
+        )
+    )
+    for row in rows:
+        if row.case_id in apart:
+            apart[row.case_id].add(row.other_case_id)
+        if row.other_case_id in apart:
+            apart[row.other_case_id].add(row.case_id)
+    everyone = set().union(*apart.values())
+    housed: dict[int, set[int]] = {}
+    if everyone:
+        placed = session.execute(
+            select(PlacementRequest.case_id, Placement.shelter_id)
+            .join(Placement, Placement.request_id == PlacementRequest.id)
+            .where(PlacementRequest.case_id.in_(sorted(everyone)), Placement.status.in_(HOUSED))
+        )
+        for case_id, shelter_id in placed:
+            housed.setdefault(case_id, set()).add(shelter_id)
+    blocked = {
+        case: {shelter for other in others for shelter in housed.get(other, ())}
+        for case, others in apart.items()
+    }
+    return apart, blocked
+
+
+def build_problem(
+    session: Session,
+    requests: Sequence[PlacementRequest],
+    *,
+    majority_age: int,
+    weights: Weights | None = None,
+) -> Problem:
+    """The problem document for these requests against every open shelter's free beds now.
+
+    A separated case that is already housed or held somewhere turns that shelter into an
+    excluded one; separated cases that are both in the problem are linked by
+    ``separate_from`` so the solver keeps them apart.
+    """
+    cases = {
+        c.id: c
+        for c in session.scalars(select(Case).where(Case.id.in_([r.case_id for r in requests])))
+    }
+    apart, blocked = _separations(session, sorted(cases))
+    request_of_case = {r.case_id: r for r in requests}
+    shelters = list(
+        session.scalars(select(Shelter).where(Shelter.status == "open").order_by(Shelter.id))
+    )
+    units: dict[int, list[Unit]] = {s.id: [] for s in shelters}
+    for unit in session.scalars(
+        select(Unit).where(Unit.shelter_id.in_(list(units))).order_by(Unit.id)
+    ):
+        units[unit.shelter_id].append(unit)
+    problem_requests = []
+    for r in sorted(requests, key=lambda r: r.id):
+        case = cases[r.case_id]
+        profile = profile_of(case)
+        separate = sorted(
+            str(request_of_case[c].id) for c in apart[case.id] if c in request_of_case
+        )
+        solver_request = request_for_solver(
+            profile,
+            request_id=str(r.id),
+            priority=r.priority,
+            preferred_regions=r.preferred_regions,
+            separate_from=separate,
+            also_excluded_shelter_ids=blocked[case.id],
+        )
+        problem_requests.append(solver_request)
+    regions = session.scalars(select(Region).order_by(Region.code))
+    return Problem(
+        majority_age=majority_age,
+        regions=tuple(ProblemRegion(code=g.code, lat=g.lat, lon=g.lon) for g in regions),
+        shelters=tuple(shelter_for_solver(s, units[s.id]) for s in shelters),
+        requests=tuple(problem_requests),
+        weights=weights or Weights(),
+    )
+
+
+def match_request(
+    session: Session,
+    principal: Principal,
+    request_id: int,
+    *,
+    majority_age: int,
+    hold_ttl: timedelta,
+    time_limit_s: float = 2.0,
+    seed: int = 0,
+) -> MatchResult:
+    """Solve for one pending request against current free beds and hold what is found.
+
+    Returns the new ``proposed`` placement, or no placement and the solver's reasons.
+    """
+    expire_holds(session)
+    request = get_request(session, principal, request_id, lock=True)
+    if request.status != "pending":
+        raise Conflict(f"request {request_id} is {request.status}, not pending")
+    last: MatchResult | None = None
+    for _ in range(MAX_ATTEMPTS):
+        problem = build_problem(session, [request], majority_age=majority_age)
+        solution = solve(problem, time_limit_s=time_limit_s, seed=seed)
+        if not solution.assignments:
+            reasons = list(solution.unplaced[0].reasons) if solution.unplaced else []
+            return MatchResult(None, reasons, solution, problem)
+        assignment = solution.assignments[0]
+        beds = {bed.member: int(bed.unit) for bed in assignment.beds}
+        try:
+            with session.begin_nested():
+                placement = hold_beds(
+                    session,
+                    request,
+                    shelter_id=int(assignment.shelter),
+                    beds=beds,
+                    ttl=hold_ttl,
+                    actor_id=principal.user_id,
+                )
+        except CapacityExceeded:
+            last = MatchResult(None, ["capacity_taken"], solution, problem)
+            continue
+        return MatchResult(placement, [], solution, problem)
+    assert last is not None
+    return last

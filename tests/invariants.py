@@ -1,0 +1,35 @@
+"""Checks of the no-overbooking guarantee, counted from placements, not from counters."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, Engine, text
+
+UNIT_BOOKINGS = text(
+    """
+    SELECT u.id, u.capacity, u.out_of_service, u.external_occupied, u.held, u.occupied,
+           COALESCE(SUM(CASE WHEN p.status IN ('proposed', 'accepted') THEN 1 ELSE 0 END), 0),
+           COALESCE(SUM(CASE WHEN p.status = 'admitted' THEN 1 ELSE 0 END), 0)
+    FROM units u
+    LEFT JOIN placement_beds b ON b.unit_id = u.id
+    LEFT JOIN placements p ON p.id = b.placement_id
+    GROUP BY u.id, u.capacity, u.out_of_service, u.external_occupied, u.held, u.occupied
+    ORDER BY u.id
+    """
+)
+
+
+def overbooked_units(bind: Connection | Engine) -> list[str]:
+    """Every unit whose active holds and admissions exceed its beds, or whose counters lie."""
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return overbooked_units(conn)
+    problems = []
+    for unit_id, capacity, oos, ext, held, occupied, holds, admitted in bind.execute(UNIT_BOOKINGS):
+        if holds + admitted + oos + ext > capacity:
+            problems.append(f"unit {unit_id}: {holds} held + {admitted} admitted > {capacity}")
+        if (held, occupied) != (holds, admitted):
+            problems.append(
+                f"unit {unit_id}: counters held={held} occupied={occupied} "
+                f"but placements say {holds} and {admitted}"
+            )
+    return problems

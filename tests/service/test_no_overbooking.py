@@ -1,0 +1,187 @@
+"""The central guarantee: many matches at once never push a unit below zero.
+
+50 requests race for 3 free beds: through one app in many threads, and through a real
+`refuge serve` with 4 worker processes. Afterwards the holds and admissions of every unit are
+counted with SQL from the placements themselves, not from the unit's counters.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.app import create_app
+from service.auth import issue_token
+from service.db import make_engine
+from shelters import identity, lifecycle, registry
+from shelters.cases import create_case
+from shelters.identity import Role
+from shelters.models import Organization, Placement, Region, Shelter
+from shelters.profiles import CaseProfile, MemberProfile
+from tests.conftest import TEST_SECRET, make_settings
+from tests.invariants import overbooked_units
+from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN
+
+BEDS = 3
+REQUESTS = 50
+
+
+@dataclass
+class Scarce:
+    url: str
+    token: str
+    request_ids: list[int]
+
+
+def seed(url: str) -> Scarce:
+    """One shelter with 3 free beds and 50 pending one-person requests, committed."""
+    engine = make_engine(url)
+    settings = make_settings(url)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        session.add(Region(code="race", name="Race", lat=45.0, lon=70.0))
+        org = Organization(name="Race org", kind="ngo")
+        session.add(org)
+        session.flush()
+        shelter = Shelter(
+            organization_id=org.id, name="Race shelter", region_code="race", locality="L"
+        )
+        session.add(shelter)
+        session.flush()
+        registry.create_unit(
+            session, shelter.id, actor_id=None, name="U", capacity=BEDS, admits=WOMEN_AND_CHILDREN
+        )
+        user = identity.create_user(
+            session,
+            username="race-caseworker",
+            password="a long enough password",
+            role=Role.CASEWORKER,
+            organization_id=org.id,
+        )
+        principal = identity.principal_of(user)
+        profile = CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),))
+        request_ids = []
+        for _ in range(REQUESTS):
+            case = create_case(
+                session, principal, profile, separate_from_case_ids=[], majority_age=18
+            )
+            request = lifecycle.create_request(
+                session,
+                principal,
+                case_id=case.id,
+                priority=None,
+                preferred_regions=[],
+                majority_age=18,
+            )
+            request_ids.append(request.id)
+        token, _ = issue_token(settings, TEST_SECRET, user)
+    engine.dispose()
+    return Scarce(url=url, token=token, request_ids=request_ids)
+
+
+def proposals(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            return int(session.scalar(select(func.count()).select_from(Placement)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_50_concurrent_matches_for_3_beds_in_one_process(fresh_database: str) -> None:
+    scarce = seed(fresh_database)
+    app = create_app(make_settings(fresh_database))
+    headers = {"Authorization": f"Bearer {scarce.token}"}
+    with TestClient(app) as client, ThreadPoolExecutor(16) as pool:
+        responses = list(
+            pool.map(
+                lambda rid: client.post(f"/api/v1/placement-requests/{rid}/match", headers=headers),
+                scarce.request_ids,
+            )
+        )
+    statuses = Counter(r.status_code for r in responses)
+    placed = [r for r in responses if r.status_code == 200 and r.json()["placed"]]
+    assert statuses == {200: REQUESTS}
+    assert len(placed) == BEDS
+    assert proposals(fresh_database) == BEDS
+    engine = make_engine(fresh_database)
+    assert overbooked_units(engine) == []
+    engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_50_concurrent_matches_for_3_beds_across_4_worker_processes(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    scarce = seed(fresh_database)
+    port = _free_port()
+    env = os.environ | {
+        "REFUGE_DATABASE_URL": fresh_database,
+        "REFUGE_SECRET_KEY": TEST_SECRET,
+        "REFUGE_EXPIRY_SWEEP_S": "0",
+    }
+    refuge = Path(sys.executable).with_name("refuge")
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen(
+        [str(refuge), "serve", "--port", str(port), "--workers", "4"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        else:
+            raise AssertionError(
+                "refuge serve did not become ready: " + (tmp_path / "serve.log").read_text()
+            )
+        headers = {"Authorization": f"Bearer {scarce.token}"}
+        with (
+            httpx.Client(
+                base_url=base, timeout=120, limits=httpx.Limits(max_connections=50)
+            ) as client,
+            ThreadPoolExecutor(50) as pool,
+        ):
+            responses = list(
+                pool.map(
+                    lambda rid: client.post(
+                        f"/api/v1/placement-requests/{rid}/match", headers=headers
+                    ),
+                    scarce.request_ids,
+                )
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    statuses = Counter(r.status_code for r in responses)
+    placed = [r for r in responses if r.status_code == 200 and r.json()["placed"]]
+    assert statuses == {200: REQUESTS}, (tmp_path / "serve.log").read_text()[-3000:]
+    assert len(placed) == BEDS
+    assert proposals(fresh_database) == BEDS
+    engine = make_engine(fresh_database)
+    assert overbooked_units(engine) == []
+    engine.dispose()

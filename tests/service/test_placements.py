@@ -1,0 +1,320 @@
+"""Matching one request and the placement lifecycle, with each actor allowed and refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from shelters.identity import Role
+from shelters.models import Placement, Shelter, Unit, utcnow
+from tests.conftest import World
+from tests.invariants import overbooked_units
+from tests.service.lifecycle_helpers import (
+    MOTHER_AND_CHILD,
+    WOMEN_AND_CHILDREN,
+    match,
+    request_for,
+)
+
+
+@dataclass
+class Network:
+    shelter: Shelter
+    unit: Unit
+    coordinator: dict[str, str]
+    caseworker: dict[str, str]
+    other_caseworker: dict[str, str]
+    other_coordinator: dict[str, str]
+    funder: dict[str, str]
+    admin: dict[str, str]
+
+
+@pytest.fixture
+def net(world: World) -> Network:
+    shelter = world.shelter(address="Confidential test address", security_level="high")
+    unit = world.unit(shelter, capacity=3, admits=WOMEN_AND_CHILDREN)
+    elsewhere = world.shelter(status="closed")
+    return Network(
+        shelter=shelter,
+        unit=unit,
+        coordinator=world.headers(Role.COORDINATOR, shelters=[shelter]),
+        caseworker=world.headers(Role.CASEWORKER),
+        other_caseworker=world.headers(Role.CASEWORKER),
+        other_coordinator=world.headers(Role.COORDINATOR, shelters=[elsewhere]),
+        funder=world.headers(Role.FUNDER),
+        admin=world.headers(Role.ADMIN),
+    )
+
+
+def unit_counts(client: TestClient, net: Network) -> tuple[int, int, int]:
+    unit = client.get(f"/api/v1/units/{net.unit.id}", headers=net.coordinator).json()
+    return unit["held"], unit["occupied"], unit["available"]
+
+
+def proposed(
+    client: TestClient, net: Network, members: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    request_id = request_for(client, net.caseworker, members)
+    result = match(client, net.caseworker, request_id)
+    assert result["placed"] is True, result
+    return result["placement"]  # type: ignore[no-any-return]
+
+
+def act(
+    client: TestClient, headers: dict[str, str], placement_id: int, action: str, **body: Any
+) -> Any:
+    return client.post(
+        f"/api/v1/placements/{placement_id}/{action}", json=body or None, headers=headers
+    )
+
+
+def test_match_holds_beds_and_proposes(
+    client: TestClient, net: Network, connection: Connection
+) -> None:
+    placement = proposed(client, net, MOTHER_AND_CHILD)
+    assert placement["status"] == "proposed"
+    assert placement["shelter_id"] == net.shelter.id
+    assert {b["unit_id"] for b in placement["beds"]} == {net.unit.id}
+    assert unit_counts(client, net) == (2, 0, 1)
+    request = client.get(
+        f"/api/v1/placement-requests/{placement['request_id']}", headers=net.caseworker
+    ).json()
+    assert request["status"] == "proposed"
+    again = client.post(
+        f"/api/v1/placement-requests/{placement['request_id']}/match", headers=net.caseworker
+    )
+    assert again.status_code == 409
+    assert overbooked_units(connection) == []
+
+
+def test_match_explains_why_nothing_fits(client: TestClient, net: Network) -> None:
+    girl_alone = [{"ref": "A", "sex": "female", "age": 15}]
+    request_id = request_for(client, net.caseworker, girl_alone)
+    result = match(client, net.caseworker, request_id)
+    assert result == {
+        "placed": False,
+        "placement": None,
+        "reasons": [f"shelter:{net.shelter.id}:member_not_admitted:A"],
+    }
+
+
+def test_full_lifecycle_moves_beds_and_returns_requests(client: TestClient, net: Network) -> None:
+    placement = proposed(client, net)
+    pid = placement["id"]
+    accepted = act(client, net.coordinator, pid, "accept")
+    assert accepted.json()["status"] == "accepted"
+    assert unit_counts(client, net) == (1, 0, 2)
+    admitted = act(client, net.coordinator, pid, "admit")
+    assert admitted.json()["status"] == "admitted"
+    assert unit_counts(client, net) == (0, 1, 2)
+    request = client.get(
+        f"/api/v1/placement-requests/{placement['request_id']}", headers=net.caseworker
+    )
+    assert request.json()["status"] == "placed"
+    discharged = act(client, net.coordinator, pid, "discharge")
+    body = discharged.json()
+    assert body["status"] == "discharged"
+    assert unit_counts(client, net) == (0, 0, 3)
+    steps = [(t["from_status"], t["to_status"]) for t in body["transitions"]]
+    assert steps == [
+        (None, "proposed"),
+        ("proposed", "accepted"),
+        ("accepted", "admitted"),
+        ("admitted", "discharged"),
+    ]
+    assert all(t["actor_user_id"] is not None for t in body["transitions"])
+
+
+@pytest.mark.parametrize("action", ["accept", "decline", "admit", "discharge"])
+def test_shelter_transitions_are_the_coordinators_only(
+    client: TestClient, net: Network, action: str
+) -> None:
+    placement = proposed(client, net)
+    pid = placement["id"]
+    if action in ("admit", "discharge"):
+        assert act(client, net.coordinator, pid, "accept").status_code == 200
+    if action == "discharge":
+        assert act(client, net.coordinator, pid, "admit").status_code == 200
+    body = {"reason": "staffing"} if action == "decline" else {}
+    assert act(client, net.other_coordinator, pid, action, **body).status_code == 404
+    assert act(client, net.caseworker, pid, action, **body).status_code == 403
+    assert act(client, net.funder, pid, action, **body).status_code == 403
+    assert act(client, net.coordinator, pid, action, **body).status_code == 200
+
+
+def test_cancel_is_the_owning_caseworkers_only(client: TestClient, net: Network) -> None:
+    pid = proposed(client, net)["id"]
+    assert act(client, net.other_caseworker, pid, "cancel").status_code == 404
+    assert act(client, net.coordinator, pid, "cancel").status_code == 403
+    assert act(client, net.funder, pid, "cancel").status_code == 403
+    cancelled = act(client, net.caseworker, pid, "cancel")
+    assert cancelled.json()["status"] == "cancelled"
+    assert unit_counts(client, net) == (0, 0, 3)
+
+
+def test_decline_needs_a_listed_reason_and_frees_the_beds(client: TestClient, net: Network) -> None:
+    placement = proposed(client, net)
+    pid = placement["id"]
+    assert (
+        act(client, net.coordinator, pid, "decline", reason="no reason at all").status_code == 422
+    )
+    assert act(client, net.coordinator, pid, "decline").status_code == 422
+    declined = act(client, net.coordinator, pid, "decline", reason="safety_concern")
+    assert declined.json()["decline_reason"] == "safety_concern"
+    assert unit_counts(client, net) == (0, 0, 3)
+    request = client.get(
+        f"/api/v1/placement-requests/{placement['request_id']}", headers=net.caseworker
+    )
+    assert request.json()["status"] == "pending"
+    assert match(client, net.caseworker, placement["request_id"])["placed"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "action"),
+    [([], "admit"), ([], "discharge"), (["accept", "admit"], "accept"), (["decline"], "accept")],
+)
+def test_transitions_from_the_wrong_status_conflict(
+    client: TestClient, net: Network, path: list[str], action: str
+) -> None:
+    pid = proposed(client, net)["id"]
+    for step in path:
+        body = {"reason": "other"} if step == "decline" else {}
+        assert act(client, net.coordinator, pid, step, **body).status_code == 200
+    assert act(client, net.coordinator, pid, action).status_code == 409
+
+
+def test_overdue_holds_expire_when_read(
+    client: TestClient, net: Network, db: Session, connection: Connection
+) -> None:
+    placement = proposed(client, net)
+    row = db.get(Placement, placement["id"])
+    assert row is not None
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.flush()
+    seen = client.get(f"/api/v1/placements/{placement['id']}", headers=net.coordinator).json()
+    assert seen["status"] == "expired"
+    assert seen["transitions"][-1]["actor_user_id"] is None
+    assert unit_counts(client, net) == (0, 0, 3)
+    assert overbooked_units(connection) == []
+
+
+def test_listing_expires_overdue_holds_too(client: TestClient, net: Network, db: Session) -> None:
+    placement = proposed(client, net)
+    row = db.get(Placement, placement["id"])
+    assert row is not None
+    row.expires_at = utcnow() - timedelta(minutes=5)
+    db.flush()
+    listed = client.get(
+        "/api/v1/placements", params={"status": "expired"}, headers=net.caseworker
+    ).json()
+    assert [p["id"] for p in listed["items"]] == [placement["id"]]
+
+
+def test_coordinators_see_sex_age_and_status_and_nothing_more(
+    client: TestClient, net: Network
+) -> None:
+    placement = proposed(client, net, MOTHER_AND_CHILD)
+    seen = client.get(f"/api/v1/placements/{placement['id']}", headers=net.coordinator).json()
+    assert [set(m) for m in seen["members"]] == [
+        {"member_ref", "unit_id", "sex", "age", "status"}
+    ] * 2
+    assert [m["status"] for m in seen["members"]] == ["adult", "accompanied_child"]
+    assert "case_id" not in seen
+    assert "code" not in str(seen)
+
+
+def test_placement_lists_are_scoped(client: TestClient, net: Network) -> None:
+    pid = proposed(client, net)["id"]
+
+    def ids(headers: dict[str, str]) -> list[int]:
+        return [p["id"] for p in client.get("/api/v1/placements", headers=headers).json()["items"]]
+
+    assert pid in ids(net.coordinator)
+    assert pid in ids(net.caseworker)
+    assert pid not in ids(net.other_caseworker)
+    assert pid not in ids(net.other_coordinator)
+    assert client.get("/api/v1/placements", headers=net.funder).status_code == 403
+    assert client.get(f"/api/v1/placements/{pid}", headers=net.other_caseworker).status_code == 404
+
+
+def test_caseworkers_see_the_location_once_a_placement_is_accepted(
+    client: TestClient, net: Network
+) -> None:
+    url = f"/api/v1/shelters/{net.shelter.id}"
+    pid = proposed(client, net)["id"]
+    assert "address" not in client.get(url, headers=net.caseworker).json()
+    act(client, net.coordinator, pid, "accept")
+    assert client.get(url, headers=net.caseworker).json()["address"] == "Confidential test address"
+    assert "address" not in client.get(url, headers=net.other_caseworker).json()
+
+
+def test_cancelling_a_request_frees_its_held_beds(client: TestClient, net: Network) -> None:
+    placement = proposed(client, net, MOTHER_AND_CHILD)
+    cancelled = client.post(
+        f"/api/v1/placement-requests/{placement['request_id']}/cancel", headers=net.caseworker
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    assert unit_counts(client, net) == (0, 0, 3)
+    seen = client.get(f"/api/v1/placements/{placement['id']}", headers=net.caseworker).json()
+    assert seen["status"] == "cancelled"
+
+
+def test_a_placed_request_cannot_be_cancelled(client: TestClient, net: Network) -> None:
+    placement = proposed(client, net)
+    act(client, net.coordinator, placement["id"], "accept")
+    act(client, net.coordinator, placement["id"], "admit")
+    response = client.post(
+        f"/api/v1/placement-requests/{placement['request_id']}/cancel", headers=net.caseworker
+    )
+    assert response.status_code == 409
+
+
+def test_capacity_cannot_be_cut_below_what_is_held(client: TestClient, net: Network) -> None:
+    proposed(client, net, MOTHER_AND_CHILD)
+    url = f"/api/v1/units/{net.unit.id}"
+    etag = client.get(url, headers=net.coordinator).headers["etag"]
+    refused = client.patch(url, json={"capacity": 1}, headers=net.coordinator | {"If-Match": etag})
+    assert refused.status_code == 409
+    assert "1 bed short" in refused.json()["detail"]
+
+
+def test_separated_cases_never_share_a_shelter(
+    client: TestClient, world: World, net: Network
+) -> None:
+    second = world.shelter(security_level="high")
+    world.unit(second, capacity=3, admits=WOMEN_AND_CHILDREN)
+    first_request = request_for(client, net.caseworker)
+    first = match(client, net.caseworker, first_request)["placement"]
+    case_of_first = client.get(
+        f"/api/v1/placement-requests/{first_request}", headers=net.caseworker
+    ).json()["case_id"]
+    # The abuser's case is held by another organisation and names the first case.
+    other_request = request_for(
+        client, net.other_caseworker, separate_from_case_ids=[case_of_first]
+    )
+    other = match(client, net.other_caseworker, other_request)
+    assert other["placed"] is True
+    assert other["placement"]["shelter_id"] != first["shelter_id"]
+
+
+def test_separation_leaves_a_case_unplaced_rather_than_beside_the_other(
+    client: TestClient, net: Network
+) -> None:
+    first_request = request_for(client, net.caseworker)
+    assert match(client, net.caseworker, first_request)["placed"] is True
+    case_of_first = client.get(
+        f"/api/v1/placement-requests/{first_request}", headers=net.caseworker
+    ).json()["case_id"]
+    # Separation named from either side counts: here the first case is named by the second.
+    other_request = request_for(
+        client, net.other_caseworker, separate_from_case_ids=[case_of_first]
+    )
+    other = match(client, net.other_caseworker, other_request)
+    assert other["placed"] is False
+    assert other["reasons"] == [f"shelter:{net.shelter.id}:shelter_excluded"]

@@ -1,0 +1,41 @@
+"""Case codes: random, checkable, forgiving of case and hyphens."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shelters.codes import ALPHABET, new_case_code, normalize
+
+
+def test_codes_are_random_and_valid() -> None:
+    codes = {new_case_code() for _ in range(2000)}
+    assert len(codes) == 2000
+    assert all(normalize(c) == c for c in codes)
+    assert all(len(c.replace("-", "")) == 14 for c in codes)
+
+
+@given(st.integers(0, 13), st.sampled_from(ALPHABET))
+def test_any_single_mistyped_symbol_is_caught(position: int, replacement: str) -> None:
+    code = new_case_code().replace("-", "")
+    if code[position] == replacement:
+        return
+    typo = code[:position] + replacement + code[position + 1 :]
+    assert normalize(typo) is None
+
+
+@given(st.integers(0, 12))
+def test_swapping_two_neighbours_is_caught(position: int) -> None:
+    code = new_case_code().replace("-", "")
+    a, b = code[position], code[position + 1]
+    if a == b:
+        return
+    swapped = code[:position] + b + a + code[position + 2 :]
+    assert normalize(swapped) is None
+
+
+def test_reading_ignores_case_hyphens_and_lookalikes() -> None:
+    code = new_case_code()
+    assert normalize(code.lower().replace("-", "")) == code
+    assert normalize(code.replace("0", "O").replace("1", "I")) == code
+    assert normalize("not a code") is None
