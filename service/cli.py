@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from migrations import alembic_config
+from service import cli_placement
 from service.app import create_app
 from service.db import make_engine
 from service.settings import SecretKeyMissing, Settings
@@ -165,6 +166,9 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     typer.echo(f"wrote {output}")
+
+
+cli_placement.register(app)
 
 
 def main() -> None:
