@@ -5,10 +5,10 @@ from sqlalchemy import Connection
 
 from service.db import make_engine
 from service.settings import Settings
-from shelters.models import Base
+from shelters.schema import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _run(connection: Connection) -> None:

@@ -463,3 +463,71 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (CheckConstraint("state IN ('running', 'done')", name="state_known"),)
+
+
+RUN_STATUSES = ("queued", "running", "done", "failed")
+
+
+class MatchingRun(Base):
+    """One solve over a set of requests, kept for audit and replay (SPEC §6, §7).
+
+    ``problem`` and ``solution`` are the documents exactly as solved and answered;
+    ``refuge solve`` on the problem with the stored seed and parameters gives the same
+    assignments. A single-request match is a run of one (``kind = 'single'``).
+    """
+
+    __tablename__ = "matching_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="queued", index=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    solver_version: Mapped[str | None] = mapped_column(String(40))
+    problem_digest: Mapped[str | None] = mapped_column(String(64))
+    problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    solution: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    wall_s: Mapped[float | None] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    requests_count: Mapped[int] = mapped_column(Integer, default=0)
+    placed_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status_known"),
+        CheckConstraint("kind IN ('batch', 'single')", name="kind_known"),
+    )
+
+
+class RunOutcome(Base):
+    """What a run decided for one request: placed, or not and why.
+
+    Unplaced outcomes of runs that were not dry runs are the unmet-demand record:
+    ``reason_codes`` holds the distinct reason codes without shelter ids
+    (e.g. ``member_not_admitted``, ``missing_service:child_psychologist``, ``too_few_beds``),
+    ``reasons`` the solver's full explanation.
+    """
+
+    __tablename__ = "run_outcomes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("matching_runs.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("placement_requests.id", ondelete="RESTRICT"), index=True
+    )
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    placed: Mapped[bool] = mapped_column(Boolean)
+    placement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("placements.id", ondelete="RESTRICT")
+    )
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

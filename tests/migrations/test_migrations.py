@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from migrations import alembic_config
 from service.db import make_engine
-from shelters.models import Base
+from shelters.schema import metadata
 
 
 def test_migrated_schema_has_no_drift_from_the_models(engine: Engine) -> None:
@@ -20,7 +20,7 @@ def test_migrated_schema_has_no_drift_from_the_models(engine: Engine) -> None:
             conn,
             opts={"compare_type": True, "render_as_batch": conn.dialect.name == "sqlite"},
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_downgrade_to_base_and_upgrade_again(fresh_database: str) -> None:
