@@ -18,7 +18,7 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
       unit this group could have used;
     - ``shelter:<id>:separated_from:<request>`` — a request placed there must be kept apart;
     - ``shelter:<id>:not_chosen`` — it would fit now (only when the solution is not proven
-      optimal, or with the greedy baseline).
+      optimal, e.g. a reduced model on a large problem, and never with the greedy baseline).
 
     ``no_shelters`` when the problem has no shelter. Each tuple is sorted.
     """
@@ -39,23 +39,25 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
         if not shelters:
             out[ri] = ("no_shelters",)
             continue
-        viable = {p.shelter: p for p in inst.pairs[ri]}
         sizes = [len(b) for b in inst.blocks[ri]]
         reasons: list[str] = []
         for si, s in enumerate(shelters):
-            pair = viable.get(si)
             prefix = f"shelter:{s.id}:"
-            if pair is None:
-                codes = inst.eligibility(ri, si)
-                reasons.extend(prefix + c for c in (codes or ["too_few_beds"]))
+            codes = inst.eligibility(ri, si)
+            if codes:
+                reasons.extend(prefix + c for c in codes)
+                continue
+            candidates = inst.member_level(ri, inst.config[si])[1]
+            if fit_blocks(sizes, candidates, inst.free[si]) is None:
+                reasons.append(prefix + "too_few_beds")
                 continue
             found = False
             for other in placed_at[si]:
                 if other in inst.separated[ri]:
                     reasons.append(f"{prefix}separated_from:{problem.requests[other].id}")
                     found = True
-            if fit_blocks(sizes, pair.candidates, left[si]) is None:
-                usable = {u for c in pair.candidates for u in c}
+            if fit_blocks(sizes, candidates, left[si]) is None:
+                usable = {u for c in candidates for u in c}
                 reasons.extend(
                     f"{prefix}capacity_taken:{problem.requests[other].id}"
                     for other in placed_at[si]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 from placement.eligibility import fit_blocks
 from placement.instance import Instance, Placement
 
 
-def greedy_placement(inst: Instance, start: Placement | None = None) -> Placement:
+def greedy_placement(
+    inst: Instance, start: Placement | None = None, *, extend: bool = False
+) -> Placement:
     """Place requests one by one, most urgent first, in the cheapest shelter with room.
 
     Requests are taken by priority 5 → 1, ties in document order; each goes to the first of its
@@ -17,6 +21,9 @@ def greedy_placement(inst: Instance, start: Placement | None = None) -> Placemen
     Args:
         inst: The prepared problem.
         start: A feasible placement to keep and complete (default: start empty).
+        extend: In a reduced instance, also try the shelters left out of the model when the
+            kept ones are full, and add the pair used to ``inst.pairs`` (the baseline must see
+            every shelter; the model must know the pairs its hint uses).
 
     Returns:
         Request index → (shelter index, unit index per bed block).
@@ -34,7 +41,8 @@ def greedy_placement(inst: Instance, start: Placement | None = None) -> Placemen
         if ri in placement:
             continue
         sizes = [len(b) for b in inst.blocks[ri]]
-        for pair in sorted(inst.pairs[ri], key=lambda p: (p.cost, p.shelter)):
+        extra = inst.more_pairs(ri) if extend and inst.reduced else iter(())
+        for pair in itertools.chain(inst.pairs[ri], extra):
             si = pair.shelter
             if inst.separated[ri] & placed_at[si]:
                 continue
@@ -45,6 +53,8 @@ def greedy_placement(inst: Instance, start: Placement | None = None) -> Placemen
                 left[si][u] -= sizes[b]
             placed_at[si].add(ri)
             placement[ri] = (si, tuple(fitted))
+            if extend and inst.reduced and all(p.shelter != si for p in inst.pairs[ri]):
+                inst.pairs[ri].append(pair)
             break
     return placement
 
@@ -74,7 +84,7 @@ def improve_soft_cost(inst: Instance, placement: Placement, passes: int = 3) -> 
                 left[si][u] += sizes[b]
             placed_at[si].discard(ri)
             target = (si, choice)
-            for pair in sorted(inst.pairs[ri], key=lambda p: (p.cost, p.shelter)):
+            for pair in inst.pairs[ri]:
                 if pair.cost >= here:
                     break
                 if inst.separated[ri] & placed_at[pair.shelter]:

@@ -8,11 +8,17 @@ sets. The rules themselves are never re-implemented here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from placement.cost import haversine_m, request_origin, shelter_point
+from placement.cost import request_origin, soft_cost
 from placement.eligibility import block_candidates, fit_blocks, member_reasons, shelter_reasons
-from placement.problem import Location, Member, Problem, Request, Unit
+from placement.problem import Member, Problem, Request, Unit
+
+PAIR_LIMIT = 250_000
+"""Above this many eligible (request, shelter) pairs the model keeps each request's cheapest."""
+MIN_KEPT = 30
+"""A reduced model keeps at least this many viable shelters per request."""
 
 Placement = dict[int, tuple[int, tuple[int, ...]]]
 """Request index → (shelter index, unit index within the shelter for each bed block)."""
@@ -32,9 +38,15 @@ class Pair:
 
 
 class Instance:
-    """Indices, eligible pairs and costs of one problem (read-only after construction)."""
+    """Indices, viable pairs and costs of one problem.
 
-    def __init__(self, problem: Problem) -> None:
+    ``pairs[r]`` lists request ``r``'s viable shelters by soft cost (ties by document order).
+    When the problem has more than ``pair_limit`` eligible pairs, only each request's
+    ``kept`` cheapest viable shelters are listed (``reduced`` is then true); the others can be
+    reached through :meth:`more_pairs`, which the greedy baseline uses as a fallback.
+    """
+
+    def __init__(self, problem: Problem, pair_limit: int = PAIR_LIMIT) -> None:
         self.problem = problem
         self.regions = {r.code: r for r in problem.regions}
         requests, shelters = problem.requests, problem.shelters
@@ -63,29 +75,59 @@ class Instance:
         self.blocks: list[tuple[tuple[Member, ...], ...]] = []
         self.pairs: list[list[Pair]] = []
         shelter_sets = _ShelterSets(problem)
+        self._shelter_sets = shelter_sets
         allowed_by_profile: dict[int, set[int]] = {}
-        distance_cache: dict[tuple[float, float, int], int] = {}
+        eligible_of: list[list[int]] = []
         for ri, q in enumerate(requests):
             mi = self.profile[ri]
             blocks = tuple(b for b, _ in block_candidates(q, (), problem.majority_age))
             self.blocks.append(blocks)
-            sizes = [len(b) for b in blocks]
             if mi not in allowed_by_profile:
                 allowed: set[int] = set()
                 for c, members in shelters_by_config.items():
                     if not self.member_level(ri, c)[0]:
                         allowed |= members
                 allowed_by_profile[mi] = allowed
-            eligible = shelter_sets.eligible(q) & allowed_by_profile[mi]
-            origin = request_origin(q, self.regions)
+            eligible_of.append(list(shelter_sets.eligible(q) & allowed_by_profile[mi]))
+        total = sum(len(e) for e in eligible_of)
+        self.reduced = total > pair_limit
+        keep = max(MIN_KEPT, pair_limit // max(1, len(requests))) if self.reduced else None
+        self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
+        self._rest: list[list[int]] = []
+        self._cost_fn: list[Callable[[int], int]] = []
+        for ri, q in enumerate(requests):
+            costs = self._costs(q)
+            self._cost_fn.append(costs)
+            order = sorted(eligible_of[ri], key=lambda si: (costs(si), si))
             pairs: list[Pair] = []
-            for si in sorted(eligible):
+            sizes = [len(b) for b in self.blocks[ri]]
+            stop = len(order)
+            for pos, si in enumerate(order):
+                if keep is not None and len(pairs) >= keep:
+                    stop = pos
+                    break
                 cands = self.member_level(ri, self.config[si])[1]
-                if fit_blocks(sizes, cands, self.free[si]) is None:
-                    continue
-                pairs.append(Pair(ri, si, self._cost(q, si, origin, distance_cache), cands))
+                if _fits(sizes, cands, self.free[si]):
+                    pairs.append(Pair(ri, si, costs(si), cands))
             self.pairs.append(pairs)
+            self._rest.append(order[stop:])
+        self.kept = keep
 
+        key_of: dict[tuple[object, ...], int] = {}
+        self._request_key = [
+            key_of.setdefault(
+                (
+                    q.required_services,
+                    q.wheelchair,
+                    q.high_risk,
+                    q.excluded_regions,
+                    q.excluded_shelters,
+                ),
+                len(key_of),
+            )
+            for q in requests
+        ]
+        self._shelter_reason_cache: dict[tuple[int, int], list[str]] = {}
         self.separated: list[set[int]] = [set() for _ in requests]
         for ri, q in enumerate(requests):
             for other in q.separate_from:
@@ -107,41 +149,48 @@ class Instance:
             self._member_cache[key] = hit
         return hit
 
-    def _cost(
-        self,
-        q: Request,
-        si: int,
-        origin: Location | None,
-        distance_cache: dict[tuple[float, float, int], int],
-    ) -> int:
-        s = self.problem.shelters[si]
-        w = self.problem.weights
-        cost = 0
-        point = shelter_point(s, self.regions)
-        if origin is not None and point is not None:
-            key = (origin.lat, origin.lon, si)
-            d = distance_cache.get(key)
-            if d is None:
-                d = haversine_m(origin, point)
-                distance_cache[key] = d
-            cost += w.distance_per_metre * d
-        services = s.services
-        cost += w.missing_desired_service * sum(1 for c in q.desired_services if c not in services)
-        if (
-            q.languages
-            and "interpretation" not in services
-            and not set(q.languages) & set(s.languages)
-        ):
-            cost += w.no_shared_language
-        if q.preferred_regions and s.region not in q.preferred_regions:
-            cost += w.outside_preferred_regions
+    def _costs(self, q: Request) -> Callable[[int], int]:
+        """Cost lookup for a request, shared by requests with the same cost-relevant fields."""
+        origin = request_origin(q, self.regions)
+        key = (
+            None if origin is None else (origin.lat, origin.lon),
+            q.desired_services,
+            q.languages,
+            q.preferred_regions,
+        )
+        cache = self._cost_cache.setdefault(key, {})
+        shelters = self.problem.shelters
+        regions = self.regions
+        weights = self.problem.weights
+
+        def cost(si: int) -> int:
+            hit = cache.get(si)
+            if hit is None:
+                hit = soft_cost(q, shelters[si], regions, weights)
+                cache[si] = hit
+            return hit
+
         return cost
+
+    def more_pairs(self, ri: int) -> Iterator[Pair]:
+        """Viable pairs of request ``ri`` left out of a reduced model, cheapest first."""
+        q = self.problem.requests[ri]
+        costs = self._costs(q)
+        sizes = [len(b) for b in self.blocks[ri]]
+        for si in self._rest[ri]:
+            cands = self.member_level(ri, self.config[si])[1]
+            if _fits(sizes, cands, self.free[si]):
+                yield Pair(ri, si, costs(si), cands)
 
     def eligibility(self, ri: int, si: int) -> list[str]:
         """Eligibility reason codes of request ``ri`` at shelter ``si`` (same as the rules)."""
         q = self.problem.requests[ri]
-        s = self.problem.shelters[si]
-        return sorted(shelter_reasons(q, s) + self.member_level(ri, self.config[si])[0])
+        key = (self._request_key[ri], si)
+        codes = self._shelter_reason_cache.get(key)
+        if codes is None:
+            codes = shelter_reasons(q, self.problem.shelters[si])
+            self._shelter_reason_cache[key] = codes
+        return sorted(codes + self.member_level(ri, self.config[si])[0])
 
     def placed_by_priority(self, placement: Placement) -> tuple[int, int, int, int, int]:
         """People placed per priority 5..1."""
@@ -151,11 +200,8 @@ class Instance:
         return (counts[0], counts[1], counts[2], counts[3], counts[4])
 
     def pair_cost(self, ri: int, si: int) -> int:
-        """Soft cost of a viable pair."""
-        for p in self.pairs[ri]:
-            if p.shelter == si:
-                return p.cost
-        raise KeyError((ri, si))
+        """Soft cost of request ``ri`` in shelter ``si``."""
+        return self._cost_fn[ri](si)
 
     def trivial_bound(self) -> tuple[int, int, int, int, int]:
         """Per priority: people in requests with a viable pair, capped by all free beds."""
@@ -171,7 +217,7 @@ class Instance:
 class _ShelterSets:
     """Shelter index sets per shelter-level condition, for fast pre-filtering."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, pair_limit: int = PAIR_LIMIT) -> None:
         shelters = problem.shelters
         self.all = {i for i, s in enumerate(shelters) if s.status == "open"}
         self.by_service: dict[str, set[int]] = {}
@@ -198,3 +244,9 @@ class _ShelterSets:
             if sid in self.by_id:
                 out.discard(self.by_id[sid])
         return out
+
+
+def _fits(sizes: Sequence[int], cands: Sequence[Sequence[int]], free: Sequence[int]) -> bool:
+    if len(sizes) == 1:
+        return any(free[u] >= sizes[0] for u in cands[0])
+    return fit_blocks(sizes, cands, free) is not None

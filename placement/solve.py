@@ -32,14 +32,16 @@ SOFT_RADIX_LIMIT = 2**53
 DET_PER_SECOND = 0.5
 """Deterministic-time budget per second of ``time_limit_s``.
 
-CP-SAT's deterministic time ran 1.5-6x slower than the wall clock on the 2-core benchmark
-machine (and presolve counts as zero), so half a deterministic second per requested second
-keeps most runs inside ``time_limit_s`` while the answer still depends only on the input.
+CP-SAT's deterministic time ran 1.5-7x slower than the wall clock on the 2-core benchmark
+machine (presolve and model building count as zero), so half a deterministic second per
+requested second is spent; wall time can exceed ``time_limit_s`` on large problems (see
+docs/solver.md), but the answer depends only on the input.
 """
 TIE_SHARE = 0.1
 """The tie-break search may use at most this share of the budget; it decides nothing else."""
-SAFETY_FACTOR = 2.0
-"""The wall-clock safety net fires after ``SAFETY_FACTOR * time_limit_s + 1`` seconds."""
+SAFETY_FACTOR = 3.0
+SAFETY_SLACK_S = 5.0
+"""The wall-clock safety net fires after ``SAFETY_FACTOR * time_limit_s + SAFETY_SLACK_S`` s."""
 
 
 def solve(
@@ -57,7 +59,7 @@ def solve(
         time_limit_s: Intended search time in seconds (> 0). The search itself is budgeted in
             CP-SAT deterministic time, ``DET_PER_SECOND * time_limit_s`` shared by all levels,
             so the answer does not depend on the machine's speed or load. A wall-clock safety
-            net of ``2 * time_limit_s + 1`` s also applies; if it fires, ``safety_net_expired``
+            net of ``3 * time_limit_s + 5`` s also applies; if it fires, ``safety_net_expired``
             is set, the status is ``feasible`` and the result may differ between runs.
         seed: CP-SAT random seed (≥ 0).
         method: ``cp-sat`` or ``greedy`` (baseline for comparison only).
@@ -81,7 +83,7 @@ def solve(
         raise ValueError("workers must be ≥ 1 and seed ≥ 0")
     started = time.perf_counter()
     inst = Instance(problem)
-    greedy = greedy_placement(inst)
+    greedy = greedy_placement(inst, extend=True)
     trivial = inst.trivial_bound()
     if method == "greedy":
         run = _Run(placement=greedy, proven=False, bound=trivial, soft_bound=0)
@@ -207,7 +209,11 @@ class _Model:
             sig = (
                 inst.problem.requests[ri].priority,
                 tuple(len(b) for b in inst.blocks[ri]),
-                tuple((p.shelter, p.cost if self.cost_aware else 0, p.candidates) for p in pairs),
+                tuple(
+                    sorted(
+                        (p.shelter, p.cost if self.cost_aware else 0, p.candidates) for p in pairs
+                    )
+                ),
             )
             group = by_sig.get(sig)
             if group is None:
@@ -335,7 +341,7 @@ class _Search:
     def __init__(self, time_limit_s: float, seed: int, workers: int, started: float) -> None:
         self.budget = DET_PER_SECOND * time_limit_s
         self.total = self.budget
-        self.wall_deadline = started + SAFETY_FACTOR * time_limit_s + 1.0
+        self.wall_deadline = started + SAFETY_FACTOR * time_limit_s + SAFETY_SLACK_S
         self.seed = seed
         self.workers = workers
         self.expired = False
@@ -375,7 +381,7 @@ class _Search:
         terms: Terms,
         maximise: bool,
         values: dict[cp_model.IntVar, int],
-        share: float = 1.0,
+        cap: float | None = None,
     ) -> tuple[dict[cp_model.IntVar, int], bool, float]:
         """One search from the hint ``values``; returns (best values, proven, best bound).
 
@@ -392,21 +398,25 @@ class _Search:
         else:
             model.minimize(expr)
         solver = self._solver()
-        solver.parameters.max_deterministic_time = max(0.0, min(self.budget, share * self.total))
+        limit = self.budget if cap is None else min(self.budget, cap)
+        solver.parameters.max_deterministic_time = max(0.0, limit)
         status = solver.solve(model)
         self.budget -= solver.deterministic_time
         current = sum(values[v] * w for v, w in terms)
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        found_any = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        if found_any:
             found = round(solver.objective_value)
             if (found > current if maximise else found < current) or status == cp_model.OPTIMAL:
                 values = {var: int(solver.value(var)) for var in values}
         proven = status == cp_model.OPTIMAL
+        # CP-SAT reports a placeholder bound when it stops before its search starts.
+        best = solver.best_objective_bound if found_any else math.nan
         if not proven:
             params = solver.parameters
             out_of_wall = solver.wall_time >= 0.98 * params.max_time_in_seconds
             out_of_det = solver.deterministic_time >= 0.98 * params.max_deterministic_time
             self.expired = self.expired or (out_of_wall and not out_of_det)
-        return values, proven, solver.best_objective_bound
+        return values, proven, best
 
 
 def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
@@ -422,22 +432,30 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
             continue
         if search.out_of_time():
             break
-        values, proven, best = search.optimise(a, terms, True, a.values_of(placement))
+        # Each level may spend its share of what is left, the soft cost counting as one more
+        # level, so that an unprovable level cannot starve the ones below it.
+        share = 1.0 / (1 + sum(1 for q in PRIORITIES if q <= p and a.level_terms[q]))
+        values, proven, best = search.optimise(
+            a, terms, True, a.values_of(placement), search.budget * share
+        )
         # Fill what the level left empty: a better start for the next level, same value here.
         placement = greedy_placement(inst, a.placement_from(values))
         achieved = inst.placed_by_priority(placement)[5 - p]
         if proven:
-            bound[5 - p] = achieved
+            # A reduced model's optimum is not the problem's: keep the valid trivial bound.
+            if not inst.reduced:
+                bound[5 - p] = achieved
             a.model.add(_weighted(terms) >= achieved)
             proven_levels += 1
             continue
-        if math.isfinite(best):
+        if math.isfinite(best) and not inst.reduced:
             bound[5 - p] = max(achieved, min(bound[5 - p], math.floor(best + 1e-6)))
-        break
+        # Not proven: keep what was reached and go on, the answer is only "feasible" now.
+        a.model.add(_weighted(terms) >= achieved)
     placement = improve_soft_cost(inst, placement)
     proven_all = proven_levels == len(PRIORITIES)
     soft_bound = 0
-    if proven_all and not search.out_of_time():
+    if not search.out_of_time():
         b = _Model(inst, cost_aware=True)
         placed = inst.placed_by_priority(placement)
         for p in PRIORITIES:
@@ -451,7 +469,9 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         if not b.soft_terms:
             proven_soft = True
             if b.tie_terms and not search.out_of_time():
-                values, _, _ = search.optimise(b, b.tie_terms, False, values, TIE_SHARE)
+                values, _, _ = search.optimise(
+                    b, b.tie_terms, False, values, TIE_SHARE * search.total
+                )
         elif (soft_cap + 1) * scale < SOFT_RADIX_LIMIT:
             # Soft cost and tie-break in one exact mixed-radix objective.
             combined = [(v, w * scale) for v, w in b.soft_terms] + b.tie_terms
@@ -464,11 +484,16 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
                 soft_value = sum(values[v] * w for v, w in b.soft_terms)
                 b.model.add(_weighted(b.soft_terms) <= soft_value)
                 if not search.out_of_time():
-                    values, _, _ = search.optimise(b, b.tie_terms, False, values, TIE_SHARE)
+                    values, _, _ = search.optimise(
+                        b, b.tie_terms, False, values, TIE_SHARE * search.total
+                    )
             elif math.isfinite(best):
                 soft_bound = max(0, math.ceil(best - 1e-6))
         placement = b.placement_from(values)
-        if proven_soft:
+        if inst.reduced or not proven_all:
+            proven_all = False
+            soft_bound = 0
+        elif proven_soft:
             soft_bound = sum(inst.pair_cost(ri, si) for ri, (si, _) in placement.items())
         else:
             proven_all = False
