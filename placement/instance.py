@@ -46,7 +46,7 @@ class Instance:
     reached through :meth:`more_pairs`, which the greedy baseline uses as a fallback.
     """
 
-    def __init__(self, problem: Problem, pair_limit: int = PAIR_LIMIT) -> None:
+    def __init__(self, problem: Problem, pair_limit: int | None = None) -> None:
         self.problem = problem
         self.regions = {r.code: r for r in problem.regions}
         requests, shelters = problem.requests, problem.shelters
@@ -90,8 +90,9 @@ class Instance:
                 allowed_by_profile[mi] = allowed
             eligible_of.append(list(shelter_sets.eligible(q) & allowed_by_profile[mi]))
         total = sum(len(e) for e in eligible_of)
-        self.reduced = total > pair_limit
-        keep = max(MIN_KEPT, pair_limit // max(1, len(requests))) if self.reduced else None
+        limit = PAIR_LIMIT if pair_limit is None else pair_limit
+        self.reduced = total > limit
+        keep = max(MIN_KEPT, limit // max(1, len(requests))) if self.reduced else None
         self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
         self._rest: list[list[int]] = []
         self._cost_fn: list[Callable[[int], int]] = []
@@ -217,7 +218,7 @@ class Instance:
 class _ShelterSets:
     """Shelter index sets per shelter-level condition, for fast pre-filtering."""
 
-    def __init__(self, problem: Problem, pair_limit: int = PAIR_LIMIT) -> None:
+    def __init__(self, problem: Problem, pair_limit: int | None = None) -> None:
         shelters = problem.shelters
         self.all = {i for i, s in enumerate(shelters) if s.status == "open"}
         self.by_service: dict[str, set[int]] = {}

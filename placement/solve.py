@@ -184,9 +184,10 @@ class _Model:
     ``cost_aware=True`` keeps costs apart and carries the soft-cost and tie-break terms.
     """
 
-    def __init__(self, inst: Instance, *, cost_aware: bool) -> None:
+    def __init__(self, inst: Instance, *, cost_aware: bool, min_priority: int = 1) -> None:
         self.inst = inst
         self.cost_aware = cost_aware
+        self.min_priority = min_priority
         self.model = cp_model.CpModel()
         self.groups = self._groups()
         self.level_max = dict.fromkeys(PRIORITIES, 0)
@@ -201,7 +202,7 @@ class _Model:
         by_sig: dict[tuple[object, ...], _Group] = {}
         groups: list[_Group] = []
         for ri, pairs in enumerate(inst.pairs):
-            if not pairs:
+            if not pairs or inst.problem.requests[ri].priority < self.min_priority:
                 continue
             if inst.separated[ri]:
                 groups.append(_Group([ri], pairs))
@@ -419,39 +420,55 @@ class _Search:
         return values, proven, best
 
 
+def _key(inst: Instance, placement: Placement) -> tuple[int, ...]:
+    """Lexicographic quality: people per priority 5..1, then lower soft cost."""
+    return (*inst.placed_by_priority(placement), -_soft(inst, placement))
+
+
 def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
     """Priority levels on the cost-blind model, then soft cost and tie-break on the full one."""
     bound = list(inst.trivial_bound())
     placement = greedy
-    a = _Model(inst, cost_aware=False)
     proven_levels = 0
+    fixed: dict[int, int] = {}
+    levels_left = [
+        p
+        for p in PRIORITIES
+        if any(
+            inst.problem.requests[r].priority == p for r, pairs in enumerate(inst.pairs) if pairs
+        )
+    ]
     for p in PRIORITIES:
-        terms = a.level_terms[p]
-        if not terms:
+        if p not in levels_left:
             proven_levels += 1
             continue
         if search.out_of_time():
             break
+        # Level p only involves requests of priority p and above: lower ones merely take beds,
+        # so they are left out of this level's (much smaller) model.
+        a = _Model(inst, cost_aware=False, min_priority=p)
+        for q, value in fixed.items():
+            a.model.add(_weighted(a.level_terms[q]) >= value)
+        terms = a.level_terms[p]
         # Each level may spend its share of what is left, the soft cost counting as one more
         # level, so that an unprovable level cannot starve the ones below it.
-        share = 1.0 / (1 + sum(1 for q in PRIORITIES if q <= p and a.level_terms[q]))
+        share = 1.0 / (1 + sum(1 for q in levels_left if q <= p))
         values, proven, best = search.optimise(
             a, terms, True, a.values_of(placement), search.budget * share
         )
         # Fill what the level left empty: a better start for the next level, same value here.
         placement = greedy_placement(inst, a.placement_from(values))
+        fixed[p] = inst.placed_by_priority(placement)[5 - p]
         achieved = inst.placed_by_priority(placement)[5 - p]
         if proven:
             # A reduced model's optimum is not the problem's: keep the valid trivial bound.
             if not inst.reduced:
                 bound[5 - p] = achieved
-            a.model.add(_weighted(terms) >= achieved)
             proven_levels += 1
             continue
         if math.isfinite(best) and not inst.reduced:
             bound[5 - p] = max(achieved, min(bound[5 - p], math.floor(best + 1e-6)))
-        # Not proven: keep what was reached and go on, the answer is only "feasible" now.
-        a.model.add(_weighted(terms) >= achieved)
+        # Not proven: keep what was reached and go on; the answer is only "feasible" now.
     placement = improve_soft_cost(inst, placement)
     proven_all = proven_levels == len(PRIORITIES)
     soft_bound = 0
@@ -499,6 +516,10 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
             proven_all = False
     else:
         proven_all = False
+    baseline = improve_soft_cost(inst, greedy)
+    if _key(inst, baseline) > _key(inst, placement):
+        # Only when the search fell short; the unconditional trivial bounds stay valid.
+        placement, bound, soft_bound, proven_all = baseline, list(inst.trivial_bound()), 0, False
     return _Run(
         placement=placement,
         proven=proven_all,

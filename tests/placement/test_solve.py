@@ -243,3 +243,23 @@ def test_the_brute_force_oracle_itself_prefers_priority_then_people_then_cost() 
     assert placed == (1, 0, 0, 0, 1)
     assert cost == solve(problem).objective.soft_cost
     assert cost > 0
+
+
+def test_a_reduced_model_stays_valid_feasible_and_no_worse_than_greedy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from placement import instance
+    from placement.generator import generate
+
+    problem = Problem.from_document(generate(80, 12, seed=4))
+    full_greedy = solve(problem, method="greedy")
+    monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
+    monkeypatch.setattr(instance, "MIN_KEPT", 2)
+    assert instance.Instance(problem).reduced
+    solution = solve(problem, time_limit_s=2)
+    greedy = solve(problem, method="greedy")
+    assert verify(problem, solution) == []
+    assert solution.status == "feasible"
+    assert lexicographic_key(greedy) <= lexicographic_key(solution)
+    # The baseline still sees every shelter when the model is reduced.
+    assert greedy.result_bytes() == full_greedy.result_bytes()
