@@ -21,9 +21,16 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
-_OURS = {name for name, _ in SECURITY_HEADERS} | {b"x-request-id"}
+CSP = b"content-security-policy"
+API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# The web pages under /ui load their own stylesheet and images, nothing from elsewhere.
+PAGE_CSP = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'; "
+    b"form-action 'self'"
+)
+PAGE_PREFIX = "/ui"
+_OURS = {name for name, _ in SECURITY_HEADERS} | {CSP, b"x-request-id"}
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 access_log = logging.getLogger("refuge.access")
 error_log = logging.getLogger("refuge.errors")
@@ -56,6 +63,8 @@ class EdgeMiddleware:
         request_id = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         state: dict[str, Any] = {"status": 500, "started": False, "refused": False}
+        path = scope.get("path", "")
+        is_page = path == PAGE_PREFIX or path.startswith(PAGE_PREFIX + "/")
 
         async def send_with_headers(message: Message) -> None:
             if state["refused"] and not message.get("refuge_edge"):
@@ -66,6 +75,7 @@ class EdgeMiddleware:
                 state["started"] = True
                 raw = [(k, v) for k, v in message.get("headers", []) if k.lower() not in _OURS]
                 raw.extend(SECURITY_HEADERS)
+                raw.append((CSP, PAGE_CSP if is_page else API_CSP))
                 raw.append((b"x-request-id", request_id.encode()))
                 message["headers"] = raw
             await send(message)

@@ -1,0 +1,574 @@
+"""Server-rendered pages under /ui for coordinators, caseworkers, admins and funders.
+
+Each page declares who may open it (``page_allow`` or ``PUBLIC``) exactly as the API's routes
+do, takes the same unit of work, and calls the same use cases as the API, so every rule and
+permission is the domain's. Forms work without JavaScript; every POST carries the session's
+CSRF token. A form the domain refuses (a stale version, too few beds) is shown again with the
+domain's message, and nothing of it is written.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from service.auth import ANY_ROLE, PUBLIC
+from service.deps import WriteDb
+from service.routes.cases import case_out, request_out
+from service.routes.placements import placement_out
+from service.routes.shelters import unit_out
+from service.schemas import PlacementOut
+from service.settings import Settings
+from service.ui import forms, plain
+from service.ui.session import (
+    CSRF_FIELD,
+    anonymous_session,
+    new_session,
+    page_allow,
+    posted_form,
+    read_session,
+    write_session,
+)
+from shelters import availability, cases, identity, lifecycle, matching, registry
+from shelters.catalogue import SERVICES
+from shelters.errors import (
+    CapacityExceeded,
+    Conflict,
+    DomainError,
+    InvalidCredentials,
+    InvalidInput,
+    StaleVersion,
+    TooManyAttempts,
+)
+from shelters.identity import Principal, Role, ThrottlePolicy
+from shelters.models import DECLINE_REASONS
+from shelters.pagination import MAX_LIMIT
+from shelters.profiles import CaseProfile
+
+PREFIX = "/ui"
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = {"refuge.css": "text/css; charset=utf-8"}
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+COORDINATING = (Role.ADMIN, Role.COORDINATOR)
+CASE_READERS = (Role.ADMIN, Role.CASEWORKER)
+BED_FINDERS = (Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER)
+REPORT_READERS = (Role.ADMIN, Role.FUNDER)
+HOME = {
+    Role.ADMIN: "/ui/coordinator",
+    Role.COORDINATOR: "/ui/coordinator",
+    Role.CASEWORKER: "/ui/caseworker",
+    Role.FUNDER: "/ui/reports",
+}
+WAITING = ("proposed", "accepted", "admitted")
+NOTICES = {
+    "unit_saved": "Beds saved.",
+    "accept": "Placement accepted: the beds stay held until you admit the people.",
+    "decline": "Placement declined: its beds are free again.",
+    "admit": "Admitted: the held beds are now occupied.",
+    "discharge": "Discharged: the beds are free again.",
+    "case_created": "Case created.",
+    "request_created": "Request created: use “Match now” to hold beds.",
+    "logged_out": "You are logged out.",
+}
+Action = Literal["accept", "decline", "admit", "discharge"]
+Form = Annotated[FormData, Depends(posted_form)]
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
+) -> Response:
+    """A page, with the session cookie re-signed so its idle clock restarts."""
+    templates: Jinja2Templates = request.app.state.ui_templates
+    session = anonymous_session(request)
+    principal = getattr(request.state, "principal", None)
+    base = {
+        "principal": principal,
+        "home": HOME.get(principal.role) if principal else None,
+        "csrf_field": CSRF_FIELD,
+        "csrf": session.csrf,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+    }
+    response = templates.TemplateResponse(request, name, base | (context or {}), status)
+    write_session(request, response, session)
+    return response
+
+
+def redirect(request: Request, url: str) -> Response:
+    """303 See Other: the browser GETs ``url`` (post/redirect/get)."""
+    response = RedirectResponse(url, status_code=303)
+    session = read_session(request)
+    if session is not None:
+        write_session(request, response, session)
+    return response
+
+
+def _undo(db: Session, exc: DomainError) -> None:
+    """Forget what a refused use case may have flushed (a login failure counts all the same)."""
+    if not exc.commit_anyway:
+        db.rollback()
+
+
+# --- public: login, static files ----------------------------------------------------------------
+
+
+@router.get("/static/{name}", dependencies=[PUBLIC])
+def static_file(name: str) -> Response:
+    """The pages' stylesheet (only the files listed in STATIC)."""
+    if name not in STATIC:
+        return Response(status_code=404)
+    return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name])
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith(PREFIX + "/") and "//" not in target and "\\" not in target:
+        return target
+    return PREFIX
+
+
+@router.get("/login", dependencies=[PUBLIC])
+def login_form(request: Request, next: str | None = None) -> Response:
+    """The login form."""
+    session = read_session(request)
+    if session is not None and session.user_id is not None:
+        return redirect(request, _safe_next(next))
+    return render(request, "login.html", {"next": _safe_next(next)})
+
+
+@router.post("/login", dependencies=[PUBLIC])
+def login(request: Request, form: Form, db: WriteDb) -> Response:
+    """Log in through the same throttled check as the API's token endpoint."""
+    sent_next = form.get("next")
+    target = _safe_next(sent_next if isinstance(sent_next, str) else None)
+    session = read_session(request)
+    sent = form.get(CSRF_FIELD)
+    if session is None or sent != session.csrf:
+        message = "Your session had expired. Please log in again."
+        return render(request, "login.html", {"next": target, "error": message}, 403)
+    settings = _settings(request)
+    username = str(form.get("username") or "")
+    try:
+        user = identity.authenticate(
+            db,
+            username=username,
+            password=str(form.get("password") or ""),
+            policy=ThrottlePolicy(
+                max_failures=settings.login_max_failures,
+                window_s=settings.login_window_s,
+                lockout_s=settings.login_lockout_s,
+            ),
+        )
+    except TooManyAttempts as exc:
+        minutes = max(1, round(exc.retry_after_s / 60))
+        message = f"Too many failed logins. Try again in about {minutes} minute(s)."
+        return render(request, "login.html", {"next": target, "error": message}, 429)
+    except InvalidCredentials:
+        message = "Incorrect username or password."
+        ctx = {"next": target, "error": message, "username": username}
+        return render(request, "login.html", ctx, 401)
+    fresh = new_session(user.id)
+    request.state.web_session = fresh
+    response = RedirectResponse(target, status_code=303)
+    write_session(request, response, fresh)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)]) -> Response:
+    """End the session."""
+    response = RedirectResponse(f"{PREFIX}/login?notice=logged_out", status_code=303)
+    write_session(request, response, None)
+    return response
+
+
+@router.get("")
+def home(request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)]) -> Response:
+    """Each role's own page."""
+    return redirect(request, HOME[principal.role])
+
+
+# --- coordinators -------------------------------------------------------------------------------
+
+
+def _all_shelters(db: Session, principal: Principal) -> list[Any]:
+    shelters: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = registry.list_shelters(db, principal, limit=MAX_LIMIT, cursor=cursor)
+        shelters.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return shelters
+
+
+def _network(db: Session) -> tuple[dict[int, Any], dict[int, str]]:
+    """Every shelter's public face and unit names, as /availability shows them to any reader."""
+    shelters: dict[int, Any] = {}
+    units: dict[int, str] = {}
+    cursor: str | None = None
+    while True:
+        page = availability.list_availability(db, limit=MAX_LIMIT, cursor=cursor)
+        for item in page.items:
+            shelters[item.shelter.id] = item.shelter
+            units.update({u.id: u.name for u in item.units})
+        cursor = page.next_cursor
+        if cursor is None:
+            return shelters, units
+
+
+def _coordinator_page(
+    request: Request, db: Session, principal: Principal, error: str | None = None, status: int = 200
+) -> Response:
+    majority = _settings(request).majority_age
+    shelters = _all_shelters(db, principal)
+    regions = {r.code: r.name for r in registry.list_regions(db)}
+    units = {
+        s.id: [unit_out(u) for u in registry.list_units(db, principal, s.id)] for s in shelters
+    }
+    unit_names = {u.id: u.name for us in units.values() for u in us}
+    waiting: list[PlacementOut] = []
+    for placement_status in WAITING:
+        page = lifecycle.list_placements(
+            db, principal, limit=MAX_LIMIT, cursor=None, status=placement_status
+        )
+        waiting.extend(placement_out(db, principal, p, majority) for p in page.items)
+    context = {
+        "shelters": shelters,
+        "regions": regions,
+        "units": units,
+        "unit_names": unit_names,
+        "names": {s.id: s.name for s in shelters},
+        "waiting": waiting,
+        "decline_reasons": [(r, plain.DECLINE_WORDS[r]) for r in DECLINE_REASONS],
+        "status_words": plain.STATUS_WORDS,
+        "services": SERVICES,
+        "error": error,
+    }
+    return render(request, "coordinator.html", context, status)
+
+
+@router.get("/coordinator")
+def coordinator(
+    request: Request, principal: Annotated[Principal, page_allow(*COORDINATING)], db: WriteDb
+) -> Response:
+    """My shelters, their beds, and the placements waiting for me."""
+    return _coordinator_page(request, db, principal)
+
+
+@router.get("/units/{unit_id}/edit")
+def edit_unit(
+    unit_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(*COORDINATING)],
+    db: WriteDb,
+) -> Response:
+    """The form to change a unit's beds; it carries the version it was read at."""
+    unit = unit_out(registry.get_unit(db, principal, unit_id))
+    return render(request, "unit_edit.html", {"unit": unit, "values": unit.model_dump()})
+
+
+@router.post("/units/{unit_id}")
+def save_unit(
+    unit_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(*COORDINATING)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Change a unit's beds if nobody changed it since the form was read."""
+    fields = ("capacity", "out_of_service", "external_occupied")
+    values = {name: str(form.get(name) or "") for name in (*fields, "version")}
+    try:
+        changes = {name: forms.whole_number(form, name) for name in fields}
+        version = forms.whole_number(form, "version")
+        registry.update_unit(db, principal, unit_id, expected_version=version, changes=changes)
+    except StaleVersion as exc:
+        _undo(db, exc)
+        current = unit_out(registry.get_unit(db, principal, unit_id))
+        ctx = {"unit": current, "values": current.model_dump(), "stale": True, "tried": values}
+        return render(request, "unit_edit.html", ctx, 409)
+    except (CapacityExceeded, InvalidInput) as exc:
+        _undo(db, exc)
+        current = unit_out(registry.get_unit(db, principal, unit_id))
+        ctx = {"unit": current, "values": values, "error": exc.detail}
+        return render(request, "unit_edit.html", ctx, 409 if isinstance(exc, Conflict) else 422)
+    return redirect(request, f"{PREFIX}/coordinator?notice=unit_saved#unit-{unit_id}")
+
+
+@router.post("/placements/{placement_id}/{action}")
+def act_on_placement(
+    placement_id: int,
+    action: Action,
+    request: Request,
+    principal: Annotated[Principal, page_allow(*COORDINATING)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Accept, decline (with a reason from the fixed list), admit or discharge a placement."""
+    reason = form.get("reason") if action == "decline" else None
+    try:
+        lifecycle.transition(
+            db, principal, placement_id, action, reason=reason if isinstance(reason, str) else None
+        )
+    except (Conflict, InvalidInput) as exc:
+        _undo(db, exc)
+        status = 409 if isinstance(exc, Conflict) else 422
+        return _coordinator_page(request, db, principal, error=exc.detail, status=status)
+    return redirect(request, f"{PREFIX}/coordinator?notice={action}#waiting")
+
+
+# --- caseworkers --------------------------------------------------------------------------------
+
+
+def _caseworker_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    *,
+    values: forms.ProfileForm | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    majority = _settings(request).majority_age
+    cursor = request.query_params.get("cursor")
+    page = cases.list_cases(db, principal, limit=50, cursor=cursor, code=None)
+    rows = []
+    for case in page.items:
+        requests = lifecycle.list_requests(
+            db, principal, limit=MAX_LIMIT, cursor=None, case_id=case.id
+        ).items
+        placements: list[PlacementOut] = []
+        for r in requests:
+            if r.status in ("proposed", "placed"):
+                found = lifecycle.list_placements(
+                    db, principal, limit=MAX_LIMIT, cursor=None, request_id=r.id
+                ).items
+                placements.extend(placement_out(db, principal, p, majority) for p in found)
+        rows.append(
+            {
+                "case": case_out(db, case, majority),
+                "requests": [request_out(r) for r in requests],
+                "open": next((r for r in requests if r.status in ("pending", "proposed")), None),
+                "placements": [p for p in placements if p.status in WAITING],
+            }
+        )
+    shelters, unit_names = _network(db)
+    context = {
+        "rows": rows,
+        "next_cursor": page.next_cursor,
+        "shelters": shelters,
+        "unit_names": unit_names,
+        "status_words": plain.STATUS_WORDS,
+        **_profile_form_context(db, values or forms.ProfileForm()),
+        "error": error,
+    }
+    return render(request, "caseworker.html", context, status)
+
+
+def _profile_form_context(db: Session, values: forms.ProfileForm) -> dict[str, Any]:
+    return {
+        "values": values,
+        "region_options": [(r.code, r.name) for r in registry.list_regions(db)],
+        "services": SERVICES,
+    }
+
+
+@router.get("/caseworker")
+def caseworker(
+    request: Request, principal: Annotated[Principal, page_allow(*CASE_READERS)], db: WriteDb
+) -> Response:
+    """My organisation's cases and requests, and a form for a new case."""
+    return _caseworker_page(request, db, principal)
+
+
+@router.post("/cases")
+def create_case(
+    request: Request,
+    principal: Annotated[Principal, page_allow(Role.CASEWORKER)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Create a case for my organisation."""
+    values = forms.read_profile_form(form)
+    try:
+        case = cases.create_case(
+            db,
+            principal,
+            forms.profile_from(values),
+            separate_from_case_ids=[],
+            majority_age=_settings(request).majority_age,
+        )
+    except InvalidInput as exc:
+        _undo(db, exc)
+        return _caseworker_page(request, db, principal, values=values, error=exc.detail, status=422)
+    return redirect(request, f"{PREFIX}/caseworker?notice=case_created#case-{case.id}")
+
+
+@router.post("/cases/{case_id}/requests")
+def create_request(
+    case_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(Role.CASEWORKER)],
+    db: WriteDb,
+) -> Response:
+    """Ask for beds for one of my cases (priority by the default rule)."""
+    try:
+        lifecycle.create_request(
+            db,
+            principal,
+            case_id=case_id,
+            priority=None,
+            preferred_regions=[],
+            majority_age=_settings(request).majority_age,
+        )
+    except Conflict as exc:
+        _undo(db, exc)
+        return _caseworker_page(request, db, principal, error=exc.detail, status=409)
+    return redirect(request, f"{PREFIX}/caseworker?notice=request_created#case-{case_id}")
+
+
+def _check_page(
+    request: Request,
+    db: Session,
+    profile: CaseProfile,
+    *,
+    case: Any = None,
+    open_request: Any = None,
+) -> Response:
+    majority = _settings(request).majority_age
+    result = availability.check(db, profile, majority_age=majority)
+    shelters, unit_names = _network(db)
+    statuses = cases.statuses(profile, majority)
+    context = {
+        "case": case,
+        "open_request": open_request,
+        "regions": {r.code: r.name for r in registry.list_regions(db)},
+        "eligible": result.eligible,
+        "ineligible": [
+            (i.shelter_id, [plain.reason_words(r, profile, statuses) for r in i.reasons])
+            for i in result.ineligible
+        ],
+        "shelters": shelters,
+        "unit_names": unit_names,
+        "members": {m.ref: plain.member_words(profile, statuses, m.ref) for m in profile.members},
+    }
+    return render(request, "find_bed.html", context)
+
+
+@router.get("/find-bed")
+def find_bed_form(
+    request: Request, principal: Annotated[Principal, page_allow(*BED_FINDERS)], db: WriteDb
+) -> Response:
+    """Describe a group to see which shelters could take it now."""
+    return render(request, "find_bed_form.html", _profile_form_context(db, forms.ProfileForm()))
+
+
+@router.post("/find-bed")
+def find_bed(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*BED_FINDERS)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """The availability check for a group described in the form."""
+    values = forms.read_profile_form(form)
+    try:
+        return _check_page(request, db, forms.profile_from(values))
+    except InvalidInput as exc:
+        _undo(db, exc)
+        ctx = _profile_form_context(db, values) | {"error": exc.detail}
+        return render(request, "find_bed_form.html", ctx, 422)
+
+
+@router.post("/cases/{case_id}/check")
+def check_case(
+    case_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(*CASE_READERS)],
+    db: WriteDb,
+) -> Response:
+    """The availability check for one of my cases."""
+    case = cases.get_case(db, principal, case_id)
+    requests = lifecycle.list_requests(db, principal, limit=MAX_LIMIT, cursor=None, case_id=case_id)
+    open_request = next((r for r in requests.items if r.status in ("pending", "proposed")), None)
+    return _check_page(
+        request,
+        db,
+        cases.profile_of(case),
+        case=case_out(db, case, _settings(request).majority_age),
+        open_request=open_request,
+    )
+
+
+@router.post("/requests/{request_id}/match")
+def match(
+    request_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(*CASE_READERS)],
+    db: WriteDb,
+) -> Response:
+    """Match one pending request now: hold the beds found, or say why there are none."""
+    settings = _settings(request)
+    try:
+        result = matching.match_request(
+            db,
+            principal,
+            request_id,
+            majority_age=settings.majority_age,
+            hold_ttl=timedelta(hours=settings.hold_ttl_hours),
+        )
+    except Conflict as exc:
+        _undo(db, exc)
+        return _caseworker_page(request, db, principal, error=exc.detail, status=409)
+    placement_request = lifecycle.get_request(db, principal, request_id)
+    case = cases.get_case(db, principal, placement_request.case_id)
+    profile = cases.profile_of(case)
+    statuses = cases.statuses(profile, settings.majority_age)
+    shelters, unit_names = _network(db)
+    context = {
+        "case": case_out(db, case, settings.majority_age),
+        "placement": placement_out(db, principal, result.placement, settings.majority_age)
+        if result.placement is not None
+        else None,
+        "groups": [
+            (g.shelter_id, [plain.reason_words(r, profile, statuses) for r in g.reasons])
+            for g in plain.solver_reasons(result.reasons)
+        ],
+        "members": {m.ref: plain.member_words(profile, statuses, m.ref) for m in profile.members},
+        "shelters": shelters,
+        "unit_names": unit_names,
+    }
+    return render(request, "match.html", context)
+
+
+# --- admins and funders -------------------------------------------------------------------------
+
+
+@router.get("/reports")
+def reports(
+    request: Request, principal: Annotated[Principal, page_allow(*REPORT_READERS)]
+) -> Response:
+    """The allocation and grants charts, and their CSV downloads."""
+    period = {
+        "from": request.query_params.get("from", ""),
+        "to": request.query_params.get("to", ""),
+    }
+    query = "&".join(f"{k}={quote(v)}" for k, v in period.items() if v)
+    return render(request, "reports.html", {"period": period, "query": query})
