@@ -1,0 +1,331 @@
+"""The tamper-evident audit log (SPEC §9): an append-only hash chain.
+
+Each entry stores who did what to which resource and with what outcome, and nothing else:
+never a personal attribute, a token or a body. Its ``hash`` is the SHA-256 of its canonical
+content, which includes the previous entry's hash, so changing, deleting, reordering or
+inserting any row breaks the chain at that row's sequence number.
+
+A chain is only as strong as what is kept outside it: someone with write access to the
+database can rewrite the whole tail and recompute every hash. ``head`` gives a (seq, hash)
+anchor to store elsewhere; ``verify`` with that anchor then also detects a rewritten or
+truncated tail.
+
+Appends are serialised so that the chain stays linear: on PostgreSQL with a transaction-level
+advisory lock, on SQLite by the write transaction itself (``BEGIN IMMEDIATE``). On PostgreSQL a
+trigger refuses UPDATE, DELETE and TRUNCATE on the table; on SQLite a trigger refuses UPDATE and
+DELETE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import CheckConstraint, Index, Integer, String, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shelters.models import Base, UTCDateTime, utcnow
+from shelters.pagination import Page, paginate
+
+GENESIS = "0" * 64
+OUTCOMES = ("ok", "denied")
+# pg_advisory_xact_lock(int4, int4) lives in a key space of its own, apart from bigint keys.
+LOCK_CLASS = 0x52464741  # "RFGA"
+LOCK_OBJECT = 1
+_SAFE_ID = re.compile(r"^[0-9]{1,20}$")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class AuditEvent(Base):
+    """One entry of the audit chain. Rows are only ever inserted."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(40))
+    resource_type: Mapped[str] = mapped_column(String(40))
+    resource_id: Mapped[str | None] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(10))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("outcome IN ('ok', 'denied')", name="outcome_known"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+        Index("ix_audit_events_actor_user_id_seq", "actor_user_id", "seq"),
+        Index("ix_audit_events_resource_seq", "resource_type", "resource_id", "seq"),
+        Index("ix_audit_events_at", "at"),
+    )
+
+
+class ChainEntry(Protocol):
+    """What verification reads of an entry: a stored row or any object with these fields."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor_user_id(self) -> int | None: ...
+    @property
+    def actor_role(self) -> str | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def resource_id(self) -> str | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def request_id(self) -> str | None: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """What happened, before it gets its place in the chain.
+
+    ``resource_id`` is kept only when it is a decimal id; ``request_id`` only when it has the
+    shape the edge middleware gives request ids. Anything else becomes None, so that a value a
+    caller typed can never reach the log.
+    """
+
+    action: str
+    resource_type: str
+    outcome: str = "ok"
+    actor_user_id: int | None = None
+    actor_role: str | None = None
+    resource_id: str | int | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The result of recomputing the chain.
+
+    ``checked`` counts the entries read; ``first_broken_seq`` is the first sequence number at
+    which the chain does not hold (an entry changed, missing, out of place, or not matching the
+    anchor), None when ``ok``.
+    """
+
+    ok: bool
+    checked: int
+    first_broken_seq: int | None
+
+
+def _format_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_content(
+    *,
+    seq: int,
+    at: datetime,
+    actor_user_id: int | None,
+    actor_role: str | None,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    outcome: str,
+    request_id: str | None,
+    prev_hash: str,
+) -> bytes:
+    """The bytes an entry's hash covers: compact JSON, keys sorted, time in UTC microseconds.
+
+    Every stored column except ``hash`` itself is included, so changing any of them (the
+    sequence number too) changes the hash.
+    """
+    content = {
+        "seq": seq,
+        "at": _format_time(at),
+        "actor_user_id": actor_user_id,
+        "actor_role": actor_role,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "outcome": outcome,
+        "request_id": request_id,
+        "prev_hash": prev_hash,
+    }
+    return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+
+
+def entry_hash(event: ChainEntry) -> str:
+    """SHA-256 (hex) of the entry's canonical content, as it should be stored in ``hash``."""
+    return hashlib.sha256(
+        canonical_content(
+            seq=event.seq,
+            at=event.at,
+            actor_user_id=event.actor_user_id,
+            actor_role=event.actor_role,
+            action=event.action,
+            resource_type=event.resource_type,
+            resource_id=event.resource_id,
+            outcome=event.outcome,
+            request_id=event.request_id,
+            prev_hash=event.prev_hash,
+        )
+    ).hexdigest()
+
+
+def _safe_resource_id(value: str | int | None) -> str | None:
+    if value is None:
+        return None
+    value = str(value)
+    return value if _SAFE_ID.match(value) else None
+
+
+def _safe_request_id(value: str | None) -> str | None:
+    return value if value is not None and _SAFE_REQUEST_ID.match(value) else None
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
+            {"cls": LOCK_CLASS, "obj": LOCK_OBJECT},
+        )
+
+
+def head(session: Session) -> tuple[int, str]:
+    """The newest entry's (seq, hash); (0, GENESIS) for an empty log."""
+    row = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
+def append(session: Session, record: AuditRecord, *, now: datetime | None = None) -> AuditEvent:
+    """Append one entry at the head of the chain, in the session's transaction; flushes.
+
+    Takes the chain lock first (PostgreSQL; held until the transaction ends, so call this as
+    late as possible, just before commit). On SQLite the caller's write transaction already
+    excludes other writers. Refuses an unknown ``outcome`` with ``ValueError``.
+    """
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {record.outcome!r}")
+    _lock_chain(session)
+    last_seq, last_hash = head(session)
+    event = AuditEvent(
+        seq=last_seq + 1,
+        # Whole microseconds in UTC: what both engines store and give back unchanged.
+        at=(now or utcnow()).astimezone(UTC),
+        actor_user_id=record.actor_user_id,
+        actor_role=record.actor_role,
+        action=record.action,
+        resource_type=record.resource_type,
+        resource_id=_safe_resource_id(record.resource_id),
+        outcome=record.outcome,
+        request_id=_safe_request_id(record.request_id),
+        prev_hash=last_hash,
+    )
+    event.hash = entry_hash(event)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def verify_entries(
+    events: Iterable[ChainEntry], *, anchor: tuple[int, str] | None = None
+) -> Verification:
+    """Recompute a chain given in ascending ``seq`` order; pure, no database.
+
+    The chain starts at seq 1 with ``prev_hash`` GENESIS and goes up by one. The first entry
+    that is missing (a gap), whose ``prev_hash`` is not its predecessor's hash, or whose hash
+    does not match its content is the first broken one. With ``anchor`` (seq, hash) the entry at
+    that seq must carry that hash, and a chain that ends before it is broken at its first
+    missing seq (truncation).
+    """
+    expected_seq = 1
+    prev_hash = GENESIS
+    checked = 0
+    for event in events:
+        checked += 1
+        if event.seq != expected_seq:
+            return Verification(False, checked, expected_seq)
+        if event.prev_hash != prev_hash or entry_hash(event) != event.hash:
+            return Verification(False, checked, event.seq)
+        if anchor is not None and event.seq == anchor[0] and event.hash != anchor[1]:
+            return Verification(False, checked, event.seq)
+        prev_hash = event.hash
+        expected_seq += 1
+    if anchor is not None and anchor[0] >= expected_seq:
+        return Verification(False, checked, expected_seq)
+    return Verification(True, checked, None)
+
+
+def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verification:
+    """Recompute the stored chain from its first entry (see ``verify_entries``)."""
+    # Plain rows, not ORM objects: a long chain streams through without filling the session.
+    columns = list(AuditEvent.__table__.columns)
+    rows = session.execute(
+        select(*columns).order_by(AuditEvent.seq).execution_options(yield_per=1000)
+    )
+    try:
+        return verify_entries(rows, anchor=anchor)
+    finally:
+        rows.close()  # a break ends the walk early: release the server-side cursor
+
+
+def parse_anchor(value: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as printed by ``refuge audit anchor``; ``ValueError`` if malformed."""
+    seq_text, sep, digest = value.strip().partition(":")
+    if not sep or not seq_text.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise ValueError("an anchor looks like SEQ:HASH (a sequence number, 64 hex digits)")
+    return int(seq_text), digest
+
+
+def list_events(
+    session: Session,
+    *,
+    limit: int,
+    cursor: str | None,
+    actor_user_id: int | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Page[AuditEvent]:
+    """Entries, newest first, filtered by actor, resource and time (``since`` ≤ at < ``until``)."""
+    stmt = select(AuditEvent)
+    if actor_user_id is not None:
+        stmt = stmt.where(AuditEvent.actor_user_id == actor_user_id)
+    if resource_type is not None:
+        stmt = stmt.where(AuditEvent.resource_type == resource_type)
+    if resource_id is not None:
+        stmt = stmt.where(AuditEvent.resource_id == resource_id)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at < until)
+    return paginate(session, stmt, AuditEvent.seq, limit=limit, cursor=cursor, descending=True)
+
+
+def as_dict(event: AuditEvent) -> dict[str, Any]:
+    """An entry as plain values (for the CLI and tests)."""
+    return {
+        "seq": event.seq,
+        "at": _format_time(event.at),
+        "actor_user_id": event.actor_user_id,
+        "actor_role": event.actor_role,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "outcome": event.outcome,
+        "request_id": event.request_id,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
