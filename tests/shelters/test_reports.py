@@ -42,8 +42,9 @@ class History:
 
     def unit(self, shelter: Shelter, created: datetime, **counts: int) -> Unit:
         values = {"capacity": 0, "out_of_service": 0, "external_occupied": 0} | counts
-        unit = Unit(shelter_id=shelter.id, name=f"U{created.isoformat()}", created_at=created,
-                    **values)
+        unit = Unit(
+            shelter_id=shelter.id, name=f"U{created.isoformat()}", created_at=created, **values
+        )
         self.db.add(unit)
         self.db.flush()
         for name, value in values.items():
@@ -51,27 +52,50 @@ class History:
         return unit
 
     def change(self, unit: Unit, when: datetime, name: str, old: Any, new: Any) -> None:
-        self.db.add(UnitChange(unit_id=unit.id, changed_at=when, field=name, old_value=old,
-                               new_value=new))
+        self.db.add(
+            UnitChange(unit_id=unit.id, changed_at=when, field=name, old_value=old, new_value=new)
+        )
         self.db.flush()
 
     def request(self, created: datetime, region: str = "astana", **people: int) -> PlacementRequest:
-        case = Case(code=f"C{id(people)}{created.timestamp()}", organization_id=self.org_id,
-                    created_by=self.user.id, created_at=created)
+        case = Case(
+            code=f"C{id(people)}{created.timestamp()}",
+            organization_id=self.org_id,
+            created_by=self.user.id,
+            created_at=created,
+        )
         self.db.add(case)
         self.db.flush()
-        request = PlacementRequest(case_id=case.id, organization_id=self.org_id,
-                                   created_by=self.user.id, priority=3, created_at=created,
-                                   region_code=region, **people)
+        request = PlacementRequest(
+            case_id=case.id,
+            organization_id=self.org_id,
+            created_by=self.user.id,
+            priority=3,
+            created_at=created,
+            region_code=region,
+            **people,
+        )
         self.db.add(request)
         self.db.flush()
         return request
 
-    def placement(self, request: PlacementRequest, shelter: Shelter, status: str, people: int,
-                  **times: datetime) -> Placement:
-        placement = Placement(request_id=request.id, shelter_id=shelter.id,
-                              organization_id=self.org_id, status=status, people=people,
-                              expires_at=times["proposed_at"], **times)
+    def placement(
+        self,
+        request: PlacementRequest,
+        shelter: Shelter,
+        status: str,
+        people: int,
+        **times: datetime,
+    ) -> Placement:
+        placement = Placement(
+            request_id=request.id,
+            shelter_id=shelter.id,
+            organization_id=self.org_id,
+            status=status,
+            people=people,
+            expires_at=times["proposed_at"],
+            **times,
+        )
         self.db.add(placement)
         self.db.flush()
         return placement
@@ -93,19 +117,49 @@ def build_crafted(history: History) -> tuple[Shelter, Shelter]:
     history.unit(a, at(3, 8, 9), capacity=3, external_occupied=1)
     history.unit(b, at(1, 1), capacity=5)
 
-    r1 = history.request(at(2, 28, 10), people_adult=3, people_accompanied_child=4,
-                         people_female=4, people_male=3)
-    history.placement(r1, a, "discharged", 7, proposed_at=at(3, 1, 10), accepted_at=at(3, 1, 12),
-                      admitted_at=at(3, 2, 16), ended_at=at(3, 5, 10))
+    r1 = history.request(
+        at(2, 28, 10), people_adult=3, people_accompanied_child=4, people_female=4, people_male=3
+    )
+    history.placement(
+        r1,
+        a,
+        "discharged",
+        7,
+        proposed_at=at(3, 1, 10),
+        accepted_at=at(3, 1, 12),
+        admitted_at=at(3, 2, 16),
+        ended_at=at(3, 5, 10),
+    )
     r2 = history.request(at(3, 3), people_adult=2, people_female=2)
-    history.placement(r2, a, "declined", 2, proposed_at=at(3, 3, 6), ended_at=at(3, 4, 8),
-                      decline_reason="no_capacity")
+    history.placement(
+        r2,
+        a,
+        "declined",
+        2,
+        proposed_at=at(3, 3, 6),
+        ended_at=at(3, 4, 8),
+        decline_reason="no_capacity",
+    )
     r3 = history.request(at(3, 8), people_unaccompanied_minor=3, people_other=3)
-    history.placement(r3, a, "admitted", 3, proposed_at=at(3, 9, 12), accepted_at=at(3, 9, 13),
-                      admitted_at=at(3, 10, 20))
+    history.placement(
+        r3,
+        a,
+        "admitted",
+        3,
+        proposed_at=at(3, 9, 12),
+        accepted_at=at(3, 9, 13),
+        admitted_at=at(3, 10, 20),
+    )
     r4 = history.request(at(2, 24, 12), people_adult=2, people_male=2)
-    history.placement(r4, a, "admitted", 2, proposed_at=at(2, 25), accepted_at=at(2, 25, 1),
-                      admitted_at=at(2, 26, 12))
+    history.placement(
+        r4,
+        a,
+        "admitted",
+        2,
+        proposed_at=at(2, 25),
+        accepted_at=at(2, 25, 1),
+        admitted_at=at(2, 26, 12),
+    )
     r5 = history.request(at(3, 6, 9), people_adult=4, people_female=4)
     history.placement(r5, a, "expired", 4, proposed_at=at(3, 7, 9), ended_at=at(3, 8, 9))
     return a, b
@@ -135,8 +189,12 @@ def test_allocation_by_shelter_matches_figures_worked_out_by_hand(history: Histo
     assert row.placements_admitted is None
     assert row.placements_declined is None
     assert row.placements_expired is None
-    assert {"placements_accepted", "placements_admitted", "placements_declined",
-            "placements_expired"} <= set(row.suppressed)
+    assert {
+        "placements_accepted",
+        "placements_admitted",
+        "placements_declined",
+        "placements_expired",
+    } <= set(row.suppressed)
     # Hours to proposal: 24 (r1), 6 (r2), 36 (r3), 24 (r5) -> median 24.
     assert row.median_hours_to_proposal == 24.0
     # Hours to admission rest on 2 placements (< k): suppressed.
@@ -144,7 +202,10 @@ def test_allocation_by_shelter_matches_figures_worked_out_by_hand(history: Histo
     # People of r1 and r3 (admitted in the period): 3 adults, 4 accompanied children,
     # 3 unaccompanied minors; 4 female, 3 male, 3 other.
     assert (row.people_adult, row.people_accompanied_child, row.people_unaccompanied_minor) == (
-        3, 4, 3)
+        3,
+        4,
+        3,
+    )
     assert (row.people_female, row.people_male, row.people_other) == (4, 3, 3)
     other = rows[str(b.id)]
     assert other.bed_nights_available == 50
@@ -183,8 +244,9 @@ def test_unit_without_history_counts_at_current_value_from_creation(
     history: History, world: World
 ) -> None:
     shelter = world.shelter()
-    unit = Unit(shelter_id=shelter.id, name="bare", capacity=4, out_of_service=1,
-                created_at=at(3, 5, 12))
+    unit = Unit(
+        shelter_id=shelter.id, name="bare", capacity=4, out_of_service=1, created_at=at(3, 5, 12)
+    )
     history.db.add(unit)
     history.db.flush()
     when = reports.period(FIRST, LAST, as_of=AS_OF)
@@ -198,17 +260,36 @@ def test_grant_delivery_compares_funded_and_delivered_bed_nights(
     a, b = build_crafted(history)
     funder = world.organization("funder")
     admin = world.user(Role.ADMIN)
-    g_a = Grant(funder_organization_id=funder.id, shelter_id=a.id, start=date(2026, 3, 6),
-                end=date(2026, 3, 15), amount=Decimal("1000.00"), currency="KZT",
-                funded_beds=10, created_by=admin.id)
-    g_b = Grant(funder_organization_id=funder.id, shelter_id=b.id, start=date(2026, 2, 1),
-                end=date(2026, 3, 31), amount=Decimal("590.00"), currency="EUR", funded_beds=10,
-                created_by=admin.id)
+    g_a = Grant(
+        funder_organization_id=funder.id,
+        shelter_id=a.id,
+        start=date(2026, 3, 6),
+        end=date(2026, 3, 15),
+        amount=Decimal("1000.00"),
+        currency="KZT",
+        funded_beds=10,
+        created_by=admin.id,
+    )
+    g_b = Grant(
+        funder_organization_id=funder.id,
+        shelter_id=b.id,
+        start=date(2026, 2, 1),
+        end=date(2026, 3, 31),
+        amount=Decimal("590.00"),
+        currency="EUR",
+        funded_beds=10,
+        created_by=admin.id,
+    )
     history.db.add_all([g_a, g_b])
     history.db.flush()
     when = reports.period(FIRST, LAST, as_of=AS_OF)
-    principal = Principal(user_id=admin.id, username="x", role=Role.ADMIN, organization_id=None,
-                          shelter_ids=frozenset())
+    principal = Principal(
+        user_id=admin.id,
+        username="x",
+        role=Role.ADMIN,
+        organization_id=None,
+        shelter_ids=frozenset(),
+    )
     rows = {r.grant_id: r for r in reports.grants_report(history.db, principal, when=when).rows}
     ra = rows[g_a.id]
     # 6-10 March inside the period: 5 days x 10 beds funded.
@@ -233,14 +314,29 @@ def test_funder_grants_report_lists_only_their_grants(history: History, world: W
     mine, theirs = world.organization("funder"), world.organization("funder")
     admin = world.user(Role.ADMIN)
     for org in (mine, theirs):
-        history.db.add(Grant(funder_organization_id=org.id, shelter_id=a.id, start=FIRST,
-                             end=LAST, amount=Decimal(1), currency="USD", funded_beds=1,
-                             created_by=admin.id))
+        history.db.add(
+            Grant(
+                funder_organization_id=org.id,
+                shelter_id=a.id,
+                start=FIRST,
+                end=LAST,
+                amount=Decimal(1),
+                currency="USD",
+                funded_beds=1,
+                created_by=admin.id,
+            )
+        )
     history.db.flush()
-    funder = Principal(user_id=admin.id, username="f", role=Role.FUNDER,
-                       organization_id=mine.id, shelter_ids=frozenset())
-    report = reports.grants_report(history.db, funder,
-                                   when=reports.period(FIRST, LAST, as_of=AS_OF))
+    funder = Principal(
+        user_id=admin.id,
+        username="f",
+        role=Role.FUNDER,
+        organization_id=mine.id,
+        shelter_ids=frozenset(),
+    )
+    report = reports.grants_report(
+        history.db, funder, when=reports.period(FIRST, LAST, as_of=AS_OF)
+    )
     assert [r.funder_organization_id for r in report.rows] == [mine.id]
 
 
@@ -253,23 +349,47 @@ def test_unmet_demand_counts_unplaced_outcomes_and_declines_by_region_and_reason
     dry = MatchingRun(kind="batch", status="done", dry_run=True, started_by=admin.id)
     history.db.add_all([real, dry])
     history.db.flush()
-    minors = [history.request(at(3, 2), region="almaty", people_unaccompanied_minor=1,
-                              people_female=1) for _ in range(12)]
+    minors = [
+        history.request(at(3, 2), region="almaty", people_unaccompanied_minor=1, people_female=1)
+        for _ in range(12)
+    ]
     for i, request in enumerate(minors):
         for run in (real, dry):
-            history.db.add(RunOutcome(run_id=run.id, request_id=request.id,
-                                      organization_id=history.org_id, placed=False,
-                                      reasons=[], recorded_at=at(3, 4 + i % 3),
-                                      reason_codes=["member_not_admitted",
-                                                    "missing_service:child_psychologist"]))
+            history.db.add(
+                RunOutcome(
+                    run_id=run.id,
+                    request_id=request.id,
+                    organization_id=history.org_id,
+                    placed=False,
+                    reasons=[],
+                    recorded_at=at(3, 4 + i % 3),
+                    reason_codes=["member_not_admitted", "missing_service:child_psychologist"],
+                )
+            )
     # The same request left unplaced twice for the same reason counts once.
-    history.db.add(RunOutcome(run_id=real.id, request_id=minors[0].id,
-                              organization_id=history.org_id, placed=False, reasons=[],
-                              recorded_at=at(3, 9), reason_codes=["member_not_admitted"]))
+    history.db.add(
+        RunOutcome(
+            run_id=real.id,
+            request_id=minors[0].id,
+            organization_id=history.org_id,
+            placed=False,
+            reasons=[],
+            recorded_at=at(3, 9),
+            reason_codes=["member_not_admitted"],
+        )
+    )
     # Outside the period: not counted.
-    history.db.add(RunOutcome(run_id=real.id, request_id=minors[1].id,
-                              organization_id=history.org_id, placed=False, reasons=[],
-                              recorded_at=at(3, 11), reason_codes=["capacity_taken"]))
+    history.db.add(
+        RunOutcome(
+            run_id=real.id,
+            request_id=minors[1].id,
+            organization_id=history.org_id,
+            placed=False,
+            reasons=[],
+            recorded_at=at(3, 11),
+            reason_codes=["capacity_taken"],
+        )
+    )
     history.db.flush()
     report = reports.unmet_demand_report(history.db, when=reports.period(FIRST, LAST), k=11)
     rows = {(r.region, r.reason_code): r for r in report.rows}

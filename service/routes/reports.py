@@ -1,0 +1,294 @@
+"""Funder reports (SPEC §8): JSON by default, CSV with ``Accept: text/csv``, SVG charts.
+
+Every report route answers through ``_answer``, and ``_answer`` calls ``audit_report_request``
+once per request: the single place where the audit of report requests hooks in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from service import report_formats
+from service.auth import allow
+from service.deps import ReadDb
+from service.problems import problem_responses
+from service.routes import API_PREFIX
+from service.settings import Settings
+from shelters import reports
+from shelters.identity import Principal, Role
+from shelters.reports import GroupBy
+
+router = APIRouter(prefix=API_PREFIX, tags=["reports"])
+REPORT_READERS = (Role.ADMIN, Role.FUNDER)
+From = Annotated[date, Query(alias="from", description="First date of the period, inclusive.")]
+To = Annotated[date, Query(description="Last date of the period, inclusive.")]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "model": None}
+}
+
+
+class AllocationCells(BaseModel):
+    bed_nights_available: int
+    bed_nights_occupied: int
+    bed_nights_held: int
+    occupancy_rate: float | None
+    placements_proposed: int | None
+    placements_accepted: int | None
+    placements_admitted: int | None
+    placements_declined: int | None
+    placements_expired: int | None
+    median_hours_to_proposal: float | None
+    median_hours_to_admission: float | None
+    people_adult: int | None
+    people_accompanied_child: int | None
+    people_unaccompanied_minor: int | None
+    people_female: int | None
+    people_male: int | None
+    people_other: int | None
+    suppressed: list[str] = Field(description="Cells of this row published as null.")
+
+
+class AllocationRowOut(AllocationCells):
+    key: str = Field(description="Shelter id, region code or organisation id.")
+    label: str
+
+
+class AllocationOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    group_by: GroupBy
+    k: int = Field(description="Counts of people from 1 to k-1 are suppressed.")
+    rows: list[AllocationRowOut]
+    totals: AllocationCells
+
+
+class GrantRowOut(BaseModel):
+    grant_id: int
+    funder_organization_id: int
+    shelter_id: int
+    shelter_name: str
+    currency: str
+    amount_in_period: Decimal
+    funded_bed_nights: int
+    available_bed_nights: int
+    occupied_bed_nights: int
+    cost_per_occupied_bed_night: Decimal | None
+    under_delivery: bool
+    suppressed: list[str]
+
+
+class GrantsOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    rows: list[GrantRowOut]
+
+
+class UnmetRowOut(BaseModel):
+    region: str
+    reason_code: str
+    requests: int | None
+    people_adult: int | None
+    people_accompanied_child: int | None
+    people_unaccompanied_minor: int | None
+    suppressed: list[str]
+
+
+class UnmetDemandOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    k: int
+    rows: list[UnmetRowOut]
+
+
+ALLOCATION_COLUMNS = (
+    "key",
+    "label",
+    *(c for c in AllocationCells.model_fields if c != "suppressed"),
+)
+GRANT_COLUMNS = tuple(c for c in GrantRowOut.model_fields if c != "suppressed")
+UNMET_COLUMNS = tuple(c for c in UnmetRowOut.model_fields if c != "suppressed")
+
+
+def audit_report_request(
+    db: Session, principal: Principal, request: Request, report: str, fmt: str
+) -> None:
+    """Hook for the audit of report requests: called once per report request, before answering.
+
+    Does nothing yet; the audit log's owner records ``report``, ``fmt`` and the caller here.
+    """
+
+
+def _wants_csv(request: Request) -> bool:
+    return "text/csv" in request.headers.get("accept", "").lower()
+
+
+def _answer(
+    db: Session,
+    principal: Principal,
+    request: Request,
+    *,
+    report: str,
+    fmt: Literal["json", "csv", "svg"],
+    json_body: BaseModel | None = None,
+    csv_text: str | None = None,
+    svg: bytes | None = None,
+) -> Any:
+    audit_report_request(db, principal, request, report, fmt)
+    if fmt == "csv":
+        assert csv_text is not None
+        return Response(
+            csv_text.encode("utf-8"),
+            media_type=report_formats.CSV_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{report}.csv"'},
+        )
+    if fmt == "svg":
+        assert svg is not None
+        return Response(svg, media_type=report_formats.SVG_MEDIA_TYPE)
+    return json_body
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _allocation(request: Request, db: Session, first: date, last: date, group_by: GroupBy) -> Any:
+    when = reports.period(first, last)
+    return reports.allocation_report(
+        db, when=when, group_by=group_by, k=_settings(request).suppression_k
+    )
+
+
+def _allocation_out(report: reports.AllocationReport) -> AllocationOut:
+    totals = asdict(report.totals)
+    del totals["key"], totals["label"]
+    return AllocationOut.model_validate(
+        {
+            "from": report.period.first,
+            "to": report.period.last,
+            "group_by": report.group_by,
+            "k": report.k,
+            "rows": [AllocationRowOut(**asdict(row)) for row in report.rows],
+            "totals": AllocationCells(**totals),
+        }
+    )
+
+
+@router.get(
+    "/reports/allocation",
+    response_model=AllocationOut,
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def allocation(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    group_by: GroupBy = "shelter",
+) -> Any:
+    """Bed-nights, placements and people per shelter, region or organisation."""
+    report = _allocation(request, db, first, to, group_by)
+    if _wants_csv(request):
+        rows = [asdict(r) for r in report.rows] + [asdict(report.totals)]
+        text = report_formats.to_csv(ALLOCATION_COLUMNS, rows, k=report.k)
+        return _answer(db, principal, request, report="allocation", fmt="csv", csv_text=text)
+    body = _allocation_out(report)
+    return _answer(db, principal, request, report="allocation", fmt="json", json_body=body)
+
+
+@router.get(
+    "/reports/allocation.svg",
+    response_class=Response,
+    responses={**SVG_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def allocation_chart(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    group_by: GroupBy = "shelter",
+) -> Response:
+    """Chart of the allocation report: occupancy and people admitted per group."""
+    report = _allocation(request, db, first, to, group_by)
+    svg = report_formats.allocation_svg(report)
+    answer: Response = _answer(db, principal, request, report="allocation", fmt="svg", svg=svg)
+    return answer
+
+
+def _grants(db: Session, principal: Principal, first: date, last: date) -> reports.GrantsReport:
+    return reports.grants_report(db, principal, when=reports.period(first, last))
+
+
+@router.get(
+    "/reports/grants",
+    response_model=GrantsOut,
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def grants(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+) -> Any:
+    """Funded against delivered bed-nights per grant (funders: their own grants)."""
+    report = _grants(db, principal, first, to)
+    rows = [asdict(r) | {"suppressed": list(r.suppressed)} for r in report.rows]
+    if _wants_csv(request):
+        text = report_formats.to_csv(GRANT_COLUMNS, rows)
+        return _answer(db, principal, request, report="grants", fmt="csv", csv_text=text)
+    body = GrantsOut.model_validate({"from": first, "to": to, "rows": rows})
+    return _answer(db, principal, request, report="grants", fmt="json", json_body=body)
+
+
+@router.get(
+    "/reports/grants.svg",
+    response_class=Response,
+    responses={**SVG_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def grants_chart(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+) -> Response:
+    """Chart of the grants report: funded, available and occupied bed-nights per grant."""
+    svg = report_formats.grants_svg(_grants(db, principal, first, to))
+    answer: Response = _answer(db, principal, request, report="grants", fmt="svg", svg=svg)
+    return answer
+
+
+@router.get(
+    "/reports/unmet-demand",
+    response_model=UnmetDemandOut,
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def unmet_demand(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+) -> Any:
+    """Requests left unplaced, by region, reason code and member status."""
+    k = _settings(request).suppression_k
+    report = reports.unmet_demand_report(db, when=reports.period(first, to), k=k)
+    rows = [asdict(r) for r in report.rows]
+    if _wants_csv(request):
+        text = report_formats.to_csv(UNMET_COLUMNS, rows, k=k)
+        return _answer(db, principal, request, report="unmet-demand", fmt="csv", csv_text=text)
+    body = UnmetDemandOut.model_validate({"from": first, "to": to, "k": k, "rows": rows})
+    return _answer(db, principal, request, report="unmet-demand", fmt="json", json_body=body)
