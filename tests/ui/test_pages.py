@@ -1,0 +1,318 @@
+"""The pages' session, CSRF and permissions, through the app in-process (no browser)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from shelters import identity, lifecycle, registry
+from shelters.cases import create_case
+from shelters.identity import Role
+from shelters.models import Placement, Shelter, Unit, User
+from shelters.profiles import CaseProfile, MemberProfile
+from tests.conftest import PASSWORD, TEST_SECRET, World
+from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def browser(app: FastAPI) -> Iterator[TestClient]:
+    """A cookie-keeping client over https, so that Secure cookies come back."""
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client
+
+
+def csrf_of(client: TestClient, path: str = "/ui/login") -> str:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    found = CSRF.search(response.text)
+    assert found is not None
+    return found.group(1)
+
+
+def log_in(client: TestClient, user: User, password: str = PASSWORD) -> str:
+    token = csrf_of(client)
+    response = client.post(
+        "/ui/login", data={"username": user.username, "password": password, "csrf_token": token}
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client, "/ui/find-bed" if user.role != "funder" else "/ui/reports")
+
+
+def shelter_with_unit(world: World) -> tuple[Shelter, Unit]:
+    shelter = world.shelter()
+    unit = registry.create_unit(
+        world.db, shelter.id, actor_id=None, name="U", capacity=6, admits=WOMEN_AND_CHILDREN
+    )
+    return shelter, unit
+
+
+def test_the_session_cookie_is_httponly_samesite_strict_and_secure(
+    browser: TestClient, world: World
+) -> None:
+    user = world.user(Role.CASEWORKER)
+    token = csrf_of(browser)
+    response = browser.post(
+        "/ui/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token}
+    )
+    cookie = response.headers["set-cookie"].lower()
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui"
+    assert all(part in cookie for part in ("httponly", "samesite=strict", "secure", "path=/ui"))
+    assert browser.get("/ui").headers["location"] == "/ui/caseworker"
+
+
+def test_a_login_starts_a_new_session_with_a_new_csrf_token(
+    browser: TestClient, world: World
+) -> None:
+    before = csrf_of(browser)
+    after = log_in(browser, world.user(Role.CASEWORKER))
+    assert after != before
+
+
+def test_pages_send_anonymous_browsers_to_the_login_form(browser: TestClient) -> None:
+    response = browser.get("/ui/coordinator")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login?next=/ui/coordinator"
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
+    form = {"capacity": "9", "out_of_service": "0", "external_occupied": "0", "version": "1"}
+    for token in (None, "forged"):
+        data = form | ({"csrf_token": token} if token else {})
+        response = browser.post(f"/ui/units/{unit.id}", data=data)
+        assert response.status_code == 403
+    db.refresh(unit)
+    assert unit.capacity == 6
+
+
+def test_login_without_the_form_token_is_refused(browser: TestClient, world: World) -> None:
+    user = world.user(Role.CASEWORKER)
+    csrf_of(browser)
+    response = browser.post("/ui/login", data={"username": user.username, "password": PASSWORD})
+    assert response.status_code == 403
+    assert "session had expired" in response.text
+
+
+def test_a_stale_form_does_not_overwrite_a_newer_change(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    token = log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
+    form = {"out_of_service": "0", "external_occupied": "0", "version": "1", "csrf_token": token}
+    first = browser.post(f"/ui/units/{unit.id}", data=form | {"capacity": "8"})
+    assert first.status_code == 303
+    stale = browser.post(f"/ui/units/{unit.id}", data=form | {"capacity": "3"})
+    assert stale.status_code == 409
+    assert "Someone changed this unit meanwhile" in stale.text
+    db.refresh(unit)
+    assert (unit.capacity, unit.version) == (8, 2)
+
+
+def test_a_change_that_leaves_too_few_beds_is_refused_with_the_domains_reason(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    token = log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
+    form = {"capacity": "6", "out_of_service": "7", "external_occupied": "0", "version": "1"}
+    response = browser.post(f"/ui/units/{unit.id}", data=form | {"csrf_token": token})
+    assert response.status_code == 409
+    assert "1 bed short" in response.text
+    db.refresh(unit)
+    assert unit.out_of_service == 0
+
+
+def test_a_coordinator_never_reaches_another_shelters_unit(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    mine, _ = shelter_with_unit(world)
+    theirs, unit = shelter_with_unit(world)
+    token = log_in(browser, world.user(Role.COORDINATOR, shelters=[mine]))
+    assert browser.get(f"/ui/units/{unit.id}/edit").status_code == 404
+    form = {"capacity": "1", "out_of_service": "0", "external_occupied": "0", "version": "1"}
+    assert (
+        browser.post(f"/ui/units/{unit.id}", data=form | {"csrf_token": token}).status_code == 404
+    )
+    page = browser.get("/ui/coordinator").text
+    assert mine.name in page
+    assert theirs.name not in page
+    db.refresh(unit)
+    assert unit.capacity == 6
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "status"),
+    [
+        (Role.CASEWORKER, "/ui/coordinator", 403),
+        (Role.FUNDER, "/ui/caseworker", 403),
+        (Role.FUNDER, "/ui/find-bed", 403),
+        (Role.COORDINATOR, "/ui/reports", 403),
+        (Role.FUNDER, "/ui/reports", 200),
+    ],
+)
+def test_each_role_opens_only_its_pages(
+    browser: TestClient, world: World, role: Role, path: str, status: int
+) -> None:
+    token = csrf_of(browser)
+    user = world.user(role)
+    browser.post(
+        "/ui/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token}
+    )
+    response = browser.get(path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_a_caseworker_never_sees_another_organisations_case(
+    browser: TestClient, world: World
+) -> None:
+    other = identity.principal_of(world.user(Role.CASEWORKER))
+    theirs = create_case(
+        world.db,
+        other,
+        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=40),)),
+        separate_from_case_ids=[],
+        majority_age=18,
+    )
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    assert (
+        browser.post(f"/ui/cases/{theirs.id}/check", data={"csrf_token": token}).status_code == 404
+    )
+    assert (
+        browser.post(f"/ui/cases/{theirs.id}/requests", data={"csrf_token": token}).status_code
+        == 404
+    )
+    assert theirs.code not in browser.get("/ui/caseworker").text
+
+
+def test_a_decline_needs_a_reason_from_the_fixed_list(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    caseworker = identity.principal_of(world.user(Role.CASEWORKER))
+    case = create_case(
+        db,
+        caseworker,
+        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
+        separate_from_case_ids=[],
+        majority_age=18,
+    )
+    request = lifecycle.create_request(
+        db, caseworker, case_id=case.id, priority=None, preferred_regions=[], majority_age=18
+    )
+    placement = lifecycle.hold_beds(
+        db,
+        request,
+        shelter_id=shelter.id,
+        beds={"A": unit.id},
+        ttl=timedelta(hours=1),
+        actor_id=caseworker.user_id,
+    )
+    token = log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
+    path = f"/ui/placements/{placement.id}/decline"
+    refused = browser.post(path, data={"csrf_token": token, "reason": "bored"})
+    assert refused.status_code == 422
+    assert "reason must be one of" in refused.text
+    assert db.get(Placement, placement.id, populate_existing=True).status == "proposed"  # type: ignore[union-attr]
+    declined = browser.post(path, data={"csrf_token": token, "reason": "staffing"})
+    assert declined.status_code == 303
+    assert db.get(Placement, placement.id, populate_existing=True).status == "declined"  # type: ignore[union-attr]
+
+
+def test_wrong_passwords_lock_the_login_as_they_lock_the_api(
+    browser: TestClient, world: World
+) -> None:
+    user = world.user(Role.CASEWORKER)
+    token = csrf_of(browser)
+    for _ in range(3):  # the test settings lock after 3 failures
+        wrong = browser.post(
+            "/ui/login",
+            data={"username": user.username, "password": "not it at all", "csrf_token": token},
+        )
+        assert wrong.status_code == 401
+        assert "Incorrect username or password." in wrong.text
+    locked = browser.post(
+        "/ui/login", data={"username": user.username, "password": PASSWORD, "csrf_token": token}
+    )
+    assert locked.status_code == 429
+    assert "Too many failed logins" in locked.text
+    api = browser.post("/api/v1/auth/token", data={"username": user.username, "password": PASSWORD})
+    assert api.status_code == 429
+
+
+def test_an_idle_session_ends(browser: TestClient, world: World, app: FastAPI) -> None:
+    user = world.user(Role.CASEWORKER)
+    log_in(browser, user)
+    idle = app.state.ui_settings.idle_minutes * 60
+
+    class Earlier(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - idle - 5
+
+    old = URLSafeTimedSerializer(TEST_SECRET, salt="refuge.ui.session", signer=Earlier).dumps(
+        {"u": user.id, "c": "x", "s": int(time.time()) - idle - 5}
+    )
+    browser.cookies.clear()
+    browser.cookies.set("refuge_session", old, domain="testserver.local", path="/ui")
+    response = browser.get("/ui/caseworker")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/ui/login")
+
+
+def test_logout_ends_the_session(browser: TestClient, world: World) -> None:
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    response = browser.post("/ui/logout", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/ui/login?notice=logged_out"
+    assert browser.get("/ui/caseworker").status_code == 303
+
+
+def test_a_disabled_user_is_logged_out_at_once(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    user = world.user(Role.CASEWORKER)
+    log_in(browser, user)
+    user.is_active = False
+    db.flush()
+    assert browser.get("/ui/caseworker").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "target", ["https://elsewhere.example/", "//elsewhere.example/", "/api/v1/me"]
+)
+def test_login_only_returns_to_a_page(browser: TestClient, world: World, target: str) -> None:
+    user = world.user(Role.CASEWORKER)
+    token = csrf_of(browser)
+    response = browser.post(
+        "/ui/login",
+        data={"username": user.username, "password": PASSWORD, "csrf_token": token, "next": target},
+    )
+    assert response.headers["location"] == "/ui"
+
+
+def test_pages_have_the_page_policy_and_the_api_keeps_its_own(browser: TestClient) -> None:
+    page = browser.get("/ui/login").headers["content-security-policy"]
+    api = browser.get("/healthz").headers["content-security-policy"]
+    assert "script-src 'self'" in page
+    assert "form-action 'self'" in page
+    assert api == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_errors_on_pages_are_pages_and_on_the_api_problem_documents(
+    browser: TestClient,
+) -> None:
+    assert browser.get("/ui/nowhere").headers["content-type"].startswith("text/html")
+    assert browser.get("/api/v1/nowhere").headers["content-type"] == "application/problem+json"
