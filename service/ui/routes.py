@@ -9,19 +9,20 @@ domain's message, and nothing of it is written.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from service.auth import ANY_ROLE, PUBLIC
-from service.deps import WriteDb
+from service.deps import ReadDb, WriteDb
+from service.routes import reports as report_routes
 from service.routes.cases import case_out, request_out
 from service.routes.placements import placement_out
 from service.routes.shelters import unit_out
@@ -49,7 +50,7 @@ from shelters.errors import (
     TooManyAttempts,
 )
 from shelters.identity import Principal, Role, ThrottlePolicy
-from shelters.models import DECLINE_REASONS
+from shelters.models import DECLINE_REASONS, utcnow
 from shelters.pagination import MAX_LIMIT
 from shelters.profiles import CaseProfile
 
@@ -561,14 +562,81 @@ def match(
 # --- admins and funders -------------------------------------------------------------------------
 
 
+def _report_period(first: date | None, last: date | None) -> tuple[date, date]:
+    """The period asked for, by default the 30 days up to today (UTC)."""
+    last = last or utcnow().date()
+    return first or last - timedelta(days=29), last
+
+
+def _asking_for_csv(request: Request) -> Request:
+    """The same request as an API client asking for CSV (``Accept: text/csv``) would send it."""
+    scope = dict(request.scope)
+    scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"accept"]
+    scope["headers"].append((b"accept", b"text/csv"))
+    return Request(scope, request.receive)
+
+
 @router.get("/reports")
-def reports(
-    request: Request, principal: Annotated[Principal, page_allow(*REPORT_READERS)]
+def reports_page(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    first: Annotated[date | None, Query(alias="from")] = None,
+    to: date | None = None,
 ) -> Response:
     """The allocation and grants charts, and their CSV downloads."""
-    period = {
-        "from": request.query_params.get("from", ""),
-        "to": request.query_params.get("to", ""),
-    }
-    query = "&".join(f"{k}={quote(v)}" for k, v in period.items() if v)
+    first, to = _report_period(first, to)
+    query = urlencode({"from": first.isoformat(), "to": to.isoformat()})
+    period = {"from": first.isoformat(), "to": to.isoformat()}
     return render(request, "reports.html", {"period": period, "query": query})
+
+
+@router.get("/reports/allocation.svg")
+def allocation_chart(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's allocation chart, for the page's session."""
+    return report_routes.allocation_chart(request, principal, db, first, to, "shelter")
+
+
+@router.get("/reports/allocation.csv")
+def allocation_csv(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's allocation report as CSV, for the page's session."""
+    answer: Response = report_routes.allocation(
+        _asking_for_csv(request), principal, db, first, to, "shelter"
+    )
+    return answer
+
+
+@router.get("/reports/grants.svg")
+def grants_chart(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's grants chart, for the page's session."""
+    return report_routes.grants_chart(request, principal, db, first, to)
+
+
+@router.get("/reports/grants.csv")
+def grants_csv(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's grants report as CSV, for the page's session."""
+    answer: Response = report_routes.grants(_asking_for_csv(request), principal, db, first, to)
+    return answer

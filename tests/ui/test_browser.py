@@ -122,3 +122,18 @@ def test_pages_carry_the_strict_content_security_policy(network: Network) -> Non
         "form-action 'self'"
     )
     assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+
+
+def test_funder_sees_the_report_charts_and_downloads_csv(phone: Any, network: Network) -> None:
+    page = log_in(phone, network, "ui-funder")
+    page.wait_for_url(f"{network.base}/ui/reports")
+    charts = page.locator("img.chart")
+    assert charts.count() == 2
+    page.wait_for_load_state("load")
+    widths = charts.evaluate_all("images => images.map(i => i.complete && i.naturalWidth)")
+    assert all(width and width > 0 for width in widths), widths
+    link = page.get_by_role("link", name="Download grants (CSV)")
+    response = page.request.get(network.base + link.get_attribute("href"))
+    assert response.status == 200
+    assert response.text().startswith("grant_id,")
+    shot(page, "reports")

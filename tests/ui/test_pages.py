@@ -316,3 +316,32 @@ def test_errors_on_pages_are_pages_and_on_the_api_problem_documents(
 ) -> None:
     assert browser.get("/ui/nowhere").headers["content-type"].startswith("text/html")
     assert browser.get("/api/v1/nowhere").headers["content-type"] == "application/problem+json"
+
+
+def test_a_funder_gets_the_report_charts_and_csv_with_the_page_session(
+    browser: TestClient, world: World
+) -> None:
+    log_in(browser, world.user(Role.FUNDER))
+    page = browser.get("/ui/reports?from=2026-01-01&to=2026-01-31").text
+    assert 'src="/ui/reports/allocation.svg?from=2026-01-01&amp;to=2026-01-31"' in page
+    period = "?from=2026-01-01&to=2026-01-31"
+    for chart in ("allocation", "grants"):
+        svg = browser.get(f"/ui/reports/{chart}.svg{period}")
+        assert svg.status_code == 200
+        assert svg.headers["content-type"] == "image/svg+xml"
+        assert b"<svg" in svg.content
+    allocation = browser.get(f"/ui/reports/allocation.csv{period}")
+    assert allocation.headers["content-type"].startswith("text/csv")
+    assert allocation.text.startswith("key,label,bed_nights_available")
+    grants = browser.get(f"/ui/reports/grants.csv{period}")
+    assert grants.headers["content-type"].startswith("text/csv")
+    assert grants.text.startswith("grant_id,")
+
+
+def test_a_coordinator_gets_no_report_data_through_the_pages(
+    browser: TestClient, world: World
+) -> None:
+    log_in(browser, world.user(Role.COORDINATOR))
+    period = "?from=2026-01-01&to=2026-01-31"
+    assert browser.get(f"/ui/reports/allocation.svg{period}").status_code == 403
+    assert browser.get(f"/ui/reports/grants.csv{period}").status_code == 403
