@@ -18,8 +18,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import audit
 from shelters import errors
 
 PROBLEM_JSON = "application/problem+json"
@@ -85,6 +87,8 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     headers = _bearer_challenge(kind.status)
     if isinstance(exc, errors.TooManyAttempts):
         headers["Retry-After"] = str(exc.retry_after_s)
+    if audit.wants_denial(request, kind.status):
+        await run_in_threadpool(audit.record_denied, request, kind.status)
     return problem_response(
         kind.status,
         detail=exc.detail,
@@ -99,6 +103,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     headers.update(_bearer_challenge(exc.status_code))
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if audit.wants_denial(request, exc.status_code):
+        await run_in_threadpool(audit.record_denied, request, exc.status_code)
     return problem_response(exc.status_code, detail=detail, headers=headers)
 
 

@@ -121,23 +121,23 @@ def allocation_svg(report: AllocationReport) -> bytes:
         color=HELD,
         label="held for a proposal",
     )
-    top = max([r.bed_nights_available for r in rows] + [1])
-    for y, row in zip(positions, rows, strict=True):
+    ends = [max(r.bed_nights_available, r.bed_nights_occupied + r.bed_nights_held) for r in rows]
+    top = max([*ends, 1])
+    for y, row, end in zip(positions, rows, ends, strict=True):
         rate = "-" if row.occupancy_rate is None else f"{row.occupancy_rate:.0%}"
-        beds.text(
-            row.bed_nights_available + top * 0.01, y, rate, va="center", fontsize=8, color=INK
-        )
+        beds.text(end + top * 0.01, y, rate, va="center", fontsize=8, color=INK)
+    beds.set_xlim(0, top * 1.12)
     beds.set_yticks(positions, labels)
     beds.set_xlabel("bed-nights", color=INK, fontsize=9)
     beds.set_title(
         "Beds: available, occupied and held (occupancy %)", loc="left", fontsize=10, color=INK
     )
-    beds.legend(loc="lower right", fontsize=8, frameon=False)
+    beds.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=8, frameon=False)
     _style(beds)
 
     height = 0.8 / len(STATUS_CELLS)
     peak = max([int(getattr(r, c) or 0) for r in rows for c in STATUS_CELLS] + [report.k])
-    for i, (cell, colour, label) in enumerate(
+    for i, (cell, colour, _label) in enumerate(
         zip(STATUS_CELLS, STATUS_COLOURS, STATUS_LABELS, strict=True)
     ):
         offset = 0.4 - height * (i + 0.5)
@@ -147,13 +147,20 @@ def allocation_svg(report: AllocationReport) -> bytes:
                 _suppressed_marker(people, y + offset, height * 0.9, peak * 0.04)
             else:
                 people.barh(y + offset, value or 0, height=height * 0.9, color=colour)
-        people.barh([], [], color=colour, label=label)
     people.set_title("People admitted, by status", loc="left", fontsize=10, color=INK)
     people.set_xlabel("people", color=INK, fontsize=9)
-    handles, names = people.get_legend_handles_labels()
+    handles = [Patch(facecolor=c) for c in STATUS_COLOURS]
     handles.append(Patch(facecolor="none", edgecolor=MUTED, hatch="///"))
-    names.append(f"suppressed (fewer than {report.k}, or hidden to protect one)")
-    people.legend(handles, names, loc="lower right", fontsize=7.5, frameon=False)
+    names = [*STATUS_LABELS, f"suppressed (fewer than {report.k}, or hidden to protect one)"]
+    people.legend(
+        handles,
+        names,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=2,
+        fontsize=7.5,
+        frameon=False,
+    )
     _style(people)
     period = f"{report.period.first.isoformat()} to {report.period.last.isoformat()}"
     figure.suptitle(
@@ -207,7 +214,10 @@ def grants_svg(report: GrantsReport) -> bytes:
         color=OCCUPIED,
         label="occupied",
     )
-    top = max([max(r.funded_bed_nights, r.available_bed_nights) for r in rows] + [1])
+    top = max(
+        [max(r.funded_bed_nights, r.available_bed_nights, r.occupied_bed_nights) for r in rows]
+        + [1]
+    )
     for y, row in zip(positions, rows, strict=True):
         share = (
             f"{row.available_bed_nights / row.funded_bed_nights:.0%} of funded"
@@ -221,7 +231,8 @@ def grants_svg(report: GrantsReport) -> bytes:
         )
         flag = "UNDER-DELIVERY · " if row.under_delivery else ""
         ax.text(
-            max(row.funded_bed_nights, row.available_bed_nights) + top * 0.01,
+            max(row.funded_bed_nights, row.available_bed_nights, row.occupied_bed_nights)
+            + top * 0.01,
             y,
             flag + share + cost,
             va="center",
@@ -231,7 +242,7 @@ def grants_svg(report: GrantsReport) -> bytes:
     ax.set_yticks(positions, [f"Grant {r.grant_id} · {r.shelter_name}" for r in rows])
     ax.set_xlim(0, top * 1.6)
     ax.set_xlabel("bed-nights", color=INK, fontsize=9)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8, frameon=False)
     _style(ax)
     period = f"{report.period.first.isoformat()} to {report.period.last.isoformat()}"
     ax.set_title(

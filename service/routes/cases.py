@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from service.audit import set_resource_id
 from service.auth import allow
 from service.deps import WriteDb
 from service.etags import expected_version, set_etag
@@ -141,6 +142,7 @@ def create_case(
         separate_from_case_ids=body.separate_from_case_ids,
         majority_age=majority,
     )
+    set_resource_id(request, case.id)
     set_etag(response, "case", case.id, case.version)
     return idem.remember(db, 201, case_out(db, case, majority))
 
@@ -226,6 +228,7 @@ def create_request(
         preferred_regions=body.preferred_regions,
         majority_age=_settings(request).majority_age,
     )
+    set_resource_id(request, created.id)
     return idem.remember(db, 201, request_out(created))
 
 

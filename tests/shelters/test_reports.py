@@ -219,7 +219,7 @@ def test_allocation_by_shelter_matches_figures_worked_out_by_hand(history: Histo
 def test_unsuppressed_counts_with_a_larger_table_hold_their_exact_values(
     history: History,
 ) -> None:
-    a, _ = build_crafted(history)
+    _a, _ = build_crafted(history)
     when = reports.period(FIRST, LAST, as_of=AS_OF)
     report = reports.allocation_report(history.db, when=when, group_by="region", k=11)
     row = {r.key: r for r in report.rows}["astana"]

@@ -127,10 +127,10 @@ def test_a_plain_table_with_row_and_column_totals_never_reveals_a_hidden_cell(
     for j in range(n_cols + 1):
         values[(n_rows, j)] = sum(values[(i, j)] for i in range(n_rows))
     relations = [
-        Relation(tuple(((i, j), 1) for j in range(n_cols)) + (((i, n_cols), -1),))
+        Relation((*tuple(((i, j), 1) for j in range(n_cols)), ((i, n_cols), -1)))
         for i in range(n_rows + 1)
     ] + [
-        Relation(tuple(((i, j), 1) for i in range(n_rows)) + (((n_rows, j), -1),))
+        Relation((*tuple(((i, j), 1) for i in range(n_rows)), ((n_rows, j), -1)))
         for j in range(n_cols + 1)
     ]
     totals = [c for c in values if c[0] == n_rows or c[1] == n_cols]
