@@ -8,12 +8,13 @@ response and never a 201 after the fact. Nothing else commits during a request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from service import audit
 from service.db import Sessions
 from shelters.errors import DomainError
 
@@ -23,7 +24,9 @@ def _sessions(request: Request) -> Sessions:
     return sessions
 
 
-def _unit_of_work(session: Session) -> Iterator[Session]:
+def _unit_of_work(
+    session: Session, before_commit: Callable[[Session], None] | None = None
+) -> Iterator[Session]:
     with session:
         try:
             yield session
@@ -37,17 +40,30 @@ def _unit_of_work(session: Session) -> Iterator[Session]:
             session.rollback()
             raise
         else:
+            if before_commit is not None:
+                before_commit(session)
             session.commit()
 
 
 def write_session(request: Request) -> Iterator[Session]:
-    """A session whose transaction commits when the route returns and rolls back on error."""
-    yield from _unit_of_work(_sessions(request).write())
+    """A session whose transaction commits when the route returns and rolls back on error.
+
+    An audited request (``service/audit.py``) appends its audit entry in this transaction,
+    just before the commit.
+    """
+    yield from _unit_of_work(
+        _sessions(request).write(), lambda session: audit.record_in(session, request)
+    )
 
 
 def read_session(request: Request) -> Iterator[Session]:
-    """A session for routes that only read; on SQLite its transaction never takes the lock."""
+    """A session for routes that only read; on SQLite its transaction never takes the lock.
+
+    An audited request appends its audit entry in a short write transaction of its own once
+    the read has succeeded, before the response is sent.
+    """
     yield from _unit_of_work(_sessions(request).read())
+    audit.record_alone(request)
 
 
 WriteDb = Annotated[Session, Depends(write_session, scope="function")]

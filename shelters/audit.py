@@ -33,7 +33,7 @@ from shelters.models import Base, UTCDateTime, utcnow
 from shelters.pagination import Page, paginate
 
 GENESIS = "0" * 64
-OUTCOMES = ("ok", "denied")
+OUTCOMES = ("ok", "denied", "failed")
 # pg_advisory_xact_lock(int4, int4) lives in a key space of its own, apart from bigint keys.
 LOCK_CLASS = 0x52464741  # "RFGA"
 LOCK_OBJECT = 1
@@ -59,7 +59,7 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        CheckConstraint("outcome IN ('ok', 'denied')", name="outcome_known"),
+        CheckConstraint("outcome IN ('ok', 'denied', 'failed')", name="outcome_known"),
         CheckConstraint("seq >= 1", name="seq_positive"),
         Index("ix_audit_events_actor_user_id_seq", "actor_user_id", "seq"),
         Index("ix_audit_events_resource_seq", "resource_type", "resource_id", "seq"),

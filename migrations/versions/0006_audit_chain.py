@@ -63,7 +63,7 @@ def upgrade() -> None:
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.CheckConstraint(
-            "outcome IN ('ok', 'denied')", name=op.f("ck_audit_events_outcome_known")
+            "outcome IN ('ok', 'denied', 'failed')", name=op.f("ck_audit_events_outcome_known")
         ),
         sa.CheckConstraint("seq >= 1", name=op.f("ck_audit_events_seq_positive")),
         sa.PrimaryKeyConstraint("seq", name=op.f("pk_audit_events")),

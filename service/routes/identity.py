@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
+from service.audit import set_resource_id
 from service.auth import ANY_ROLE, PUBLIC, allow, issue_token
 from service.deps import ReadDb, WriteDb
 from service.problems import problem_responses
@@ -52,6 +53,7 @@ def create_token(
             lockout_s=settings.login_lockout_s,
         ),
     )
+    set_resource_id(request, user.id)
     token, lifetime = issue_token(settings, request.app.state.secret_key, user)
     return TokenOut(access_token=token, expires_in=lifetime)
 
@@ -68,7 +70,10 @@ def read_me(principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb) -> Me
     responses=problem_responses(401, 403, 422),
 )
 def create_user(
-    body: UserIn, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
+    body: UserIn,
+    request: Request,
+    principal: Annotated[Principal, allow(Role.ADMIN)],
+    db: WriteDb,
 ) -> UserOut:
     """Create a user (admins only)."""
     user = identity.create_user(
@@ -79,6 +84,7 @@ def create_user(
         organization_id=body.organization_id,
         shelter_ids=body.shelter_ids,
     )
+    set_resource_id(request, user.id)
     return _user_out(identity.get_user(db, user.id))
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
+from service.audit import set_resource_id
 from service.auth import ANY_ROLE, allow
 from service.deps import ReadDb, WriteDb
 from service.problems import problem_responses
@@ -76,10 +77,15 @@ def list_organizations(
     responses=problem_responses(401, 403, 422),
 )
 def create_organization(
-    body: OrganizationIn, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
+    body: OrganizationIn,
+    request: Request,
+    principal: Annotated[Principal, allow(Role.ADMIN)],
+    db: WriteDb,
 ) -> OrganizationOut:
     """Add an organisation (admins only)."""
-    return _organization_out(registry.create_organization(db, name=body.name, kind=body.kind))
+    org = registry.create_organization(db, name=body.name, kind=body.kind)
+    set_resource_id(request, org.id)
+    return _organization_out(org)
 
 
 @router.get("/organizations/{organization_id}", responses=problem_responses(401, 404))

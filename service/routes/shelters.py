@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from service.audit import set_resource_id
 from service.auth import ANY_ROLE, allow
 from service.deps import ReadDb, WriteDb
 from service.etags import expected_version, set_etag
@@ -138,6 +139,7 @@ def list_shelters(
 )
 def create_shelter(
     body: ShelterIn,
+    request: Request,
     response: Response,
     principal: Annotated[Principal, allow(Role.ADMIN)],
     db: WriteDb,
@@ -152,6 +154,7 @@ def create_shelter(
         lon=body.location.lon if body.location else None,
         **fields,
     )
+    set_resource_id(request, shelter.id)
     set_etag(response, "shelter", shelter.id, shelter.version)
     out = shelter_out(db, principal, shelter)
     assert isinstance(out, ShelterConfidentialOut)
@@ -205,6 +208,7 @@ def list_units(
 def create_unit(
     shelter_id: int,
     body: UnitIn,
+    request: Request,
     response: Response,
     principal: Annotated[Principal, allow(Role.ADMIN)],
     db: WriteDb,
@@ -220,6 +224,7 @@ def create_unit(
         external_occupied=body.external_occupied,
         admits=[rule.model_dump() for rule in body.admits],
     )
+    set_resource_id(request, unit.id)
     set_etag(response, "unit", unit.id, unit.version)
     return unit_out(unit)
 

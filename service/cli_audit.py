@@ -1,0 +1,102 @@
+"""``refuge audit verify``, ``refuge audit anchor`` and ``refuge purge`` (SPEC §9).
+
+Register on the main Typer app with :func:`register`. They use ``REFUGE_DATABASE_URL``.
+Exit codes: 0 success; 1 a broken or truncated chain (verify); 2 a malformed argument.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+from sqlalchemy.orm import Session
+
+from service.db import make_engine
+from service.settings import Settings
+from shelters import audit, retention
+
+
+def _session(settings: Settings) -> Session:
+    return Session(make_engine(settings.database_url), expire_on_commit=False)
+
+
+def verify_command(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH printed earlier by `refuge audit anchor`; also detects truncation.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the audit hash chain; exit 1 if it is broken (or truncated after --anchor)."""
+    try:
+        parsed = audit.parse_anchor(anchor) if anchor is not None else None
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    settings = Settings()
+    with _session(settings) as session, session.begin():
+        result = audit.verify(session, anchor=parsed)
+    typer.echo(
+        json.dumps(
+            {
+                "ok": result.ok,
+                "checked": result.checked,
+                "first_broken_seq": result.first_broken_seq,
+            }
+        )
+    )
+    if not result.ok:
+        typer.echo(f"error: the audit chain breaks at seq {result.first_broken_seq}", err=True)
+        raise typer.Exit(1)
+
+
+def anchor_command() -> None:
+    """Print the chain's head as SEQ:HASH, to keep outside the system for later verification."""
+    settings = Settings()
+    with _session(settings) as session, session.begin():
+        seq, digest = audit.head(session)
+    typer.echo(f"{seq}:{digest}")
+
+
+def purge_command(
+    older_than: Annotated[
+        int | None,
+        typer.Option(
+            "--older-than",
+            min=1,
+            help="Days since a case's last placement ended (default: REFUGE_RETENTION_DAYS).",
+        ),
+    ] = None,
+) -> None:
+    """Remove member data of cases finished more than N days ago; safe to run again."""
+    settings = Settings()
+    days = older_than if older_than is not None else settings.retention_days
+    with _session(settings) as session, session.begin():
+        result = retention.purge(
+            session,
+            older_than=timedelta(days=days),
+            request_id=f"purge-{uuid.uuid4().hex}",
+        )
+    typer.echo(
+        json.dumps(
+            {
+                "cutoff": result.cutoff.isoformat(),
+                "purged_cases": len(result.case_ids),
+                "idempotency_keys_deleted": result.idempotency_keys_deleted,
+            }
+        )
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``audit verify``, ``audit anchor`` and ``purge`` to ``app``."""
+    group = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+    group.command("verify")(verify_command)
+    group.command("anchor")(anchor_command)
+    app.add_typer(group, name="audit")
+    app.command("purge")(purge_command)
