@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
@@ -19,8 +21,15 @@ from service.settings import Settings
 from shelters import audit, retention
 
 
-def _session(settings: Settings) -> Session:
-    return Session(make_engine(settings.database_url), expire_on_commit=False)
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[Session]:
+    """One transaction on the configured database, committed if the block succeeds."""
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
 
 
 def verify_command(
@@ -39,7 +48,7 @@ def verify_command(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     settings = Settings()
-    with _session(settings) as session, session.begin():
+    with _transaction(settings) as session:
         result = audit.verify(session, anchor=parsed)
     typer.echo(
         json.dumps(
@@ -58,7 +67,7 @@ def verify_command(
 def anchor_command() -> None:
     """Print the chain's head as SEQ:HASH, to keep outside the system for later verification."""
     settings = Settings()
-    with _session(settings) as session, session.begin():
+    with _transaction(settings) as session:
         seq, digest = audit.head(session)
     typer.echo(f"{seq}:{digest}")
 
@@ -76,7 +85,7 @@ def purge_command(
     """Remove member data of cases finished more than N days ago; safe to run again."""
     settings = Settings()
     days = older_than if older_than is not None else settings.retention_days
-    with _session(settings) as session, session.begin():
+    with _transaction(settings) as session:
         result = retention.purge(
             session,
             older_than=timedelta(days=days),
