@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from service import problems
+from service import jobs, problems
 from service.db import Sessions, make_engine
 from service.middleware import EdgeMiddleware
 from service.routes import (
@@ -28,6 +28,7 @@ from service.routes import (
     identity,
     placements,
     registry,
+    runs,
     shelters,
 )
 from service.settings import Settings
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+        app.state.run_executor.shutdown(wait=False, cancel_futures=True)
         if owns_engine:
             app.state.sessions.bind.dispose()
 
@@ -75,6 +77,8 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         app.state.sessions = Sessions(engine)
     else:
         app.state.sessions = Sessions(engine, join_transaction_mode="create_savepoint")
+    # Bound to a test's connection, batch runs execute inline: one connection, one thread.
+    app.state.run_executor = jobs.make_executor(settings, inline=not owns_engine)
 
     problems.install(app)
     for module in (
@@ -84,6 +88,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         availability,
         cases,
         placements,
+        runs,
         export,
         health,
     ):

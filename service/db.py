@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 READ_ONLY = "refuge_read_only"
+BUSY_TIMEOUT_S = 60
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -24,9 +25,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return create_engine(url, **kwargs)
 
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
-    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 30}
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}
     if in_memory:
         kwargs.setdefault("poolclass", StaticPool)
+    else:
+        # Writers queue on SQLite's lock holding a connection each; connections are cheap.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 30)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -37,7 +42,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -46,6 +47,7 @@ DOMAIN_PROBLEMS: dict[type[errors.DomainError], ProblemKind] = {
     errors.InvalidInput: ProblemKind(422, "invalid-input", "The input breaks a rule"),
     errors.InvalidCredentials: ProblemKind(401, "unauthorized", "Not authenticated"),
     errors.TooManyAttempts: ProblemKind(429, "too-many-attempts", "Too many attempts"),
+    errors.ServiceBusy: ProblemKind(503, "busy", "Busy, retry later"),
 }
 
 
@@ -85,7 +87,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
     kind = kind_of(exc)
     headers = _bearer_challenge(kind.status)
-    if isinstance(exc, errors.TooManyAttempts):
+    if isinstance(exc, errors.TooManyAttempts | errors.ServiceBusy):
         headers["Retry-After"] = str(exc.retry_after_s)
     if audit.wants_denial(request, kind.status):
         await run_in_threadpool(audit.record_denied, request, kind.status)
@@ -170,6 +172,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(IntegrityError, _integrity_error)
     # Anything else is answered by EdgeMiddleware, so the 500 still gets the edge headers.
 

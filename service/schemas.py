@@ -410,3 +410,43 @@ class MatchOut(BaseModel):
     placed: bool
     placement: PlacementOut | None
     reasons: list[str]
+
+
+class WeightsIn(Strict):
+    """Soft-cost weights (integers); unnamed ones keep their defaults (docs/solver.md)."""
+
+    distance_per_metre: int | None = Field(default=None, ge=0, le=1_000)
+    missing_desired_service: int | None = Field(default=None, ge=0, le=1_000_000)
+    no_shared_language: int | None = Field(default=None, ge=0, le=1_000_000)
+    outside_preferred_regions: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class MatchingRunIn(Strict):
+    request_ids: list[int] | None = Field(
+        default=None, min_length=1, max_length=20_000, description="Default: every pending request."
+    )
+    time_limit_s: float = Field(default=10.0, gt=0)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    weights: WeightsIn | None = None
+    dry_run: bool = False
+
+
+class MatchingRunOut(BaseModel):
+    """A run's summary: what every role that may see the run sees."""
+
+    id: int
+    kind: Literal["batch", "single"]
+    status: Literal["queued", "running", "done", "failed"]
+    dry_run: bool
+    started_by: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    wall_s: float | None
+    attempts: int
+    requests_count: int
+    placed_count: int
+    parameters: dict[str, Any]
+    solver_version: str | None
+    problem_digest: str | None
+    error: str | None

@@ -64,3 +64,11 @@ class TooManyAttempts(DomainError):
     def __init__(self, detail: str, retry_after_s: int) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class ServiceBusy(DomainError):
+    """Too much work under way (solver runs); retry after ``retry_after_s`` seconds."""
+
+    def __init__(self, detail: str, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

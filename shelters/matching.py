@@ -7,7 +7,7 @@ again against the new snapshot, a bounded number of times.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -17,14 +17,24 @@ from sqlalchemy.orm import Session
 from placement import Problem, Solution, solve
 from placement.problem import Region as ProblemRegion
 from placement.problem import Weights
+from shelters import runs
 from shelters.bridge import request_for_solver, shelter_for_solver
 from shelters.cases import profile_of
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.identity import Principal
-from shelters.lifecycle import expire_holds, get_request, hold_beds
-from shelters.models import Case, CaseSeparation, Placement, PlacementRequest, Region, Shelter, Unit
+from shelters.lifecycle import expire_holds, get_request
+from shelters.models import (
+    Case,
+    CaseSeparation,
+    MatchingRun,
+    Placement,
+    PlacementRequest,
+    Region,
+    Shelter,
+    Unit,
+    utcnow,
+)
 
-MAX_ATTEMPTS = 3
 HOUSED = ("proposed", "accepted", "admitted")
 
 
@@ -133,6 +143,7 @@ def match_request(
     principal: Principal,
     request_id: int,
     *,
+    snapshot: Callable[[], Session],
     majority_age: int,
     hold_ttl: timedelta,
     time_limit_s: float = 2.0,
@@ -140,34 +151,54 @@ def match_request(
 ) -> MatchResult:
     """Solve for one pending request against current free beds and hold what is found.
 
-    Returns the new ``proposed`` placement, or no placement and the solver's reasons.
+    The first solve works on a ``snapshot`` session, so no lock is held while the solver runs
+    (on SQLite the write lock would stop every other writer); the hold then happens in
+    ``session`` under lock. If the beds were taken meanwhile, or expired holds were released,
+    the request is solved again inside ``session``, where the locks keep the view current.
+    The match is stored as a run of one with its problem, solution and outcome. Returns the
+    new ``proposed`` placement, or no placement and the solver's reasons.
     """
-    expire_holds(session)
+    with snapshot() as read:
+        problem = _single_problem(read, principal, request_id, majority_age)
+    solution = solve(problem, time_limit_s=time_limit_s, seed=seed)
+    released = expire_holds(session)
     request = get_request(session, principal, request_id, lock=True)
     if request.status != "pending":
         raise Conflict(f"request {request_id} is {request.status}, not pending")
-    last: MatchResult | None = None
-    for _ in range(MAX_ATTEMPTS):
-        problem = build_problem(session, [request], majority_age=majority_age)
-        solution = solve(problem, time_limit_s=time_limit_s, seed=seed)
-        if not solution.assignments:
-            reasons = list(solution.unplaced[0].reasons) if solution.unplaced else []
-            return MatchResult(None, reasons, solution, problem)
-        assignment = solution.assignments[0]
-        beds = {bed.member: int(bed.unit) for bed in assignment.beds}
+    params = runs.RunParameters(
+        time_limit_s=time_limit_s, seed=seed, dry_run=False, request_ids=(request.id,)
+    )
+    run = MatchingRun(
+        kind="single",
+        status="running",
+        started_by=principal.user_id,
+        started_at=utcnow(),
+        parameters=params.as_json(),
+    )
+    session.add(run)
+    session.flush()
+    for attempt in range(1, runs.MAX_ATTEMPTS + 1):
+        if attempt > 1 or (released and not solution.assignments):
+            problem = build_problem(session, [request], majority_age=majority_age)
+            solution = solve(problem, time_limit_s=time_limit_s, seed=seed)
         try:
             with session.begin_nested():
-                placement = hold_beds(
-                    session,
-                    request,
-                    shelter_id=int(assignment.shelter),
-                    beds=beds,
-                    ttl=hold_ttl,
-                    actor_id=principal.user_id,
-                )
+                placements = runs.apply(session, run, solution, hold_ttl=hold_ttl)
         except CapacityExceeded:
-            last = MatchResult(None, ["capacity_taken"], solution, problem)
             continue
-        return MatchResult(placement, [], solution, problem)
-    assert last is not None
-    return last
+        runs.finish(session, run, problem, solution, placements, attempts=attempt)
+        placement = placements.get(request.id)
+        reasons = [] if placement else list(solution.unplaced[0].reasons)
+        return MatchResult(placement, reasons, solution, problem)
+    # Other transactions took the chosen beds between snapshot and hold every time.
+    runs.fail(session, run.id, "capacity_taken", attempts=runs.MAX_ATTEMPTS)
+    return MatchResult(None, ["capacity_taken"])
+
+
+def _single_problem(
+    session: Session, principal: Principal, request_id: int, majority_age: int
+) -> Problem:
+    request = get_request(session, principal, request_id)
+    if request.status != "pending":
+        raise Conflict(f"request {request_id} is {request.status}, not pending")
+    return build_problem(session, [request], majority_age=majority_age)

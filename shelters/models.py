@@ -487,7 +487,7 @@ class MatchingRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    solver_version: Mapped[str | None] = mapped_column(String(40))
+    solver_version: Mapped[str | None] = mapped_column(String(100))
     problem_digest: Mapped[str | None] = mapped_column(String(64))
     problem: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     solution: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column("started_at", shelters.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", shelters.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("parameters", sa.JSON(), nullable=False),
-        sa.Column("solver_version", sa.String(length=40), nullable=True),
+        sa.Column("solver_version", sa.String(length=100), nullable=True),
         sa.Column("problem_digest", sa.String(length=64), nullable=True),
         sa.Column("problem", sa.JSON(), nullable=True),
         sa.Column("solution", sa.JSON(), nullable=True),

@@ -7,12 +7,14 @@ counted with SQL from the placements themselves, not from the unit's counters.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,45 +128,49 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_50_concurrent_matches_for_3_beds_across_4_worker_processes(
-    fresh_database: str, tmp_path: Path
-) -> None:
-    scarce = seed(fresh_database)
+@contextlib.contextmanager
+def serve(url: str, tmp_path: Path) -> Iterator[str]:
+    """A real `refuge serve` with 4 worker processes on a free loopback port."""
     port = _free_port()
     env = os.environ | {
-        "REFUGE_DATABASE_URL": fresh_database,
+        "REFUGE_DATABASE_URL": url,
         "REFUGE_SECRET_KEY": TEST_SECRET,
         "REFUGE_EXPIRY_SWEEP_S": "0",
     }
     refuge = Path(sys.executable).with_name("refuge")
-    log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen(
-        [str(refuge), "serve", "--port", str(port), "--workers", "4"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise AssertionError(
-                "refuge serve did not become ready: " + (tmp_path / "serve.log").read_text()
-            )
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [str(refuge), "serve", "--port", str(port), "--workers", "4"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            else:
+                raise AssertionError("refuge serve did not become ready: " + log_path.read_text())
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def test_50_concurrent_matches_for_3_beds_across_4_worker_processes(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    scarce = seed(fresh_database)
+    with serve(fresh_database, tmp_path) as base:
         headers = {"Authorization": f"Bearer {scarce.token}"}
-        with (
-            httpx.Client(
-                base_url=base, timeout=120, limits=httpx.Limits(max_connections=50)
-            ) as client,
-            ThreadPoolExecutor(50) as pool,
-        ):
+        with httpx.Client(base_url=base, timeout=120) as client, ThreadPoolExecutor(50) as pool:
             responses = list(
                 pool.map(
                     lambda rid: client.post(
@@ -173,14 +179,62 @@ def test_50_concurrent_matches_for_3_beds_across_4_worker_processes(
                     scarce.request_ids,
                 )
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
     statuses = Counter(r.status_code for r in responses)
     placed = [r for r in responses if r.status_code == 200 and r.json()["placed"]]
     assert statuses == {200: REQUESTS}, (tmp_path / "serve.log").read_text()[-3000:]
     assert len(placed) == BEDS
+    assert proposals(fresh_database) == BEDS
+    engine = make_engine(fresh_database)
+    assert overbooked_units(engine) == []
+    engine.dispose()
+
+
+def test_concurrent_batch_runs_and_matches_across_4_workers_never_overbook(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    scarce = seed(fresh_database)
+    engine = make_engine(fresh_database)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        admin = identity.create_user(
+            session,
+            username="race-admin",
+            password="a long enough password",
+            role=Role.ADMIN,
+            organization_id=None,
+        )
+        admin_token, _ = issue_token(make_settings(fresh_database), TEST_SECRET, admin)
+    engine.dispose()
+    with serve(fresh_database, tmp_path) as base:
+        admin_headers = {"Authorization": f"Bearer {admin_token}"}
+        caseworker = {"Authorization": f"Bearer {scarce.token}"}
+        with httpx.Client(base_url=base, timeout=120) as client, ThreadPoolExecutor(12) as pool:
+            runs = pool.map(
+                lambda _: client.post(
+                    "/api/v1/matching-runs", json={"time_limit_s": 2}, headers=admin_headers
+                ),
+                range(4),
+            )
+            singles = pool.map(
+                lambda rid: client.post(
+                    f"/api/v1/placement-requests/{rid}/match", headers=caseworker
+                ),
+                scarce.request_ids[:8],
+            )
+            started = list(runs)
+            matched = list(singles)
+            run_ids = [r.json()["id"] for r in started if r.status_code == 202]
+            deadline = time.monotonic() + 90
+            finished: dict[int, str] = {}
+            while len(finished) < len(run_ids) and time.monotonic() < deadline:
+                for run_id in run_ids:
+                    status = client.get(f"/api/v1/matching-runs/{run_id}", headers=admin_headers)
+                    if status.json()["status"] in ("done", "failed"):
+                        finished[run_id] = status.json()["status"]
+                time.sleep(0.2)
+    assert {r.status_code for r in started} <= {202, 503}
+    assert run_ids
+    assert {r.status_code for r in matched} == {200}
+    assert len(finished) == len(run_ids)
     assert proposals(fresh_database) == BEDS
     engine = make_engine(fresh_database)
     assert overbooked_units(engine) == []

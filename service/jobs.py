@@ -1,0 +1,94 @@
+"""Batch matching runs, executed off the event loop.
+
+``POST /matching-runs`` stores a queued run and returns at once; after its transaction has
+committed, the run is handed to the app's executor (a thread pool of ``solver_threads``;
+inline in tests). The job commits its own short transactions: mark running, build the
+problem (read), solve (no transaction open), apply (one write transaction under the commit
+lock), or mark failed. Runs are in the database, so any worker process answers polls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import OperationalError
+
+from placement import solve
+from service.db import Sessions
+from service.settings import Settings
+from shelters import lifecycle, runs
+from shelters.errors import CapacityExceeded, Conflict
+from shelters.matching import build_problem
+from shelters.models import MatchingRun
+
+log = logging.getLogger("refuge.jobs")
+
+
+class InlineExecutor(Executor):
+    """Runs each job at once in the caller's thread (tests bound to one connection)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # kept on the future, as a pool would
+            future.set_exception(exc)
+        return future
+
+
+def make_executor(settings: Settings, *, inline: bool) -> Executor:
+    """The executor for batch runs of one app."""
+    if inline:
+        return InlineExecutor()
+    return ThreadPoolExecutor(max_workers=settings.solver_threads, thread_name_prefix="solver")
+
+
+def execute_run(sessions: Sessions, settings: Settings, run_id: int) -> None:
+    """Run a queued batch to its end: done, or failed with a reason. Never raises."""
+    try:
+        _execute(sessions, settings, run_id)
+    except Exception as exc:
+        log.exception("matching run %s failed", run_id)
+        reason = "database unavailable" if isinstance(exc, OperationalError) else "internal error"
+        try:
+            with sessions.write() as session, session.begin():
+                runs.fail(session, run_id, reason, attempts=0)
+        except Exception:
+            log.exception("could not mark matching run %s failed", run_id)
+
+
+def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
+    with sessions.write() as session, session.begin():
+        run = runs.start(session, run_id)
+        params = runs.parameters_of(run)
+    weights = runs.weights_of(params)
+    ttl = timedelta(hours=settings.hold_ttl_hours)
+    for attempt in range(1, runs.MAX_ATTEMPTS + 1):
+        with sessions.read() as session, session.begin():
+            requests = runs.pending_requests(session, params)
+            problem = build_problem(
+                session, requests, majority_age=settings.majority_age, weights=weights
+            )
+        solution = solve(problem, time_limit_s=params.time_limit_s, seed=params.seed)
+        try:
+            with sessions.write() as session, session.begin():
+                run = session.get_one(MatchingRun, run_id)
+                if not run.dry_run:
+                    runs.take_commit_lock(session)
+                    lifecycle.expire_holds(session)
+                placements = runs.apply(session, run, solution, hold_ttl=ttl)
+                runs.finish(session, run, problem, solution, placements, attempts=attempt)
+            return
+        except (CapacityExceeded, Conflict) as exc:
+            log.info("matching run %s attempt %s no longer fits: %s", run_id, attempt, exc.detail)
+    with sessions.write() as session, session.begin():
+        runs.fail(
+            session,
+            run_id,
+            f"conflict: free beds or requests changed while solving, {runs.MAX_ATTEMPTS} times",
+            attempts=runs.MAX_ATTEMPTS,
+        )
