@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     solver_threads: int = Field(default=1, ge=1, le=16, description="batch runs solved at once")
     max_active_runs: int = Field(default=4, ge=1, description="queued + running before 503")
     max_run_time_limit_s: float = Field(default=120.0, gt=0, le=3600)
+    match_rate_per_minute: int = Field(default=120, ge=1, description="single matches per user")
+    run_rate_per_minute: int = Field(default=10, ge=1, description="matching runs per user")
     suppression_k: int = Field(default=11, ge=3)
     retention_days: int = Field(default=365, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)

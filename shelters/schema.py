@@ -5,10 +5,9 @@ A module that defines models on ``shelters.models.Base`` is imported here.
 
 from __future__ import annotations
 
-import shelters.audit  # noqa: F401  (the audit chain's table)
-import shelters.funding  # noqa: F401  (grants)
-from shelters import models
+# Models outside shelters.models: the audit chain, grants, rate windows.
+from shelters import audit, funding, models, ratelimit
 
 metadata = models.Base.metadata
 
-__all__ = ["metadata", "models"]
+__all__ = ["audit", "funding", "metadata", "models", "ratelimit"]

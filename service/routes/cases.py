@@ -14,6 +14,7 @@ from service.deps import WriteDb
 from service.etags import expected_version, set_etag
 from service.idempotency import IdempotencyDep
 from service.problems import problem_responses
+from service.ratelimit import MATCH_LIMIT
 from service.routes import API_PREFIX
 from service.routes.availability import profile_of
 from service.routes.placements import placement_out
@@ -267,7 +268,9 @@ def cancel_request(
 
 
 @router.post(
-    "/placement-requests/{request_id}/match", responses=problem_responses(401, 403, 404, 409)
+    "/placement-requests/{request_id}/match",
+    dependencies=[MATCH_LIMIT],
+    responses=problem_responses(401, 403, 404, 409, 429),
 )
 def match_request(
     request_id: int,

@@ -11,6 +11,7 @@ from service.deps import WriteDb
 from service.idempotency import IdempotencyDep
 from service.jobs import execute_run
 from service.problems import problem_responses
+from service.ratelimit import RUN_LIMIT
 from service.routes import API_PREFIX
 from service.schemas import MatchingRunIn, MatchingRunOut, PageOut
 from service.settings import Settings
@@ -56,7 +57,8 @@ def _dispatch(request: Request, run_id: int) -> None:
     "/matching-runs",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=MatchingRunOut,
-    responses=problem_responses(401, 403, 409, 422, 503),
+    dependencies=[RUN_LIMIT],
+    responses=problem_responses(401, 403, 409, 422, 429, 503),
 )
 def start_run(
     body: MatchingRunIn,

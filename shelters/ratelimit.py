@@ -1,0 +1,48 @@
+"""Fixed-window rate limits kept in the database, so that every worker process shares them."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from shelters.errors import TooManyAttempts
+from shelters.models import Base, UTCDateTime, utcnow
+
+
+class RateWindow(Base):
+    """How many calls one key (e.g. ``match:user:12``) made in the current window."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+
+
+def hit(
+    session: Session, key: str, *, limit: int, window_s: int, now: datetime | None = None
+) -> None:
+    """Count one call for ``key``; ``TooManyAttempts`` when the window already holds ``limit``.
+
+    A refused call is not counted, and its ``retry_after_s`` is the time left in the window.
+    """
+    now = now or utcnow()
+    row = session.get(RateWindow, key, with_for_update=True)
+    if row is None:
+        session.add(RateWindow(key=key, window_started_at=now, calls=1))
+        session.flush()
+        return
+    window_end = row.window_started_at + timedelta(seconds=window_s)
+    if now >= window_end:
+        row.window_started_at, row.calls = now, 1
+    elif row.calls >= limit:
+        wait = max(1, int((window_end - now).total_seconds()) + 1)
+        raise TooManyAttempts(f"at most {limit} calls per {window_s} s; retry later", wait)
+    else:
+        row.calls += 1
+    session.flush()
+
+
+__all__ = ["RateWindow", "hit"]
