@@ -18,20 +18,25 @@ from starlette.concurrency import run_in_threadpool
 
 from service import jobs, problems
 from service.db import Sessions, make_engine
-from service.middleware import EdgeMiddleware
+from service.middleware import EdgeMiddleware, RetryMiddleware
 from service.routes import (
     API_PREFIX,
+    audit,
     availability,
     cases,
     export,
+    grants,
     health,
     identity,
     placements,
     registry,
+    reports,
     runs,
     shelters,
 )
 from service.settings import Settings
+from service.ui import UiSettings
+from service.ui import install as install_pages
 from shelters import lifecycle
 
 VERSION = "0.1.0"
@@ -90,9 +95,13 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         placements,
         runs,
         export,
+        audit,
+        grants,
+        reports,
         health,
     ):
         app.include_router(module.router)
+    install_pages(app, UiSettings())
 
     if settings.cors_origins:
         app.add_middleware(
@@ -102,6 +111,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key"],
             expose_headers=["ETag", "Retry-After", "X-Request-ID"],
         )
+    app.add_middleware(RetryMiddleware)  # inside the edge: retried requests log once
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -5,6 +5,7 @@ Pure ASGI (no ``BaseHTTPMiddleware``) so streaming and background work are not d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -14,7 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import PROBLEM_JSON, internal_error_body
+from service.problems import PROBLEM_JSON, RETRY_HEADER, internal_error_body
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
@@ -31,6 +32,7 @@ PAGE_CSP = (
 )
 PAGE_PREFIX = "/ui"
 _OURS = {name for name, _ in SECURITY_HEADERS} | {CSP, b"x-request-id"}
+_RETRY = RETRY_HEADER.encode()
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 access_log = logging.getLogger("refuge.access")
 error_log = logging.getLogger("refuge.errors")
@@ -159,3 +161,63 @@ class EdgeMiddleware:
                 separators=(",", ":"),
             )
         )
+
+
+class RetryMiddleware:
+    """Runs a request again when the database refused it for losing a race.
+
+    A serialization failure or deadlock rolls the whole unit of work back, so running the
+    request again is safe. The handler marks such answers (``x-refuge-retry``); this middleware
+    buffers the request body, retries up to ``attempts`` times with a short pause, and passes
+    the last answer on (a 503 with ``Retry-After``) without the mark.
+    """
+
+    def __init__(self, app: ASGIApp, *, attempts: int = 3, pause_s: float = 0.05) -> None:
+        self.app = app
+        self.attempts = attempts
+        self.pause_s = pause_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        for attempt in range(1, self.attempts + 1):
+            last = attempt == self.attempts
+            retry = await self._once(scope, body, send, forward_marked=last)
+            if not retry:
+                return
+            await asyncio.sleep(self.pause_s * attempt)
+
+    async def _once(self, scope: Scope, body: bytes, send: Send, *, forward_marked: bool) -> bool:
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        marked = False
+
+        async def capture(message: Message) -> None:
+            nonlocal marked
+            if message["type"] == "http.response.start":
+                headers = message.get("headers", [])
+                marked = any(k.lower() == _RETRY for k, _ in headers)
+                message["headers"] = [(k, v) for k, v in headers if k.lower() != _RETRY]
+            if marked and not forward_marked:
+                return
+            await send(message)
+
+        await self.app(scope, replay, capture)
+        return marked and not forward_marked

@@ -130,14 +130,27 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# SQLSTATEs of a transaction that lost a race and may simply run again.
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization_failure, deadlock_detected
+RETRY_HEADER = "x-refuge-retry"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the database refused the transaction only because another one won a race."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    # Connection lost, server restarting, lock timeout: nothing was committed, retry is safe.
+    # Connection lost, server restarting, lock timeout, lost race: nothing was committed.
     log.warning("database unavailable: %s", type(exc).__name__)
+    headers = {"Retry-After": "2"}
+    if is_retryable(exc):
+        headers[RETRY_HEADER] = "1"  # RetryMiddleware runs the request again, then drops this
     return problem_response(
         503,
         detail="The database is unavailable; nothing was changed. Retry shortly.",
         type_=TYPE_BASE + "unavailable",
-        headers={"Retry-After": "2"},
+        headers=headers,
     )
 
 

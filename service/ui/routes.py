@@ -532,6 +532,7 @@ def match(
             db,
             principal,
             request_id,
+            snapshot=request.app.state.sessions.read,
             majority_age=settings.majority_age,
             hold_ttl=timedelta(hours=settings.hold_ttl_hours),
         )
