@@ -8,6 +8,7 @@ and 3 cities of republican significance.
 
 from __future__ import annotations
 
+import random
 import secrets
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shelters import identity, registry
+from shelters.catalogue import SERVICES
 from shelters.identity import Role
 from shelters.models import Organization, Region, Shelter, User
 
@@ -266,3 +268,57 @@ def load_demo(session: Session) -> dict[str, str]:
             identity.set_password(session, user, password)
         passwords[username] = password
     return passwords
+
+
+UNIT_SHAPES: list[tuple[str, list[dict[str, Any]]]] = [
+    ("Women and children", WOMEN_AND_CHILDREN),
+    ("Women", [ADULT_WOMEN]),
+    ("Men", [ADULT_MEN]),
+    ("Girls 12-17", [UNACCOMPANIED_GIRLS]),
+    ("Children 6-17", [UNACCOMPANIED_CHILDREN]),
+]
+
+
+def load_scaled_network(session: Session, *, shelters: int, seed: int = 0) -> list[int]:
+    """Add a synthetic network of ``shelters`` open shelters across the demo regions.
+
+    Mostly women-and-children units, as in the demo; about one shelter in eight also takes
+    unaccompanied minors. For load tests and benchmarks. Returns the new shelter ids.
+    """
+    rng = random.Random(seed)  # noqa: S311 (synthetic data, not security)
+    load_regions(session)
+    org = Organization(name=f"Scaled network {seed}", kind="ngo")
+    session.add(org)
+    session.flush()
+    ids = []
+    for number in range(shelters):
+        code, _, lat, lon = REGIONS[number % len(REGIONS)]
+        shelter = Shelter(
+            organization_id=org.id,
+            name=f"Scaled shelter {number + 1}",
+            region_code=code,
+            locality=f"Locality {number + 1}",
+            lat=round(lat + rng.uniform(-1, 1), 4),
+            lon=round(lon + rng.uniform(-1, 1), 4),
+            security_level="high" if rng.random() < 0.3 else "standard",
+            wheelchair_accessible=rng.random() < 0.4,
+            services=sorted(rng.sample(sorted(SERVICES), rng.randint(2, 5))),
+            languages=["kk", "ru"],
+            status="open",
+        )
+        session.add(shelter)
+        session.flush()
+        shapes = [UNIT_SHAPES[0]] + [UNIT_SHAPES[i] for i in (1, 2) if rng.random() < 0.4]
+        if rng.random() < 0.125:
+            shapes.append(UNIT_SHAPES[rng.choice((3, 4))])
+        for name, admits in shapes:
+            registry.create_unit(
+                session,
+                shelter.id,
+                actor_id=None,
+                name=name,
+                capacity=rng.randint(4, 16),
+                admits=admits,
+            )
+        ids.append(shelter.id)
+    return ids

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 from service.app import create_app
 from service.settings import Settings
 from shelters.identity import Role
+from shelters.integrity import overbooked_units
 from shelters.models import Placement, utcnow
 from tests.conftest import World
-from tests.invariants import overbooked_units
 from tests.service.lifecycle_helpers import ADULT_WOMEN, WOMEN_AND_CHILDREN
 
 GROUPS = [

@@ -30,10 +30,10 @@ from service.db import make_engine
 from shelters import identity, lifecycle, registry
 from shelters.cases import create_case
 from shelters.identity import Role
+from shelters.integrity import overbooked_units
 from shelters.models import Organization, Placement, Region, Shelter
 from shelters.profiles import CaseProfile, MemberProfile
 from tests.conftest import TEST_SECRET, make_settings
-from tests.invariants import overbooked_units
 from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN
 
 BEDS = 3

@@ -12,9 +12,9 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from shelters.identity import Role
+from shelters.integrity import overbooked_units
 from shelters.models import Placement, Shelter, Unit, utcnow
 from tests.conftest import World
-from tests.invariants import overbooked_units
 from tests.service.lifecycle_helpers import (
     MOTHER_AND_CHILD,
     WOMEN_AND_CHILDREN,

@@ -16,9 +16,9 @@ import service.jobs
 from placement import Problem, Solution, verify
 from service.cli import app as cli
 from shelters.identity import Role
+from shelters.integrity import overbooked_units
 from shelters.models import MatchingRun, Placement, RunOutcome, Unit
 from tests.conftest import World
-from tests.invariants import overbooked_units
 from tests.service.lifecycle_helpers import (
     ADULT_WOMEN,
     MOTHER_AND_CHILD,

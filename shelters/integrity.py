@@ -1,4 +1,9 @@
-"""Checks of the no-overbooking guarantee, counted from placements, not from counters."""
+"""The no-overbooking guarantee, checked from the placements themselves.
+
+Used by the tests after every concurrent or random scenario, and by the load script after a
+run: a unit's counters could agree with each other and still be wrong, so the holds and
+admissions are counted from the placement rows.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,10 @@ UNIT_BOOKINGS = text(
 
 
 def overbooked_units(bind: Connection | Engine) -> list[str]:
-    """Every unit whose active holds and admissions exceed its beds, or whose counters lie."""
+    """Every unit whose active holds and admissions exceed its beds, or whose counters lie.
+
+    Returns one line per problem; an empty list means the invariant holds everywhere.
+    """
     if isinstance(bind, Engine):
         with bind.connect() as conn:
             return overbooked_units(conn)
