@@ -39,8 +39,8 @@ docs/solver.md), but the answer depends only on the input.
 """
 TIE_SHARE = 0.1
 """The tie-break search may use at most this share of the budget; it decides nothing else."""
-SAFETY_FACTOR = 3.0
-SAFETY_SLACK_S = 5.0
+SAFETY_FACTOR = 10.0
+SAFETY_SLACK_S = 30.0
 """The wall-clock safety net fires after ``SAFETY_FACTOR * time_limit_s + SAFETY_SLACK_S`` s."""
 
 
@@ -59,7 +59,7 @@ def solve(
         time_limit_s: Intended search time in seconds (> 0). The search itself is budgeted in
             CP-SAT deterministic time, ``DET_PER_SECOND * time_limit_s`` shared by all levels,
             so the answer does not depend on the machine's speed or load. A wall-clock safety
-            net of ``3 * time_limit_s + 5`` s also applies; if it fires, ``safety_net_expired``
+            net of ``10 * time_limit_s + 30`` s also applies; if it fires, ``safety_net_expired``
             is set, the status is ``feasible`` and the result may differ between runs.
         seed: CP-SAT random seed (≥ 0).
         method: ``cp-sat`` or ``greedy`` (baseline for comparison only).
@@ -518,8 +518,16 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         proven_all = False
     baseline = improve_soft_cost(inst, greedy)
     if _key(inst, baseline) > _key(inst, placement):
-        # Only when the search fell short; the unconditional trivial bounds stay valid.
-        placement, bound, soft_bound, proven_all = baseline, list(inst.trivial_bound()), 0, False
+        # Only when the search fell short. Level bounds stay valid while the baseline places
+        # exactly as many people at every higher level; below that, the trivial bounds hold.
+        ours, theirs = inst.placed_by_priority(placement), inst.placed_by_priority(baseline)
+        trivial = inst.trivial_bound()
+        same = 0
+        while same < len(PRIORITIES) and ours[same] == theirs[same]:
+            same += 1
+        bound = [bound[i] if i <= same else trivial[i] for i in range(len(PRIORITIES))]
+        bound = [max(b, t) for b, t in zip(bound, theirs, strict=True)]
+        placement, soft_bound, proven_all = baseline, 0, False
     return _Run(
         placement=placement,
         proven=proven_all,
