@@ -226,6 +226,11 @@ def _claim(request: Request) -> Audited | None:
     return spec
 
 
+def forget(request: Request) -> None:
+    """The request's entry was rolled back: let a retry of the request record it again."""
+    setattr(request.state, _RECORDED, False)
+
+
 def record_in(session: Session, request: Request) -> None:
     """Append the request's entry to ``session``'s transaction (the unit of work's last step)."""
     spec = _claim(request)
@@ -243,7 +248,11 @@ def record_alone(request: Request) -> None:
     """Append the request's entry in a short transaction of its own (read-only requests)."""
     spec = _claim(request)
     if spec is not None:
-        _append_alone(request, _record(request, spec, "ok"))
+        try:
+            _append_alone(request, _record(request, spec, "ok"))
+        except BaseException:
+            forget(request)
+            raise
 
 
 def wants_denial(request: Request, status: int) -> bool:
@@ -268,4 +277,5 @@ def record_denied(request: Request, status: int) -> None:
     try:
         _append_alone(request, _record(request, spec, "denied"))
     except Exception:  # the database may be down; the refusal stands
+        forget(request)
         log.warning("could not record a denied attempt", exc_info=True)

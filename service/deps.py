@@ -25,7 +25,9 @@ def _sessions(request: Request) -> Sessions:
 
 
 def _unit_of_work(
-    session: Session, before_commit: Callable[[Session], None] | None = None
+    session: Session,
+    before_commit: Callable[[Session], None] | None = None,
+    on_commit_failure: Callable[[], None] | None = None,
 ) -> Iterator[Session]:
     with session:
         try:
@@ -40,9 +42,14 @@ def _unit_of_work(
             session.rollback()
             raise
         else:
-            if before_commit is not None:
-                before_commit(session)
-            session.commit()
+            try:
+                if before_commit is not None:
+                    before_commit(session)
+                session.commit()
+            except BaseException:
+                if on_commit_failure is not None:
+                    on_commit_failure()
+                raise
 
 
 def write_session(request: Request) -> Iterator[Session]:
@@ -52,7 +59,10 @@ def write_session(request: Request) -> Iterator[Session]:
     just before the commit.
     """
     yield from _unit_of_work(
-        _sessions(request).write(), lambda session: audit.record_in(session, request)
+        _sessions(request).write(),
+        before_commit=lambda session: audit.record_in(session, request),
+        # The entry went down with the transaction; a retry of the request must append it again.
+        on_commit_failure=lambda: audit.forget(request),
     )
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from service import audit as service_audit
 from shelters import audit
 from shelters.audit import AuditEvent
 from shelters.identity import Role
@@ -247,3 +251,62 @@ def test_audit_events_are_listed_newest_first_and_filtered(
 @pytest.mark.parametrize("role", [Role.CASEWORKER, Role.COORDINATOR, Role.FUNDER])
 def test_only_admins_read_audit_events(client: TestClient, world: World, role: Role) -> None:
     assert client.get("/api/v1/audit-events", headers=world.headers(role)).status_code == 403
+
+
+# --- how an entry is worked out from the request ------------------------------------------------
+
+
+def fake_request(method: str, path: str, params: dict[str, Any], **state: Any) -> Request:
+    route = SimpleNamespace(path=path)
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [],
+        "route": route,
+        "path_params": params,
+        "state": {"request_id": "fake-request-0001"} | state,
+    }
+    return Request(scope)
+
+
+def test_a_page_that_does_several_transitions_records_which_one(db: Session) -> None:
+    path = "/ui/placements/{placement_id}/{action}"
+    service_audit.record_in(db, fake_request("POST", path, {"placement_id": 7, "action": "admit"}))
+    service_audit.record_in(db, fake_request("POST", path, {"placement_id": 8, "action": "evil"}))
+    assert brief(db) == [
+        ("admit", "placement", "7", "ok", None),
+        ("transition", "placement", "8", "ok", None),
+    ]
+
+
+def test_a_route_that_answers_a_refusal_itself_can_say_so(db: Session) -> None:
+    request = fake_request("POST", "/ui/login", {})
+    service_audit.set_outcome(request, "denied")
+    service_audit.record_in(db, request)
+    service_audit.record_in(db, request)  # once per request, however often it is asked
+    assert brief(db) == [("login", "user", None, "denied", None)]
+    with pytest.raises(ValueError, match="outcome"):
+        service_audit.set_outcome(request, "fine")
+
+
+class LostRace(Exception):
+    sqlstate = "40001"  # serialization_failure, as psycopg reports it
+
+
+def test_a_request_retried_after_its_commit_failed_still_gets_its_one_entry(
+    client: TestClient, world: World, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = service_audit.record_in
+    attempts = {"n": 0}
+
+    def lose_the_first_race(session: Session, request: Request) -> None:
+        real(session, request)
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise OperationalError("COMMIT", {}, LostRace())
+
+    monkeypatch.setattr(service_audit, "record_in", lose_the_first_race)
+    case = create_case(client, world.headers(Role.CASEWORKER))
+    assert attempts["n"] == 2
+    assert brief(db) == [("create", "case", str(case["id"]), "ok", "caseworker")]
