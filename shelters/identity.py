@@ -19,7 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from shelters.errors import InvalidCredentials, InvalidInput, NotFound, TooManyAttempts
-from shelters.models import ApiKey, LoginThrottle, Organization, Shelter, User, utcnow
+from shelters.models import (
+    ApiKey,
+    LoginThrottle,
+    Organization,
+    Shelter,
+    User,
+    insert_missing,
+    utcnow,
+)
 
 _HASHER = PasswordHash((Argon2Hasher(),))
 # Verified against when the username is unknown, so that both paths cost the same.
@@ -144,8 +152,14 @@ def authenticate(
     their counter changes (``commit_anyway``).
     """
     now = now or utcnow()
-    throttle = session.get(LoginThrottle, username, with_for_update=True)
-    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+    insert_missing(
+        session,
+        LoginThrottle,
+        {"username": username, "failures": 0, "window_started_at": now, "locked_until": None},
+    )
+    throttle = session.get(LoginThrottle, username, with_for_update=True, populate_existing=True)
+    assert throttle is not None
+    if throttle.locked_until is not None and throttle.locked_until > now:
         wait = int((throttle.locked_until - now).total_seconds()) + 1
         raise TooManyAttempts("too many failed logins; try again later", retry_after_s=wait)
     user = session.scalar(
@@ -155,15 +169,11 @@ def authenticate(
     )
     ok, new_hash = _HASHER.verify_and_update(password, user.password_hash if user else _DUMMY_HASH)
     if user is not None and ok:
-        if throttle is not None:
-            session.delete(throttle)
+        session.delete(throttle)
         if new_hash is not None:  # parameters were raised since this hash was made
             user.password_hash = new_hash
         session.flush()
         return user
-    if throttle is None:
-        throttle = LoginThrottle(username=username, failures=0, window_started_at=now)
-        session.add(throttle)
     if now - throttle.window_started_at > timedelta(seconds=policy.window_s):
         throttle.failures, throttle.window_started_at = 0, now
     throttle.failures += 1

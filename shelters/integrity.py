@@ -41,3 +41,43 @@ def overbooked_units(bind: Connection | Engine) -> list[str]:
                 f"but placements say {holds} and {admitted}"
             )
     return problems
+
+
+LIFECYCLE_CHECKS = {
+    "placement without beds": """
+        SELECT p.id FROM placements p
+        WHERE NOT EXISTS (SELECT 1 FROM placement_beds b WHERE b.placement_id = p.id)""",
+    "placement whose last transition is not its status": """
+        SELECT p.id FROM placements p
+        WHERE p.status <> (SELECT t.to_status FROM placement_transitions t
+                           WHERE t.placement_id = p.id ORDER BY t.id DESC LIMIT 1)""",
+    "proposed request without a holding placement": """
+        SELECT r.id FROM placement_requests r
+        WHERE r.status = 'proposed' AND NOT EXISTS (
+            SELECT 1 FROM placements p
+            WHERE p.request_id = r.id AND p.status IN ('proposed', 'accepted'))""",
+    "request with two live placements": """
+        SELECT p.request_id FROM placements p
+        WHERE p.status IN ('proposed', 'accepted', 'admitted')
+        GROUP BY p.request_id HAVING COUNT(*) > 1""",
+    "finished run without an outcome per request": """
+        SELECT m.id FROM matching_runs m
+        WHERE m.status = 'done'
+          AND m.requests_count <> (SELECT COUNT(*) FROM run_outcomes o WHERE o.run_id = m.id)""",
+}
+
+
+def half_written(bind: Connection | Engine) -> list[str]:
+    """Every trace of a write that stopped halfway (placements, requests, runs).
+
+    Returns one line per inconsistency; empty when every transaction was all or nothing.
+    """
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return half_written(conn)
+    found = []
+    for label, sql in LIFECYCLE_CHECKS.items():
+        ids = [row[0] for row in bind.execute(text(sql))]
+        if ids:
+            found.append(f"{label}: {ids[:10]}")
+    return found

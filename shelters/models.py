@@ -25,7 +25,9 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING = {
@@ -64,6 +66,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def insert_missing(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    """Insert a row unless its primary key exists already, without a unique-violation race.
+
+    Two transactions that both find a key missing and insert it would make one of them fail;
+    ``ON CONFLICT DO NOTHING`` (PostgreSQL and SQLite) lets the second simply find the first's
+    row, which it then locks with ``SELECT … FOR UPDATE``.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shelters.errors import TooManyAttempts
-from shelters.models import Base, UTCDateTime, utcnow
+from shelters.models import Base, UTCDateTime, insert_missing, utcnow
 
 
 class RateWindow(Base):
@@ -29,11 +29,9 @@ def hit(
     A refused call is not counted, and its ``retry_after_s`` is the time left in the window.
     """
     now = now or utcnow()
-    row = session.get(RateWindow, key, with_for_update=True)
-    if row is None:
-        session.add(RateWindow(key=key, window_started_at=now, calls=1))
-        session.flush()
-        return
+    insert_missing(session, RateWindow, {"key": key, "window_started_at": now, "calls": 0})
+    row = session.get(RateWindow, key, with_for_update=True, populate_existing=True)
+    assert row is not None
     window_end = row.window_started_at + timedelta(seconds=window_s)
     if now >= window_end:
         row.window_started_at, row.calls = now, 1

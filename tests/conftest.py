@@ -66,6 +66,19 @@ def migrate(url: str) -> None:
     engine.dispose()
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip PostgreSQL-only tests on a SQLite run, saying how to run them."""
+    if _server_url() is not None:
+        return
+    skip = pytest.mark.skip(
+        reason="PostgreSQL only: set REFUGE_TEST_DATABASE_URL=postgresql://user@host/db "
+        "(make test does when a server is reachable)"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str | None:
     """The PostgreSQL server URL under test, or None on a SQLite run."""
