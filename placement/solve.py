@@ -90,8 +90,14 @@ def solve(
     else:
         run = _cp_sat(inst, greedy, _Search(time_limit_s, seed, workers, started))
     objective = Objective(inst.placed_by_priority(run.placement), _soft(inst, run.placement))
+    assignments = _assignments(inst, run.placement)
+    unplaced = tuple(
+        Unplaced(problem.requests[ri].id, reasons)
+        for ri, reasons in sorted(explain_unplaced(inst, run.placement).items())
+    )
     return Solution(
-        status="optimal" if run.proven else "feasible",
+        # An expired safety net means the run may not be reproducible: never call it optimal.
+        status="optimal" if run.proven and not run.safety_net_expired else "feasible",
         problem_digest=problem_digest(problem),
         solver=SolverInfo(
             name=method,
@@ -103,11 +109,8 @@ def solve(
         objective=objective,
         bound=Objective(run.bound, min(run.soft_bound, objective.soft_cost)),
         wall_s=round(time.perf_counter() - started, 3),
-        assignments=_assignments(inst, run.placement),
-        unplaced=tuple(
-            Unplaced(problem.requests[ri].id, reasons)
-            for ri, reasons in sorted(explain_unplaced(inst, run.placement).items())
-        ),
+        assignments=assignments,
+        unplaced=unplaced,
         safety_net_expired=run.safety_net_expired,
     )
 
@@ -402,6 +405,8 @@ class _Search:
         limit = self.budget if cap is None else min(self.budget, cap)
         solver.parameters.max_deterministic_time = max(0.0, limit)
         status = solver.solve(model)
+        if status == cp_model.MODEL_INVALID:  # a bug here, never an input problem
+            raise RuntimeError(f"invalid CP-SAT model: {model.validate()}")
         self.budget -= solver.deterministic_time
         current = sum(values[v] * w for v, w in terms)
         found_any = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
