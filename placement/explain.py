@@ -33,20 +33,33 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
         placed_at[si].append(ri)
         units_used[ri] = set(choice)
     out: dict[int, tuple[str, ...]] = {}
+    prefixes = [f"shelter:{s.id}:" for s in shelters]
+    # Eligibility strings depend only on the request's shelter-level fields and on what each
+    # unit configuration says about its members, so requests alike share one computation.
+    cache: dict[tuple[object, ...], tuple[list[str], list[int]]] = {}
     for ri in range(len(problem.requests)):
         if ri in placement:
             continue
         if not shelters:
             out[ri] = ("no_shelters",)
             continue
+        key = (inst.request_key(ri), inst.member_codes_by_config(ri))
+        hit = cache.get(key)
+        if hit is None:
+            strings: list[str] = []
+            eligible: list[int] = []
+            for si in range(len(shelters)):
+                codes = inst.eligibility(ri, si)
+                if codes:
+                    strings.extend(prefixes[si] + c for c in codes)
+                else:
+                    eligible.append(si)
+            hit = (strings, eligible)
+            cache[key] = hit
         sizes = [len(b) for b in inst.blocks[ri]]
-        reasons: list[str] = []
-        for si, s in enumerate(shelters):
-            prefix = f"shelter:{s.id}:"
-            codes = inst.eligibility(ri, si)
-            if codes:
-                reasons.extend(prefix + c for c in codes)
-                continue
+        reasons = list(hit[0])
+        for si in hit[1]:
+            prefix = prefixes[si]
             candidates = inst.member_level(ri, inst.config[si])[1]
             if fit_blocks(sizes, candidates, inst.free[si]) is None:
                 reasons.append(prefix + "too_few_beds")

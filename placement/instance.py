@@ -183,6 +183,14 @@ class Instance:
             if _fits(sizes, cands, self.free[si]):
                 yield Pair(ri, si, costs(si), cands)
 
+    def request_key(self, ri: int) -> int:
+        """Index of the request's shelter-level fields (requests alike share it)."""
+        return self._request_key[ri]
+
+    def member_codes_by_config(self, ri: int) -> tuple[tuple[str, ...], ...]:
+        """Member reason codes of request ``ri`` for every unit configuration, in order."""
+        return tuple(tuple(self.member_level(ri, c)[0]) for c in range(len(self._config_units)))
+
     def eligibility(self, ri: int, si: int) -> list[str]:
         """Eligibility reason codes of request ``ri`` at shelter ``si`` (same as the rules)."""
         q = self.problem.requests[ri]
