@@ -23,6 +23,7 @@ from placement import __version__ as placement_version
 from placement.explain import explain_unplaced
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
+from placement.lpfix import restore, tighten_by_reduced_costs
 from placement.problem import PRIORITIES, Problem, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
@@ -37,6 +38,8 @@ machine (presolve and model building count as zero), so half a deterministic sec
 requested second is spent; wall time can exceed ``time_limit_s`` on large problems (see
 docs/solver.md), but the answer depends only on the input.
 """
+GUESS_GAP = 0.02
+"""First try of the soft level: keep only solutions within this share above the LP bound."""
 TIE_SHARE = 0.1
 """The tie-break search may use at most this share of the budget; it decides nothing else."""
 SAFETY_FACTOR = 10.0
@@ -425,6 +428,40 @@ class _Search:
         return values, proven, best
 
 
+def _minimise_with_lp(
+    search: _Search, m: _Model, terms: Terms, values: dict[cp_model.IntVar, int]
+) -> tuple[dict[cp_model.IntVar, int], bool, float]:
+    """``search.optimise`` (minimising) on a model narrowed by LP reduced costs; still exact.
+
+    First every variable is narrowed so that all solutions no worse than the hint survive
+    (permanent: the later searches, e.g. the tie-break, keep every optimum). Then a first
+    search keeps only solutions within ``GUESS_GAP`` of the LP bound (and the hint): if it
+    proves an optimum inside that window, that optimum is the model's. Otherwise its best
+    solution becomes the incumbent, the model is narrowed with it and searched again.
+    """
+    model = m.model
+    idx = [(v.index, w) for v, w in terms]
+    current = sum(values[v] * w for v, w in terms)
+    lp, _ = tighten_by_reduced_costs(model, idx, current)
+    if not math.isfinite(lp):
+        return search.optimise(m, terms, False, values)
+    guess = lp + GUESS_GAP * abs(lp) + 1
+    if guess < current:
+        keep = {v.index: val for v, val in values.items()}
+        _, saved = tighten_by_reduced_costs(model, idx, guess, keep)
+        values, proven, best = search.optimise(m, terms, False, values, 0.5 * search.budget)
+        restore(model, saved)
+        found = sum(values[v] * w for v, w in terms)
+        if proven and found <= guess:
+            tighten_by_reduced_costs(model, idx, found)
+            return values, True, float(found)
+        if found < current:
+            current = found
+            tighten_by_reduced_costs(model, idx, current)
+    values, proven, best = search.optimise(m, terms, False, values)
+    return values, proven, best if math.isfinite(best) else lp
+
+
 def _key(inst: Instance, placement: Placement) -> tuple[int, ...]:
     """Lexicographic quality: people per priority 5..1, then lower soft cost."""
     return (*inst.placed_by_priority(placement), -_soft(inst, placement))
@@ -497,11 +534,11 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         elif (soft_cap + 1) * scale < SOFT_RADIX_LIMIT:
             # Soft cost and tie-break in one exact mixed-radix objective.
             combined = [(v, w * scale) for v, w in b.soft_terms] + b.tie_terms
-            values, proven_soft, best = search.optimise(b, combined, False, values)
+            values, proven_soft, best = _minimise_with_lp(search, b, combined, values)
             if not proven_soft and math.isfinite(best):
                 soft_bound = max(0, math.ceil(best - 1e-6)) // scale
         else:
-            values, proven_soft, best = search.optimise(b, b.soft_terms, False, values)
+            values, proven_soft, best = _minimise_with_lp(search, b, b.soft_terms, values)
             if proven_soft:
                 soft_value = sum(values[v] * w for v, w in b.soft_terms)
                 b.model.add(_weighted(b.soft_terms) <= soft_value)
