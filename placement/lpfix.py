@@ -36,109 +36,120 @@ Restore = list[tuple[int, int, int]]
 
 
 def restore(model: cp_model.CpModel, saved: Restore) -> None:
-    """Put back the variable domains saved by :func:`tighten_by_reduced_costs`."""
-    for j, lo, hi in saved:
+    """Put back the variable domains saved by :meth:`ReducedCosts.tighten` (latest first)."""
+    for j, lo, hi in reversed(saved):
         model.proto.variables[j].domain[0] = lo
         model.proto.variables[j].domain[1] = hi
 
 
-def tighten_by_reduced_costs(
-    model: cp_model.CpModel,
-    terms: Sequence[tuple[int, int]],
-    upper: float,
-    keep: dict[int, int] | None = None,
-) -> tuple[float, Restore]:
-    """Narrow variable domains of ``model`` keeping every solution with ``Σ c x ≤ upper``.
+class ReducedCosts:
+    """The LP relaxation of a model under a minimisation, solved once, for narrowing domains.
 
-    Args:
-        model: A CP-SAT model with only linear constraints (no enforcement literals) and
-            single-interval variable domains; it is changed in place.
-        terms: The minimisation objective as (variable proto index, integer coefficient).
-        upper: Keep every solution of at most this cost (with an incumbent's cost, the
-            narrowed model keeps every optimum; with a guess below the optimum it may keep
-            no solution at all).
-        keep: Values (by proto index) the narrowed domains must still contain, e.g. a hint.
-
-    Returns:
-        (LP lower bound on the objective, the old domains of the variables changed). Returns
-        ``(-inf, [])`` and changes nothing when the model has another constraint type or the
-        LP does not solve.
+    ``bound`` is the LP lower bound recomputed from GLOP's duals (``-inf`` when the model has
+    another constraint type than plain linear ones, a variable with a holed domain, or the LP
+    did not solve; :meth:`tighten` then changes nothing).
     """
-    keep = keep or {}
-    proto = model.proto
-    nvars = len(proto.variables)
-    lb = [0.0] * nvars
-    ub = [0.0] * nvars
-    for j, v in enumerate(proto.variables):
-        if len(v.domain) != 2:
-            return -math.inf, []
-        lb[j], ub[j] = float(v.domain[0]), float(v.domain[1])
-    rows: list[tuple[list[int], list[int], float, float]] = []
-    for c in proto.constraints:
-        if not c.has_linear() or len(c.enforcement_literal) or len(c.linear.domain) != 2:
-            return -math.inf, []
-        lin = c.linear
-        rows.append(
-            (list(lin.vars), list(lin.coeffs), _finite(lin.domain[0]), _finite(lin.domain[1]))
-        )
-    solver = pywraplp.Solver.CreateSolver("GLOP")
-    if solver is None:
-        return -math.inf, []
-    inf = solver.infinity()
-    xs = [solver.NumVar(lb[j], ub[j], "") for j in range(nvars)]
-    cons = []
-    for vs, cs, lo, hi in rows:
-        ct = solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
-        for v, a in zip(vs, cs, strict=True):
-            ct.SetCoefficient(xs[v], float(a))
-        cons.append(ct)
-    obj = solver.Objective()
-    cost = [0.0] * nvars
-    for v, a in terms:
-        cost[v] += float(a)
-    for j in range(nvars):
-        if cost[j]:
-            obj.SetCoefficient(xs[j], cost[j])
-    obj.SetMinimization()
-    if solver.Solve() != pywraplp.Solver.OPTIMAL:
-        return -math.inf, []
-    # Recompute reduced costs and the bound from the duals (valid for any duals of the right
-    # sign; a wrong sign on an unbounded side is clipped to zero).
-    d = list(cost)
-    bound = 0.0
-    for (vs, cs, lo, hi), ct in zip(rows, cons, strict=True):
-        y = ct.dual_value()
-        if (y > 0 and lo == -math.inf) or (y < 0 and hi == math.inf):
-            y = 0.0
-        if y == 0.0:
-            continue
-        bound += y * (lo if y > 0 else hi)
-        for v, a in zip(vs, cs, strict=True):
-            d[v] -= y * a
-    for j in range(nvars):
-        bound += d[j] * (lb[j] if d[j] > 0 else ub[j])
-    slack = upper - bound
-    slack += 1e-7 * (abs(upper) + abs(bound)) + 1e-6
-    if slack < 0:
-        return bound, []
-    saved: Restore = []
-    for j in range(nvars):
-        dj = d[j]
-        if lb[j] == ub[j] or abs(dj) < 1e-9:
-            continue
-        width = math.floor(slack / abs(dj))
-        if width >= ub[j] - lb[j]:
-            continue
-        dom = proto.variables[j].domain
-        lo, hi = int(lb[j]), int(ub[j])
-        if dj > 0:
-            new_lo, new_hi = lo, lo + width
-        else:
-            new_lo, new_hi = hi - width, hi
-        if j in keep:
-            new_lo, new_hi = min(new_lo, keep[j]), max(new_hi, keep[j])
-        if (new_lo, new_hi) == (lo, hi):
-            continue
-        saved.append((j, lo, hi))
-        dom[0], dom[1] = new_lo, new_hi
-    return bound, saved
+
+    def __init__(self, model: cp_model.CpModel, terms: Sequence[tuple[int, int]]) -> None:
+        self.model = model
+        self.bound = -math.inf
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.d: list[float] = []
+        proto = model.proto
+        nvars = len(proto.variables)
+        lb = [0.0] * nvars
+        ub = [0.0] * nvars
+        for j, v in enumerate(proto.variables):
+            if len(v.domain) != 2:
+                return
+            lb[j], ub[j] = float(v.domain[0]), float(v.domain[1])
+        rows: list[tuple[list[int], list[int], float, float]] = []
+        for c in proto.constraints:
+            if not c.has_linear() or len(c.enforcement_literal) or len(c.linear.domain) != 2:
+                return
+            lin = c.linear
+            rows.append(
+                (list(lin.vars), list(lin.coeffs), _finite(lin.domain[0]), _finite(lin.domain[1]))
+            )
+        solver = pywraplp.Solver.CreateSolver("GLOP")
+        if solver is None:
+            return
+        inf = solver.infinity()
+        xs = [solver.NumVar(lb[j], ub[j], "") for j in range(nvars)]
+        cons = []
+        for vs, cs, lo, hi in rows:
+            ct = solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
+            for v, a in zip(vs, cs, strict=True):
+                ct.SetCoefficient(xs[v], float(a))
+            cons.append(ct)
+        obj = solver.Objective()
+        cost = [0.0] * nvars
+        for v, a in terms:
+            cost[v] += float(a)
+        for j in range(nvars):
+            if cost[j]:
+                obj.SetCoefficient(xs[j], cost[j])
+        obj.SetMinimization()
+        if solver.Solve() != pywraplp.Solver.OPTIMAL:
+            return
+        # Recompute reduced costs and the bound from the duals (valid for any duals of the
+        # right sign; a wrong sign on an unbounded side is clipped to zero).
+        d = list(cost)
+        bound = 0.0
+        for (vs, cs, lo, hi), ct in zip(rows, cons, strict=True):
+            y = ct.dual_value()
+            if (y > 0 and lo == -math.inf) or (y < 0 and hi == math.inf):
+                y = 0.0
+            if y == 0.0:
+                continue
+            bound += y * (lo if y > 0 else hi)
+            for v, a in zip(vs, cs, strict=True):
+                d[v] -= y * a
+        for j in range(nvars):
+            bound += d[j] * (lb[j] if d[j] > 0 else ub[j])
+        self.bound, self.lb, self.ub, self.d = bound, lb, ub, d
+
+    def tighten(self, upper: float, keep: dict[int, int] | None = None) -> Restore:
+        """Narrow the model's domains keeping every solution with ``Σ c x ≤ upper``.
+
+        Args:
+            upper: Keep every solution of at most this cost (with an incumbent's cost, the
+                narrowed model keeps every optimum and every tie among optima; with a guess
+                below the optimum it may keep no solution at all).
+            keep: Values (by proto index) the narrowed domains must still contain, e.g. a hint.
+
+        Returns:
+            The old domains of the variables changed, for :func:`restore`. Domains are
+            narrowed from the ones seen when the LP was built.
+        """
+        if not math.isfinite(self.bound):
+            return []
+        keep = keep or {}
+        lb, ub, d = self.lb, self.ub, self.d
+        slack = upper - self.bound
+        slack += 1e-7 * (abs(upper) + abs(self.bound)) + 1e-6
+        if slack < 0:
+            return []
+        variables = self.model.proto.variables
+        saved: Restore = []
+        for j, dj in enumerate(d):
+            if lb[j] == ub[j] or abs(dj) < 1e-9:
+                continue
+            width = math.floor(slack / abs(dj))
+            if width >= ub[j] - lb[j]:
+                continue
+            lo, hi = int(lb[j]), int(ub[j])
+            if dj > 0:
+                new_lo, new_hi = lo, lo + width
+            else:
+                new_lo, new_hi = hi - width, hi
+            dom = variables[j].domain
+            new_lo, new_hi = max(new_lo, int(dom[0])), min(new_hi, int(dom[1]))
+            if j in keep:
+                new_lo, new_hi = min(new_lo, keep[j]), max(new_hi, keep[j])
+            if (new_lo, new_hi) == (int(dom[0]), int(dom[1])):
+                continue
+            saved.append((j, int(dom[0]), int(dom[1])))
+            dom[0], dom[1] = new_lo, new_hi
+        return saved

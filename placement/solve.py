@@ -23,7 +23,7 @@ from placement import __version__ as placement_version
 from placement.explain import explain_unplaced
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
-from placement.lpfix import restore, tighten_by_reduced_costs
+from placement.lpfix import ReducedCosts, restore
 from placement.problem import PRIORITIES, Problem, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
@@ -373,6 +373,9 @@ class _Search:
         p.symmetry_level = 0
         p.cp_model_probing_level = 0
         p.max_presolve_iterations = 1
+        # All linear constraints in the LP from the start: at 500x60 the soft-cost search
+        # proved in 0.44 instead of 0.70 deterministic seconds.
+        p.add_lp_constraints_lazily = False
         p.log_search_progress = False
         if self.workers == 1:
             p.num_workers = 1
@@ -442,22 +445,24 @@ def _minimise_with_lp(
     model = m.model
     idx = [(v.index, w) for v, w in terms]
     current = sum(values[v] * w for v, w in terms)
-    lp, _ = tighten_by_reduced_costs(model, idx, current)
+    rc = ReducedCosts(model, idx)
+    lp = rc.bound
     if not math.isfinite(lp):
         return search.optimise(m, terms, False, values)
+    rc.tighten(current)
     guess = lp + GUESS_GAP * abs(lp) + 1
     if guess < current:
         keep = {v.index: val for v, val in values.items()}
-        _, saved = tighten_by_reduced_costs(model, idx, guess, keep)
+        saved = rc.tighten(guess, keep)
         values, proven, best = search.optimise(m, terms, False, values, 0.5 * search.budget)
         restore(model, saved)
         found = sum(values[v] * w for v, w in terms)
         if proven and found <= guess:
-            tighten_by_reduced_costs(model, idx, found)
+            rc.tighten(found)
             return values, True, float(found)
         if found < current:
             current = found
-            tighten_by_reduced_costs(model, idx, current)
+            rc.tighten(current)
     values, proven, best = search.optimise(m, terms, False, values)
     return values, proven, best if math.isfinite(best) else lp
 
