@@ -6,9 +6,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field, StringConstraints
 
+from service.audit import set_resource_id
 from service.auth import allow
 from service.deps import ReadDb, WriteDb
 from service.problems import problem_responses
@@ -78,10 +79,14 @@ def list_grants(
     "/grants", status_code=status.HTTP_201_CREATED, responses=problem_responses(401, 403, 422)
 )
 def create_grant(
-    body: GrantIn, principal: Annotated[Principal, allow(*GRANT_USERS)], db: WriteDb
+    body: GrantIn,
+    request: Request,
+    principal: Annotated[Principal, allow(*GRANT_USERS)],
+    db: WriteDb,
 ) -> GrantOut:
     """Record a grant (funders: for their own organisation only)."""
     grant = funding.create_grant(db, principal, **body.model_dump())
+    set_resource_id(request, grant.id)
     return grant_out(grant)
 
 

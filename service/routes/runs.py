@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
+from service.audit import set_resource_id
 from service.auth import allow
 from service.deps import WriteDb
 from service.idempotency import IdempotencyDep
@@ -88,6 +89,7 @@ def start_run(
         ),
         max_active=settings.max_active_runs,
     )
+    set_resource_id(request, run.id)
     # Handed over only after this request's transaction has committed the queued run.
     background.add_task(_dispatch, request, run.id)
     response.headers["Location"] = f"{API_PREFIX}/matching-runs/{run.id}"

@@ -310,3 +310,34 @@ def test_a_request_retried_after_its_commit_failed_still_gets_its_one_entry(
     case = create_case(client, world.headers(Role.CASEWORKER))
     assert attempts["n"] == 2
     assert brief(db) == [("create", "case", str(case["id"]), "ok", "caseworker")]
+
+
+def test_created_grants_and_matching_runs_are_named_by_their_new_id(
+    client: TestClient, world: World, db: Session
+) -> None:
+    shelter = world.shelter()
+    funder_org = world.organization("funder")
+    funder = world.headers(Role.FUNDER, org=funder_org)
+    grant = client.post(
+        "/api/v1/grants",
+        json={
+            "funder_organization_id": funder_org.id,
+            "shelter_id": shelter.id,
+            "start": "2026-01-01",
+            "end": "2026-12-31",
+            "amount": "1000.00",
+            "currency": "KZT",
+            "funded_beds": 2,
+        },
+        headers=funder,
+    )
+    assert grant.status_code == 201, grant.text
+    run = client.post(
+        "/api/v1/matching-runs", json={"dry_run": True}, headers=world.headers(Role.ADMIN)
+    )
+    assert run.status_code == 202, run.text
+    created = [e for e in brief(db) if e[0] == "create"]
+    assert created == [
+        ("create", "grant", str(grant.json()["id"]), "ok", "funder"),
+        ("create", "matching_run", str(run.json()["id"]), "ok", "admin"),
+    ]
