@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -166,6 +166,18 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    # A well-formed number the database cannot hold (an id past its integer column), or a
+    # value it refuses as data: the request is at fault, not the server.
+    log.info("value refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+    return problem_response(
+        422,
+        detail="A value is out of the range the service can store.",
+        type_=TYPE_BASE + "invalid-input",
+        title="The input breaks a rule",
+    )
+
+
 def internal_error_body(request_id: str) -> bytes:
     """The body of a 500: the request id to quote, nothing about the cause."""
     return json.dumps(
@@ -187,6 +199,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(OverflowError, _out_of_range)
     # Anything else is answered by EdgeMiddleware, so the 500 still gets the edge headers.
 
 

@@ -65,8 +65,8 @@ class ApiKeyOut(BaseModel):
 class RegionIn(Strict):
     code: Slug
     name: Label
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90, strict=True)  # strict: `false` is not a coordinate
+    lon: float = Field(ge=-180, le=180, strict=True)
 
 
 class RegionOut(BaseModel):
@@ -104,8 +104,8 @@ Age = Annotated[int, Field(ge=0, le=120)]
 
 
 class LocationIn(Strict):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90, strict=True)  # strict: `false` is not a coordinate
+    lon: float = Field(ge=-180, le=180, strict=True)
 
 
 LocationOut = LocationIn

@@ -123,3 +123,32 @@ def test_cors_is_off_unless_configured(client: TestClient) -> None:
 def test_readiness_checks_the_database(client: TestClient) -> None:
     assert client.get("/readyz").json() == {"status": "ok"}
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/organizations/24327604804208812032",  # past SQLite's 64-bit integers
+        "/api/v1/organizations/4294967296",  # past PostgreSQL's 32-bit id columns
+        "/api/v1/placements/1048982703937735280820224",
+    ],
+)
+def test_an_id_past_the_storable_range_is_refused_not_a_500(
+    client: TestClient, as_role: Callable[[Role], dict[str, str]], path: str
+) -> None:
+    response = client.get(path, headers=as_role(Role.ADMIN))
+    # 422 where the engine cannot hold the number, 404 where it can but no row has it.
+    assert_problem(response, 422 if response.status_code == 422 else 404)
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_400(
+    client: TestClient, as_role: Callable[[Role], dict[str, str]]
+) -> None:
+    response = client.post(
+        "/api/v1/cases",
+        content=b"\xff\x7f",
+        headers=as_role(Role.CASEWORKER) | {"content-type": "application/json"},
+    )
+    assert_problem(response, 400)
+    document = client.get("/api/v1/openapi.json").json()
+    assert "400" in document["paths"]["/api/v1/cases"]["post"]["responses"]

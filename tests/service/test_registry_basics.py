@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
 
 from shelters.catalogue import SERVICES
@@ -80,3 +81,12 @@ def test_organization_create_and_read(
     assert (
         client.get("/api/v1/organizations/999999", headers=as_role(Role.FUNDER)).status_code == 404
     )
+
+
+@pytest.mark.parametrize("coordinate", [{"lat": False}, {"lon": True}, {"lat": "45"}])
+def test_region_coordinates_must_be_numbers_not_booleans_or_strings(
+    client: TestClient, as_role: Callable[[Role], dict[str, str]], coordinate: dict[str, object]
+) -> None:
+    body = {"code": "test-bool", "name": "Test Bool", "lat": 45.0, "lon": 70.0} | coordinate
+    response = client.post("/api/v1/regions", json=body, headers=as_role(Role.ADMIN))
+    assert response.status_code == 422, response.text
