@@ -23,7 +23,8 @@ from sqlalchemy import create_engine, make_url, text
 
 from service.db import make_engine
 from shelters.integrity import half_written, overbooked_units
-from tests.service.test_no_overbooking import BEDS, Scarce, proposals, seed, serve
+from tests.servers import serve
+from tests.service.test_no_overbooking import BEDS, Scarce, proposals, seed
 
 pytestmark = pytest.mark.postgres
 ALLOWED = {200, 503}
@@ -73,7 +74,10 @@ def burst(base: str, scarce: Scarce, fault: Callable[[], Any]) -> list[httpx.Res
 
 def check_after(base: str, scarce: Scarce, url: str, responses: list[httpx.Response]) -> None:
     statuses = Counter(r.status_code for r in responses)
-    assert set(statuses) <= ALLOWED, (statuses, [r.text for r in responses if r.status_code not in ALLOWED])
+    assert set(statuses) <= ALLOWED, (
+        statuses,
+        [r.text for r in responses if r.status_code not in ALLOWED],
+    )
     for response in responses:
         if response.status_code == 503:
             assert response.headers["retry-after"]
@@ -100,7 +104,7 @@ def test_killed_connections_mid_burst_give_503_and_nothing_half_written(
     fresh_database: str, tmp_path: Path
 ) -> None:
     scarce = seed(fresh_database)
-    with serve(fresh_database, tmp_path) as base:
+    with serve(fresh_database, tmp_path / "serve.log", workers=4) as base:
         responses = burst(base, scarce, lambda: terminate_backends(fresh_database))
         check_after(base, scarce, fresh_database, responses)
 
@@ -111,6 +115,6 @@ def test_killed_connections_mid_burst_give_503_and_nothing_half_written(
 )
 def test_a_database_restart_mid_burst_is_survived(fresh_database: str, tmp_path: Path) -> None:
     scarce = seed(fresh_database)
-    with serve(fresh_database, tmp_path) as base:
+    with serve(fresh_database, tmp_path / "serve.log", workers=4) as base:
         responses = burst(base, scarce, restart_postgres)
         check_after(base, scarce, fresh_database, responses)

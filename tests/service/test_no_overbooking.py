@@ -7,14 +7,8 @@ counted with SQL from the placements themselves, not from the unit's counters.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +28,7 @@ from shelters.integrity import overbooked_units
 from shelters.models import Organization, Placement, Region, Shelter
 from shelters.profiles import CaseProfile, MemberProfile
 from tests.conftest import TEST_SECRET, make_settings
+from tests.servers import serve
 from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN
 
 BEDS = 3
@@ -122,53 +117,11 @@ def test_50_concurrent_matches_for_3_beds_in_one_process(fresh_database: str) ->
     engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(url: str, tmp_path: Path) -> Iterator[str]:
-    """A real `refuge serve` with 4 worker processes on a free loopback port."""
-    port = _free_port()
-    env = os.environ | {
-        "REFUGE_DATABASE_URL": url,
-        "REFUGE_SECRET_KEY": TEST_SECRET,
-        "REFUGE_EXPIRY_SWEEP_S": "0",
-    }
-    refuge = Path(sys.executable).with_name("refuge")
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [str(refuge), "serve", "--port", str(port), "--workers", "4"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 180
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            else:
-                raise AssertionError("refuge serve did not become ready: " + log_path.read_text())
-            yield base
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-
-
 def test_50_concurrent_matches_for_3_beds_across_4_worker_processes(
     fresh_database: str, tmp_path: Path
 ) -> None:
     scarce = seed(fresh_database)
-    with serve(fresh_database, tmp_path) as base:
+    with serve(fresh_database, tmp_path / "serve.log", workers=4) as base:
         headers = {"Authorization": f"Bearer {scarce.token}"}
         with httpx.Client(base_url=base, timeout=120) as client, ThreadPoolExecutor(50) as pool:
             responses = list(
@@ -204,7 +157,7 @@ def test_concurrent_batch_runs_and_matches_across_4_workers_never_overbook(
         )
         admin_token, _ = issue_token(make_settings(fresh_database), TEST_SECRET, admin)
     engine.dispose()
-    with serve(fresh_database, tmp_path) as base:
+    with serve(fresh_database, tmp_path / "serve.log", workers=4) as base:
         admin_headers = {"Authorization": f"Bearer {admin_token}"}
         caseworker = {"Authorization": f"Bearer {scarce.token}"}
         with httpx.Client(base_url=base, timeout=120) as client, ThreadPoolExecutor(12) as pool:

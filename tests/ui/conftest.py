@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session
 
@@ -29,11 +24,11 @@ from shelters.identity import Role
 from shelters.models import Organization, Region, Shelter
 from shelters.profiles import CaseProfile, MemberProfile
 from tests.conftest import (
-    TEST_SECRET,
     create_scratch_database,
     drop_scratch_database,
     migrate,
 )
+from tests.servers import serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -165,12 +160,6 @@ def seed(url: str) -> dict[str, Any]:
     return ids
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def network(server_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     """A served, seeded database of its own for this module's browser scenarios."""
@@ -179,41 +168,13 @@ def network(server_url: str | None, tmp_path_factory: pytest.TempPathFactory) ->
     try:
         migrate(url)
         ids = seed(url)
-        port = _free_port()
-        env = os.environ | {
-            "REFUGE_DATABASE_URL": url,
-            "REFUGE_SECRET_KEY": TEST_SECRET,
-            "REFUGE_EXPIRY_SWEEP_S": "0",
-        }
-        log_path = tmp / "serve.log"
-        with log_path.open("w") as log:
-            server = subprocess.Popen(
-                [str(Path(sys.executable).with_name("refuge")), "serve", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        with serve(url, tmp / "serve.log") as base:
+            yield Network(
+                base=base,
+                coordinated_shelter="Steppe House",
+                other_shelter="River House",
+                **ids,
             )
-            base = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    try:
-                        if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    time.sleep(0.2)
-                else:
-                    raise AssertionError("refuge serve did not start: " + log_path.read_text())
-                yield Network(
-                    base=base,
-                    coordinated_shelter="Steppe House",
-                    other_shelter="River House",
-                    **ids,
-                )
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
     finally:
         if server_url:
             drop_scratch_database(server_url, url)
