@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from placement.problem import Location, Region, Request, Shelter, Weights
 
@@ -66,3 +66,61 @@ def soft_cost(
     if request.preferred_regions and shelter.region not in request.preferred_regions:
         cost += weights.outside_preferred_regions
     return cost
+
+
+class ShelterCosts:
+    """Soft costs of one request against many shelters, equal to :func:`soft_cost` pair by pair.
+
+    The shelter-side values (radians, cosines, service and language sets) are computed once;
+    the arithmetic of :func:`haversine_m` is repeated operation for operation so that every
+    float, and so every rounded metre, is the same.
+    """
+
+    def __init__(
+        self, shelters: Sequence[Shelter], regions: Mapping[str, Region], weights: Weights
+    ) -> None:
+        self.weights = weights
+        self.regions = regions
+        self.points: list[tuple[float, float, float, float] | None] = []
+        for s in shelters:
+            point = shelter_point(s, regions)
+            if point is None:
+                self.points.append(None)
+            else:
+                lat2 = math.radians(point.lat)
+                self.points.append((lat2, math.cos(lat2), point.lon, point.lat))
+        self.services = [frozenset(s.services) for s in shelters]
+        self.languages = [frozenset(s.languages) for s in shelters]
+        self.region = [s.region for s in shelters]
+
+    def costs(self, request: Request, indices: Sequence[int]) -> list[int]:
+        """``[soft_cost(request, shelters[i], regions, weights) for i in indices]``, faster."""
+        w = self.weights
+        origin = request_origin(request, self.regions)
+        per_metre = w.distance_per_metre
+        desired = request.desired_services
+        languages = frozenset(request.languages)
+        preferred = frozenset(request.preferred_regions)
+        out: list[int] = []
+        if origin is not None:
+            lat1 = math.radians(origin.lat)
+            cos1 = math.cos(lat1)
+            alon = origin.lon
+        for i in indices:
+            cost = 0
+            pt = self.points[i]
+            if origin is not None and pt is not None:
+                lat2, cos2, blon, _ = pt
+                dlat = lat2 - lat1
+                dlon = math.radians(blon - alon)
+                h = math.sin(dlat / 2) ** 2 + cos1 * cos2 * math.sin(dlon / 2) ** 2
+                cost += per_metre * round(2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h))))
+            services = self.services[i]
+            if desired:
+                cost += w.missing_desired_service * sum(1 for c in desired if c not in services)
+            if languages and "interpretation" not in services and not languages & self.languages[i]:
+                cost += w.no_shared_language
+            if preferred and self.region[i] not in preferred:
+                cost += w.outside_preferred_regions
+            out.append(cost)
+        return out

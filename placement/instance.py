@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from placement.cost import request_origin, soft_cost
+from placement.cost import ShelterCosts, request_origin
 from placement.eligibility import block_candidates, fit_blocks, member_reasons, shelter_reasons
 from placement.problem import Member, Problem, Request, Unit
 
@@ -96,10 +96,15 @@ class Instance:
         self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
         self._rest: list[list[int]] = []
         self._cost_fn: list[Callable[[int], int]] = []
+        self._cost_table = ShelterCosts(shelters, self.regions, problem.weights)
         for ri, q in enumerate(requests):
-            costs = self._costs(q)
+            costs, cache = self._costs(q)
             self._cost_fn.append(costs)
-            order = sorted(eligible_of[ri], key=lambda si: (costs(si), si))
+            elig = eligible_of[ri]
+            missing = [si for si in elig if si not in cache]
+            if missing:
+                cache.update(zip(missing, self._cost_table.costs(q, missing), strict=True))
+            order = [si for _, si in sorted(zip(map(cache.__getitem__, elig), elig, strict=True))]
             pairs: list[Pair] = []
             sizes = [len(b) for b in self.blocks[ri]]
             stop = len(order)
@@ -150,8 +155,8 @@ class Instance:
             self._member_cache[key] = hit
         return hit
 
-    def _costs(self, q: Request) -> Callable[[int], int]:
-        """Cost lookup for a request, shared by requests with the same cost-relevant fields."""
+    def _costs(self, q: Request) -> tuple[Callable[[int], int], dict[int, int]]:
+        """Cost lookup and cache of a request, shared by requests with the same cost fields."""
         origin = request_origin(q, self.regions)
         key = (
             None if origin is None else (origin.lat, origin.lon),
@@ -160,23 +165,20 @@ class Instance:
             q.preferred_regions,
         )
         cache = self._cost_cache.setdefault(key, {})
-        shelters = self.problem.shelters
-        regions = self.regions
-        weights = self.problem.weights
+        table = self._cost_table
 
         def cost(si: int) -> int:
             hit = cache.get(si)
             if hit is None:
-                hit = soft_cost(q, shelters[si], regions, weights)
+                hit = table.costs(q, (si,))[0]
                 cache[si] = hit
             return hit
 
-        return cost
+        return cost, cache
 
     def more_pairs(self, ri: int) -> Iterator[Pair]:
         """Viable pairs of request ``ri`` left out of a reduced model, cheapest first."""
-        q = self.problem.requests[ri]
-        costs = self._costs(q)
+        costs = self._cost_fn[ri]
         sizes = [len(b) for b in self.blocks[ri]]
         for si in self._rest[ri]:
             cands = self.member_level(ri, self.config[si])[1]

@@ -1,0 +1,64 @@
+"""The fast paths of the solver agree with the plain definitions they replace."""
+
+from __future__ import annotations
+
+import pytest
+from ortools.sat.python import cp_model
+
+from placement import Problem
+from placement.cost import ShelterCosts, soft_cost
+from placement.generator import generate
+from placement.lpfix import ReducedCosts, restore
+
+
+def _problem(requests: int, shelters: int, seed: int) -> Problem:
+    doc = generate(requests, shelters, seed=seed)
+    return doc if isinstance(doc, Problem) else Problem.from_document(doc)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shelter_costs_equal_soft_cost_for_every_pair(seed: int) -> None:
+    problem = _problem(120, 25, seed)
+    regions = {r.code: r for r in problem.regions}
+    table = ShelterCosts(problem.shelters, regions, problem.weights)
+    every = list(range(len(problem.shelters)))
+    for q in problem.requests:
+        expected = [soft_cost(q, s, regions, problem.weights) for s in problem.shelters]
+        assert table.costs(q, every) == expected
+
+
+def _knapsack(seed: int) -> tuple[cp_model.CpModel, list[cp_model.IntVar], list[int]]:
+    import random
+
+    rng = random.Random(seed)
+    model = cp_model.CpModel()
+    xs = [model.new_int_var(0, rng.randint(1, 3), f"x{i}") for i in range(12)]
+    costs = [rng.randint(1, 40) for _ in xs]
+    model.add(sum(rng.randint(1, 5) * x for x in xs) >= 20)
+    model.add(sum(xs[:6]) <= 5)
+    model.add(xs[0] + xs[1] == 2)
+    return model, xs, costs
+
+
+def _optimum(model: cp_model.CpModel, xs: list[cp_model.IntVar], costs: list[int]) -> int:
+    model.minimize(sum(c * x for c, x in zip(costs, xs, strict=True)))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(model) == cp_model.OPTIMAL
+    return round(solver.objective_value)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_reduced_cost_narrowing_keeps_the_optimum(seed: int) -> None:
+    model, xs, costs = _knapsack(seed)
+    best = _optimum(model, xs, costs)
+    model.clear_objective()  # type: ignore[no-untyped-call]
+    rc = ReducedCosts(model, [(x.index, c) for x, c in zip(xs, costs, strict=True)])
+    assert rc.bound <= best + 1e-6
+    rc.tighten(best)
+    assert _optimum(model, xs, costs) == best
+    # A guess below the optimum may cut every solution; restoring gives the model back.
+    saved = rc.tighten(best - 1)
+    restore(model, saved)
+    model.clear_objective()  # type: ignore[no-untyped-call]
+    assert _optimum(model, xs, costs) == best
