@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from service import jobs, problems
+from service import jobs, openapi_links, problems
 from service.db import Sessions, make_engine
 from service.middleware import EdgeMiddleware, RetryMiddleware
 from service.routes import (
@@ -161,6 +161,13 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                     }
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            if "requestBody" in operation:
+                # A body that cannot be decoded (not UTF-8, a broken form) is refused before
+                # validation, with 400.
+                operation["responses"].setdefault("400", problems.problem_responses(400)[400])
+    openapi_links.add_links(doc)
     app.openapi_schema = doc
     return doc
 
