@@ -37,6 +37,7 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
     # Eligibility strings depend only on the request's shelter-level fields and on what each
     # unit configuration says about its members, so requests alike share one computation.
     cache: dict[tuple[object, ...], tuple[list[str], list[int]]] = {}
+    taken: dict[int, list[tuple[set[int], str]]] = {}
     for ri in range(len(problem.requests)):
         if ri in placement:
             continue
@@ -54,10 +55,12 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
                     strings.extend(prefixes[si] + c for c in codes)
                 else:
                     eligible.append(si)
+            # Sorted once here; each request then only merges its own few strings in.
+            strings.sort()
             hit = (strings, eligible)
             cache[key] = hit
         sizes = [len(b) for b in inst.blocks[ri]]
-        reasons = list(hit[0])
+        reasons: list[str] = []
         for si in hit[1]:
             prefix = prefixes[si]
             candidates = inst.member_level(ri, inst.config[si])[1]
@@ -71,13 +74,20 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
                     found = True
             if fit_blocks(sizes, candidates, left[si]) is None:
                 usable = {u for c in candidates for u in c}
-                reasons.extend(
-                    f"{prefix}capacity_taken:{problem.requests[other].id}"
-                    for other in placed_at[si]
-                    if units_used[other] & usable
-                )
+                holders = taken.get(si)
+                if holders is None:
+                    holders = [
+                        (units_used[other], f"{prefix}capacity_taken:{problem.requests[other].id}")
+                        for other in placed_at[si]
+                    ]
+                    taken[si] = holders
+                reasons.extend(text for units, text in holders if units & usable)
                 found = True
             if not found:
                 reasons.append(f"{prefix}not_chosen")
-        out[ri] = tuple(sorted(reasons))
+        reasons.sort()
+        # Two sorted runs: Timsort merges them in linear time.
+        merged = hit[0] + reasons
+        merged.sort()
+        out[ri] = tuple(merged)
     return out
