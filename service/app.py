@@ -167,6 +167,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
                 # A body that cannot be decoded (not UTF-8, a broken form) is refused before
                 # validation, with 400.
                 operation["responses"].setdefault("400", problems.problem_responses(400)[400])
+                # A body over REFUGE_MAX_BODY_BYTES is refused at the edge.
+                operation["responses"].setdefault("413", problems.problem_responses(413)[413])
     openapi_links.add_links(doc)
     app.openapi_schema = doc
     return doc

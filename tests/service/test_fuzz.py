@@ -26,6 +26,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase
 from hypothesis import settings as hypothesis_settings
 from hypothesis.stateful import run_state_machine_as_test
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    NegativeDataRejectionConfig,
+)
 from schemathesis.specs.openapi.checks import negative_data_rejection
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
@@ -169,6 +173,10 @@ schema.config.generation.update(max_examples=MAX_EXAMPLES, allow_extra_parameter
 # The coverage phase adds ~200 boundary cases per body operation and role; with it the module
 # takes 6 minutes on two cores. Examples and fuzzing only keep it within the budget.
 schema.config.phases.update(phases=["examples", "fuzzing", "stateful"])
+# A body over REFUGE_MAX_BODY_BYTES is refused with 413 before it is read: a rejection too.
+schema.config.checks.negative_data_rejection = NegativeDataRejectionConfig(
+    expected_statuses=[*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
+)
 schema.config.checks.update(
     excluded_check_names=[
         # 422 is the documented answer to input that fits the schema but breaks a rule the
