@@ -75,14 +75,13 @@ def current_principal(
     token = credentials.credentials
     with request.app.state.sessions.read() as session:
         if identity.is_api_key(token):
-            user = identity.user_for_api_key(session, token)
+            user_id = identity.api_key_user_id(session, token)
         else:
             user_id = _user_id_from_jwt(token, request.app.state.secret_key)
-            try:
-                user = identity.get_user(session, user_id)
-            except NotFound:
-                raise InvalidCredentials("invalid or expired token") from None
-        principal = identity.principal_of(user)
+        try:
+            principal = identity.load_principal(session, user_id)
+        except NotFound:
+            raise InvalidCredentials("invalid or expired credentials") from None
     request.state.principal = principal
     return principal
 

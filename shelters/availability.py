@@ -69,22 +69,30 @@ def list_availability(
 ) -> Page[ShelterBeds]:
     """Free beds per shelter and unit, by shelter id, filtered.
 
-    The service filter is applied in Python because services are a JSON list; a network has
-    hundreds of shelters, not millions, and the page is cut after filtering.
+    Region, status and the page are cut in SQL. The service filter runs in Python over the
+    shelters' service lists (a JSON column), reading only ids and services, so that only the
+    page's shelters are loaded whole.
     """
-    stmt = select(Shelter).order_by(Shelter.id)
+    stmt = select(Shelter.id, Shelter.services)
     if region is not None:
         stmt = stmt.where(Shelter.region_code == region)
     if status is not None:
         stmt = stmt.where(Shelter.status == status)
     if cursor is not None:
         stmt = stmt.where(Shelter.id > decode_cursor(cursor))
-    shelters = [s for s in session.scalars(stmt) if service is None or service in s.services]
-    more = len(shelters) > limit
-    shelters = shelters[:limit]
-    units = _units_by_shelter(session, [s.id for s in shelters])
+    stmt = stmt.order_by(Shelter.id)
+    if service is None:
+        ids = [row.id for row in session.execute(stmt.limit(limit + 1))]
+    else:
+        ids = [row.id for row in session.execute(stmt) if service in row.services][: limit + 1]
+    more = len(ids) > limit
+    ids = ids[:limit]
+    shelters = list(
+        session.scalars(select(Shelter).where(Shelter.id.in_(ids)).order_by(Shelter.id))
+    )
+    units = _units_by_shelter(session, ids)
     items = [ShelterBeds(shelter=s, units=units[s.id]) for s in shelters]
-    return Page(items=items, next_cursor=encode_cursor(shelters[-1].id) if more else None)
+    return Page(items=items, next_cursor=encode_cursor(ids[-1]) if more else None)
 
 
 def check(session: Session, profile: CaseProfile, *, majority_age: int) -> CheckResult:

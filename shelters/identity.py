@@ -26,6 +26,7 @@ from shelters.models import (
     Shelter,
     User,
     insert_missing,
+    user_shelters,
     utcnow,
 )
 
@@ -197,8 +198,8 @@ def create_api_key(session: Session, user: User) -> str:
     return f"{API_KEY_PREFIX}{prefix}_{secret}"
 
 
-def user_for_api_key(session: Session, token: str) -> User:
-    """The active user owning this API key; ``InvalidCredentials`` for anything else."""
+def api_key_user_id(session: Session, token: str) -> int:
+    """The id of the user owning this API key; ``InvalidCredentials`` for anything else."""
     body = token.removeprefix(API_KEY_PREFIX)
     prefix, _, secret = body.partition("_")
     key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
@@ -208,10 +209,32 @@ def user_for_api_key(session: Session, token: str) -> User:
         or not hmac.compare_digest(key.secret_sha256, _sha256(secret))
     ):
         raise InvalidCredentials("invalid API key")
-    try:
-        return get_user(session, key.user_id)
-    except NotFound:
-        raise InvalidCredentials("invalid API key") from None
+    return key.user_id
+
+
+def load_principal(session: Session, user_id: int) -> Principal:
+    """The principal of an active user, read with two small queries (no shelter rows).
+
+    Raises ``NotFound`` when there is no such active user. Called on every request, so it
+    selects only the columns a permission decision needs.
+    """
+    row = session.execute(
+        select(User.id, User.username, User.role, User.organization_id).where(
+            User.id == user_id, User.is_active.is_(True)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"user {user_id} not found")
+    shelter_ids = session.scalars(
+        select(user_shelters.c.shelter_id).where(user_shelters.c.user_id == user_id)
+    )
+    return Principal(
+        user_id=row.id,
+        username=row.username,
+        role=Role(row.role),
+        organization_id=row.organization_id,
+        shelter_ids=frozenset(shelter_ids),
+    )
 
 
 def is_api_key(token: str) -> bool:

@@ -163,10 +163,9 @@ def session_principal(
     assert session.user_id is not None
     with request.app.state.sessions.read() as db:
         try:
-            user = identity.get_user(db, session.user_id)
+            principal = identity.load_principal(db, session.user_id)
         except NotFound:
             raise LoginRequired from None
-        principal = identity.principal_of(user)
     request.state.principal = principal
     return principal
 
