@@ -7,6 +7,7 @@ through the frozen problem types built here, never through a copy of the rules.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from placement.problem import AdmissionRule, Member
@@ -20,14 +21,27 @@ from shelters.profiles import CaseProfile
 
 def admission_rules(rules: Iterable[Mapping[str, Any]]) -> tuple[AdmissionRule, ...]:
     """Stored admission rules (JSON) as solver rules."""
+    return _rules(tuple(_rule_key(rule) for rule in rules))
+
+
+def _rule_key(rule: Mapping[str, Any]) -> tuple[tuple[str, ...], int, int, tuple[str, ...]]:
+    return (
+        tuple(rule["sexes"]),
+        int(rule["min_age"]),
+        int(rule["max_age"]),
+        tuple(rule["statuses"]),
+    )
+
+
+@lru_cache(maxsize=4096)
+def _rules(
+    keys: tuple[tuple[tuple[str, ...], int, int, tuple[str, ...]], ...],
+) -> tuple[AdmissionRule, ...]:
+    # Units share a handful of rule shapes; building each frozen rule once per process saves
+    # most of the time of turning a network into a problem.
     return tuple(
-        AdmissionRule(
-            sexes=tuple(rule["sexes"]),
-            min_age=int(rule["min_age"]),
-            max_age=int(rule["max_age"]),
-            statuses=tuple(rule["statuses"]),
-        )
-        for rule in rules
+        AdmissionRule(sexes=sexes, min_age=low, max_age=high, statuses=statuses)
+        for sexes, low, high, statuses in keys
     )
 
 
