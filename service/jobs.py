@@ -20,7 +20,8 @@ from sqlalchemy.exc import OperationalError
 from placement import solve
 from service.db import Sessions
 from service.settings import Settings
-from shelters import lifecycle, runs
+from shelters import audit, lifecycle, runs
+from shelters.audit import AuditRecord
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.matching import build_problem
 from shelters.models import MatchingRun
@@ -82,6 +83,17 @@ def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
                     lifecycle.expire_holds(session)
                 placements = runs.apply(session, run, solution, hold_ttl=ttl)
                 runs.finish(session, run, problem, solution, placements, attempts=attempt)
+                # The run's writes happen outside any request: one entry of their own.
+                audit.append(
+                    session,
+                    AuditRecord(
+                        action="execute",
+                        resource_type="matching_run",
+                        resource_id=run_id,
+                        actor_user_id=run.started_by,
+                        actor_role="admin",
+                    ),
+                )
             return
         except (CapacityExceeded, Conflict) as exc:
             log.info("matching run %s attempt %s no longer fits: %s", run_id, attempt, exc.detail)

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from service import audit
 from service.auth import ANY_ROLE, PUBLIC
 from service.deps import ReadDb, WriteDb
 from service.routes import reports as report_routes
@@ -162,6 +163,7 @@ def login(request: Request, form: Form, db: WriteDb) -> Response:
     sent = form.get(CSRF_FIELD)
     if session is None or sent != session.csrf:
         message = "Your session had expired. Please log in again."
+        audit.set_outcome(request, "denied")
         return render(request, "login.html", {"next": target, "error": message}, 403)
     settings = _settings(request)
     username = str(form.get("username") or "")
@@ -179,8 +181,10 @@ def login(request: Request, form: Form, db: WriteDb) -> Response:
     except TooManyAttempts as exc:
         minutes = max(1, round(exc.retry_after_s / 60))
         message = f"Too many failed logins. Try again in about {minutes} minute(s)."
+        audit.set_outcome(request, "denied")
         return render(request, "login.html", {"next": target, "error": message}, 429)
     except InvalidCredentials:
+        audit.set_outcome(request, "denied")
         message = "Incorrect username or password."
         ctx = {"next": target, "error": message, "username": username}
         return render(request, "login.html", ctx, 401)

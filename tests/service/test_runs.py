@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 import service.jobs
 from placement import Problem, Solution, verify
 from service.cli import app as cli
+from shelters.audit import AuditEvent
 from shelters.identity import Role
 from shelters.integrity import overbooked_units
 from shelters.models import MatchingRun, Placement, RunOutcome, Unit
@@ -291,3 +292,16 @@ def test_a_run_that_never_fits_fails_cleanly_and_writes_nothing(
     assert run["error"].startswith("conflict")
     assert run["attempts"] == 3
     assert db.scalar(select(func.count()).select_from(Placement)) == before
+
+
+def test_the_run_itself_is_audited_as_well_as_the_request_that_queued_it(
+    client: TestClient, network: dict[str, Any], db: Session
+) -> None:
+    request_for(client, network["ours"])
+    run = start(client, network["admin"])
+    entries = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.resource_type == "matching_run", AuditEvent.resource_id == str(run["id"])
+        )
+    ).all()
+    assert {(e.action, e.outcome) for e in entries} >= {("create", "ok"), ("execute", "ok")}
