@@ -1,7 +1,7 @@
 """Funder reports (SPEC §8): JSON by default, CSV with ``Accept: text/csv``, SVG charts.
 
-Every report route answers through ``_answer``, and ``_answer`` calls ``audit_report_request``
-once per request: the single place where the audit of report requests hooks in.
+Every report request is audited by the unit of work, from the table in ``service/audit.py``
+(one entry per request, naming the report; the format is the route's).
 """
 
 from __future__ import annotations
@@ -119,15 +119,6 @@ GRANT_COLUMNS = tuple(c for c in GrantRowOut.model_fields if c != "suppressed")
 UNMET_COLUMNS = tuple(c for c in UnmetRowOut.model_fields if c != "suppressed")
 
 
-def audit_report_request(
-    db: Session, principal: Principal, request: Request, report: str, fmt: str
-) -> None:
-    """Hook for the audit of report requests: called once per report request, before answering.
-
-    Does nothing yet; the audit log's owner records ``report``, ``fmt`` and the caller here.
-    """
-
-
 def _wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "").lower()
 
@@ -143,7 +134,6 @@ def _answer(
     csv_text: str | None = None,
     svg: bytes | None = None,
 ) -> Any:
-    audit_report_request(db, principal, request, report, fmt)
     if fmt == "csv":
         assert csv_text is not None
         return Response(
