@@ -124,9 +124,6 @@ def _wants_csv(request: Request) -> bool:
 
 
 def _answer(
-    db: Session,
-    principal: Principal,
-    request: Request,
     *,
     report: str,
     fmt: Literal["json", "csv", "svg"],
@@ -192,9 +189,9 @@ def allocation(
     if _wants_csv(request):
         rows = [asdict(r) for r in report.rows] + [asdict(report.totals)]
         text = report_formats.to_csv(ALLOCATION_COLUMNS, rows, k=report.k)
-        return _answer(db, principal, request, report="allocation", fmt="csv", csv_text=text)
+        return _answer(report="allocation", fmt="csv", csv_text=text)
     body = _allocation_out(report)
-    return _answer(db, principal, request, report="allocation", fmt="json", json_body=body)
+    return _answer(report="allocation", fmt="json", json_body=body)
 
 
 @router.get(
@@ -213,7 +210,7 @@ def allocation_chart(
     """Chart of the allocation report: occupancy and people admitted per group."""
     report = _allocation(request, db, first, to, group_by)
     svg = report_formats.allocation_svg(report)
-    answer: Response = _answer(db, principal, request, report="allocation", fmt="svg", svg=svg)
+    answer: Response = _answer(report="allocation", fmt="svg", svg=svg)
     return answer
 
 
@@ -238,9 +235,9 @@ def grants(
     rows = [asdict(r) | {"suppressed": list(r.suppressed)} for r in report.rows]
     if _wants_csv(request):
         text = report_formats.to_csv(GRANT_COLUMNS, rows)
-        return _answer(db, principal, request, report="grants", fmt="csv", csv_text=text)
+        return _answer(report="grants", fmt="csv", csv_text=text)
     body = GrantsOut.model_validate({"from": first, "to": to, "rows": rows})
-    return _answer(db, principal, request, report="grants", fmt="json", json_body=body)
+    return _answer(report="grants", fmt="json", json_body=body)
 
 
 @router.get(
@@ -257,7 +254,7 @@ def grants_chart(
 ) -> Response:
     """Chart of the grants report: funded, available and occupied bed-nights per grant."""
     svg = report_formats.grants_svg(_grants(db, principal, first, to))
-    answer: Response = _answer(db, principal, request, report="grants", fmt="svg", svg=svg)
+    answer: Response = _answer(report="grants", fmt="svg", svg=svg)
     return answer
 
 
@@ -279,6 +276,6 @@ def unmet_demand(
     rows = [asdict(r) for r in report.rows]
     if _wants_csv(request):
         text = report_formats.to_csv(UNMET_COLUMNS, rows, k=k)
-        return _answer(db, principal, request, report="unmet-demand", fmt="csv", csv_text=text)
+        return _answer(report="unmet-demand", fmt="csv", csv_text=text)
     body = UnmetDemandOut.model_validate({"from": first, "to": to, "k": k, "rows": rows})
-    return _answer(db, principal, request, report="unmet-demand", fmt="json", json_body=body)
+    return _answer(report="unmet-demand", fmt="json", json_body=body)
