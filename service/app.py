@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi import routing as fastapi_routing
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,7 +19,12 @@ from starlette.concurrency import run_in_threadpool
 
 from service import jobs, openapi_links, problems
 from service.db import Sessions, make_engine
-from service.middleware import EdgeMiddleware, RetryMiddleware
+from service.middleware import (
+    WORKER_THREADS,
+    AdmissionMiddleware,
+    EdgeMiddleware,
+    RetryMiddleware,
+)
 from service.routes import (
     API_PREFIX,
     audit,
@@ -53,6 +59,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
         sweeper = None
         if owns_engine and settings.expiry_sweep_s > 0:
             sweeper = asyncio.create_task(_sweep_expired_holds(app, settings.expiry_sweep_s))
@@ -112,6 +119,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
             expose_headers=["ETag", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(RetryMiddleware)  # inside the edge: retried requests log once
+    app.add_middleware(AdmissionMiddleware)  # inside the edge: the log counts time queued
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

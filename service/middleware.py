@@ -44,6 +44,37 @@ def _problem(status: int, title: str, detail: str) -> bytes:
     ).encode()
 
 
+WORKER_THREADS = 40
+"""Threads a process runs synchronous endpoints and dependencies on (AnyIO's default)."""
+IN_FLIGHT = WORKER_THREADS - 8
+"""Requests a process works on at once; the rest wait on the event loop, holding no thread."""
+
+
+class AdmissionMiddleware:
+    """Lets at most ``IN_FLIGHT`` requests at a time into the app, fewer than its threads.
+
+    A request uses one worker thread at a time (dependencies, endpoint, then the unit of
+    work's commit), but between its endpoint and its commit it holds a database transaction
+    and no thread. If every thread were taken by requests waiting for that transaction's
+    write lock, the commit would never get a thread: keeping some threads free makes that
+    impossible, and requests beyond the cap queue cheaply instead of each blocking a thread.
+    """
+
+    def __init__(self, app: ASGIApp, *, in_flight: int = IN_FLIGHT) -> None:
+        self.app = app
+        self.in_flight = in_flight
+        self._gate: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._gate is None:  # created in the serving event loop
+            self._gate = asyncio.Semaphore(self.in_flight)
+        async with self._gate:
+            await self.app(scope, receive, send)
+
+
 class EdgeMiddleware:
     """Adds the security headers and ``X-Request-ID``, caps bodies, logs one line a request.
 

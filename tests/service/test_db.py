@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import func, select
 
-from service.db import Sessions, make_engine
+from service.db import Sessions, make_engine, writer_turn
 from shelters.models import Organization
 
 
@@ -49,5 +50,50 @@ def test_read_sessions_do_not_take_the_write_lock(fresh_database: str) -> None:
                 writer.add(Organization(name="Written during a read", kind="ngo"))
         with sessions.read() as reader:
             assert reader.scalar(select(func.count()).select_from(Organization)) == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_writers_turn_is_given_back_however_a_transaction_ends(
+    fresh_database: str, is_postgres: bool
+) -> None:
+    if is_postgres:
+        pytest.skip("the writers' turn exists for SQLite files only")
+    engine = make_engine(fresh_database)
+    sessions = Sessions(engine)
+    turn = writer_turn(engine)
+    assert turn is not None
+    try:
+        with sessions.write() as session, session.begin():
+            session.add(Organization(name="Committed", kind="ngo"))
+            session.flush()
+            assert turn.taken
+        assert not turn.taken
+
+        def failing_route() -> None:
+            with sessions.write() as session, session.begin():
+                session.add(Organization(name="Rolled back", kind="ngo"))
+                session.flush()
+                raise RuntimeError("the route failed")
+
+        with pytest.raises(RuntimeError):
+            failing_route()
+        assert not turn.taken
+        with sessions.write() as session:
+            session.scalar(select(func.count()).select_from(Organization))
+            assert turn.taken
+            session.connection().invalidate()
+            assert not turn.taken
+            session.rollback()
+        with sessions.write() as session:
+            session.scalar(select(func.count()).select_from(Organization))
+            assert turn.taken
+        # Closed without commit or rollback: the pool's reset ends the transaction and the turn.
+        assert not turn.taken
+        with sessions.read() as reader:
+            reader.scalar(select(func.count()).select_from(Organization))
+            assert not turn.taken
+            names = list(reader.scalars(select(Organization.name)))
+        assert names == ["Committed"]
     finally:
         engine.dispose()
