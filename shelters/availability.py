@@ -6,14 +6,14 @@ the solver; this module only loads the registry and asks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from placement.eligibility import assign_beds, eligibility_reasons
-from shelters.bridge import request_for_solver, shelter_for_solver
+from shelters.bridge import open_shelters_for_solver, request_for_solver
 from shelters.models import Region, Shelter, Unit
 from shelters.pagination import Page, decode_cursor, encode_cursor
 from shelters.profiles import CaseProfile, validate_profile
@@ -21,10 +21,33 @@ from shelters.profiles import CaseProfile, validate_profile
 CAPACITY = "capacity"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class UnitBeds:
+    id: int
+    name: str
+    capacity: int
+    available: int
+    admits_json: str  # the admission rules, JSON text as stored
+
+
+@dataclass(frozen=True, slots=True)
 class ShelterBeds:
-    shelter: Shelter
-    units: list[Unit]
+    """A shelter's public face and its units' free beds, read as plain rows.
+
+    List columns stay JSON text as stored: the API passes them through without decoding and
+    encoding them again on every read.
+    """
+
+    id: int
+    name: str
+    region_code: str
+    locality: str
+    status: str
+    security_level: str
+    wheelchair_accessible: bool
+    services_json: str
+    languages_json: str
+    units: list[UnitBeds]
 
     @property
     def available(self) -> int:
@@ -49,15 +72,6 @@ class CheckResult:
     ineligible: list[Ineligible]
 
 
-def _units_by_shelter(session: Session, shelter_ids: Sequence[int]) -> dict[int, list[Unit]]:
-    units: dict[int, list[Unit]] = {i: [] for i in shelter_ids}
-    if shelter_ids:
-        stmt = select(Unit).where(Unit.shelter_id.in_(shelter_ids)).order_by(Unit.id)
-        for unit in session.scalars(stmt):
-            units[unit.shelter_id].append(unit)
-    return units
-
-
 def list_availability(
     session: Session,
     *,
@@ -69,11 +83,21 @@ def list_availability(
 ) -> Page[ShelterBeds]:
     """Free beds per shelter and unit, by shelter id, filtered.
 
-    Region, status and the page are cut in SQL. The service filter runs in Python over the
-    shelters' service lists (a JSON column), reading only ids and services, so that only the
-    page's shelters are loaded whole.
+    Region, status and the page are cut in SQL; the service filter runs in Python over the
+    shelters' service lists (a JSON column). The page is read as plain rows in two queries,
+    not as ORM objects: this is the most frequent read of the service.
     """
-    stmt = select(Shelter.id, Shelter.services)
+    stmt = select(
+        Shelter.id,
+        Shelter.name,
+        Shelter.region_code,
+        Shelter.locality,
+        Shelter.status,
+        Shelter.security_level,
+        Shelter.wheelchair_accessible,
+        cast(Shelter.services, Text),
+        cast(Shelter.languages, Text),
+    )
     if region is not None:
         stmt = stmt.where(Shelter.region_code == region)
     if status is not None:
@@ -82,17 +106,30 @@ def list_availability(
         stmt = stmt.where(Shelter.id > decode_cursor(cursor))
     stmt = stmt.order_by(Shelter.id)
     if service is None:
-        ids = [row.id for row in session.execute(stmt.limit(limit + 1))]
+        rows = list(session.execute(stmt.limit(limit + 1)))
     else:
-        ids = [row.id for row in session.execute(stmt) if service in row.services][: limit + 1]
-    more = len(ids) > limit
-    ids = ids[:limit]
-    shelters = list(
-        session.scalars(select(Shelter).where(Shelter.id.in_(ids)).order_by(Shelter.id))
-    )
-    units = _units_by_shelter(session, ids)
-    items = [ShelterBeds(shelter=s, units=units[s.id]) for s in shelters]
-    return Page(items=items, next_cursor=encode_cursor(ids[-1]) if more else None)
+        rows = [row for row in session.execute(stmt) if service in orjson.loads(row[7])]
+        rows = rows[: limit + 1]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    units: dict[int, list[UnitBeds]] = {row.id: [] for row in rows}
+    if units:
+        unit_rows = session.execute(
+            select(
+                Unit.shelter_id,
+                Unit.id,
+                Unit.name,
+                Unit.capacity,
+                Unit.available,
+                cast(Unit.admits, Text),
+            )
+            .where(Unit.shelter_id.in_(list(units)))
+            .order_by(Unit.id)
+        )
+        for shelter_id, unit_id, name, capacity, available, admits in unit_rows:
+            units[shelter_id].append(UnitBeds(unit_id, name, capacity, available, admits))
+    items = [ShelterBeds(*row, units=units[row.id]) for row in rows]
+    return Page(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
 
 
 def check(session: Session, profile: CaseProfile, *, majority_age: int) -> CheckResult:
@@ -105,22 +142,18 @@ def check(session: Session, profile: CaseProfile, *, majority_age: int) -> Check
     known_regions = set(session.scalars(select(Region.code)))
     validate_profile(profile, majority_age=majority_age, known_regions=known_regions)
     request = request_for_solver(profile, request_id="check", priority=3)
-    shelters = list(
-        session.scalars(select(Shelter).where(Shelter.status == "open").order_by(Shelter.id))
-    )
-    units = _units_by_shelter(session, [s.id for s in shelters])
     eligible: list[Eligible] = []
     ineligible: list[Ineligible] = []
-    for shelter in shelters:
-        candidate = shelter_for_solver(shelter, units[shelter.id])
+    for candidate in open_shelters_for_solver(session):
+        shelter_id = int(candidate.id)
         reasons = eligibility_reasons(request, candidate, majority_age)
         if reasons:
-            ineligible.append(Ineligible(shelter.id, reasons))
+            ineligible.append(Ineligible(shelter_id, reasons))
             continue
         free = {u.id: u.free_beds for u in candidate.units}
         beds = assign_beds(request, candidate, free, majority_age)
         if beds is None:
-            ineligible.append(Ineligible(shelter.id, [CAPACITY]))
+            ineligible.append(Ineligible(shelter_id, [CAPACITY]))
         else:
-            eligible.append(Eligible(shelter.id, {ref: int(u) for ref, u in beds.items()}))
+            eligible.append(Eligible(shelter_id, {ref: int(u) for ref, u in beds.items()}))
     return CheckResult(eligible=eligible, ineligible=ineligible)

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -253,9 +254,12 @@ class Unit(Base):
         UniqueConstraint("shelter_id", "name", name="uq_units_shelter_name"),
     )
 
-    @property
+    @hybrid_property
     def available(self) -> int:
-        """Free beds: capacity less out-of-service, external, occupied and held beds."""
+        """Free beds: capacity less out-of-service, external, occupied and held beds.
+
+        Also usable in queries (``select(Unit.available)``), with the same arithmetic in SQL.
+        """
         return (
             self.capacity - self.out_of_service - self.external_occupied - self.occupied - self.held
         )

@@ -231,7 +231,7 @@ def _network(db: Session) -> tuple[dict[int, Any], dict[int, str]]:
     while True:
         page = availability.list_availability(db, limit=MAX_LIMIT, cursor=cursor)
         for item in page.items:
-            shelters[item.shelter.id] = item.shelter
+            shelters[item.id] = item
             units.update({u.id: u.name for u in item.units})
         cursor = page.next_cursor
         if cursor is None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.schemas import PageOut, ShelterBedsOut
 from shelters.identity import Role
 from shelters.models import Shelter
 from tests.conftest import World
@@ -196,6 +197,41 @@ def test_availability_lists_free_beds_and_filters(client: TestClient, world: Wor
     assert item["available"] == 5
     assert item["units"][0]["available"] == 5
     assert "address" not in item
+
+
+def test_the_availability_body_is_exactly_its_declared_model(
+    client: TestClient, world: World
+) -> None:
+    # The list is rendered from plain rows, not through the response model: the body must
+    # still be what the model would produce, field for field, on every page.
+    world.region("model-region", 45.0, 70.0)
+    shelters = [
+        women_and_children_shelter(world, beds=3, region_code="model-region", services=s)
+        for s in (["medical_care", "legal_aid"], [], ["interpretation"])
+    ]
+    world.unit(shelters[0], capacity=6, out_of_service=1, held=2, admits=[GIRLS_ALONE])
+    headers = world.headers(Role.CASEWORKER)
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"region": "model-region", "limit": 2}
+        if cursor is not None:
+            params["cursor"] = cursor
+        response = client.get("/api/v1/availability", params=params, headers=headers)
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        body = response.json()
+        assert PageOut[ShelterBedsOut].model_validate(body).model_dump(mode="json") == body
+        seen.extend(body["items"])
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert [s["shelter_id"] for s in seen] == [s.id for s in shelters]
+    first = seen[0]
+    assert first["services"] == ["medical_care", "legal_aid"]
+    assert [u["available"] for u in first["units"]] == [3, 3]
+    assert first["available"] == 6
+    assert first["units"][1]["admits"] == [GIRLS_ALONE]
 
 
 def test_funders_may_not_look_at_availability(client: TestClient, world: World) -> None:
