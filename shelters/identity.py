@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from shelters.errors import InvalidCredentials, InvalidInput, NotFound, TooManyAttempts
@@ -213,27 +213,30 @@ def api_key_user_id(session: Session, token: str) -> int:
 
 
 def load_principal(session: Session, user_id: int) -> Principal:
-    """The principal of an active user, read with two small queries (no shelter rows).
+    """The principal of an active user, read with one small query (no shelter rows).
 
     Raises ``NotFound`` when there is no such active user. Called on every request, so it
-    selects only the columns a permission decision needs.
+    selects only the columns a permission decision needs, with the user's shelter ids folded
+    into one string by the database.
     """
+    shelters = (
+        select(func.aggregate_strings(cast(user_shelters.c.shelter_id, String), ","))
+        .where(user_shelters.c.user_id == User.id)
+        .scalar_subquery()
+    )
     row = session.execute(
-        select(User.id, User.username, User.role, User.organization_id).where(
+        select(User.id, User.username, User.role, User.organization_id, shelters).where(
             User.id == user_id, User.is_active.is_(True)
         )
     ).one_or_none()
     if row is None:
         raise NotFound(f"user {user_id} not found")
-    shelter_ids = session.scalars(
-        select(user_shelters.c.shelter_id).where(user_shelters.c.user_id == user_id)
-    )
     return Principal(
-        user_id=row.id,
-        username=row.username,
-        role=Role(row.role),
-        organization_id=row.organization_id,
-        shelter_ids=frozenset(shelter_ids),
+        user_id=row[0],
+        username=row[1],
+        role=Role(row[2]),
+        organization_id=row[3],
+        shelter_ids=frozenset(int(i) for i in row[4].split(",")) if row[4] else frozenset(),
     )
 
 
