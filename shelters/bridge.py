@@ -10,6 +10,10 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import orjson
+from sqlalchemy import Text, cast, select
+from sqlalchemy.orm import Session
+
 from placement.problem import AdmissionRule, Member
 from placement.problem import Location as ProblemLocation
 from placement.problem import Request as ProblemRequest
@@ -17,6 +21,8 @@ from placement.problem import Shelter as ProblemShelter
 from placement.problem import Unit as ProblemUnit
 from shelters.models import Shelter, Unit
 from shelters.profiles import CaseProfile
+
+OPEN = "open"
 
 
 def admission_rules(rules: Iterable[Mapping[str, Any]]) -> tuple[AdmissionRule, ...]:
@@ -45,28 +51,65 @@ def _rules(
     )
 
 
-def shelter_for_solver(shelter: Shelter, units: Iterable[Unit]) -> ProblemShelter:
-    """A shelter with its units' current free beds, as the solver sees it."""
-    location = None
-    if shelter.lat is not None and shelter.lon is not None:
-        location = ProblemLocation(lat=shelter.lat, lon=shelter.lon)
-    return ProblemShelter(
-        id=str(shelter.id),
-        region=shelter.region_code,
-        location=location,
-        security_level="high" if shelter.security_level == "high" else "standard",
-        wheelchair_accessible=shelter.wheelchair_accessible,
-        services=tuple(sorted(shelter.services)),
-        languages=tuple(sorted(shelter.languages)),
-        units=tuple(
-            ProblemUnit(
-                id=str(unit.id),
-                free_beds=max(unit.available, 0),
-                admits=admission_rules(unit.admits),
-            )
-            for unit in sorted(units, key=lambda u: u.id)
-        ),
-        status=shelter.status,
+@lru_cache(maxsize=4096)
+def _rules_of(stored: str) -> tuple[AdmissionRule, ...]:
+    return admission_rules(orjson.loads(stored))
+
+
+@lru_cache(maxsize=4096)
+def _codes_of(stored: str) -> tuple[str, ...]:
+    return tuple(sorted(orjson.loads(stored)))
+
+
+def open_shelters_for_solver(session: Session) -> tuple[ProblemShelter, ...]:
+    """Every open shelter with its units' current free beds, as the solver sees them.
+
+    Called for every match: read as plain rows in two queries, with the JSON columns kept as
+    text and parsed once per distinct value (units share a handful of rule shapes, shelters a
+    handful of service lists), instead of loading ORM objects.
+    """
+    units: dict[int, list[ProblemUnit]] = {}
+    unit_rows = session.execute(
+        select(Unit.shelter_id, Unit.id, Unit.available, cast(Unit.admits, Text))
+        .join(Shelter, Shelter.id == Unit.shelter_id)
+        .where(Shelter.status == OPEN)
+        .order_by(Unit.id)
+    )
+    for shelter_id, unit_id, available, admits in unit_rows:
+        units.setdefault(shelter_id, []).append(
+            ProblemUnit(id=str(unit_id), free_beds=max(available, 0), admits=_rules_of(admits))
+        )
+    shelter_rows = session.execute(
+        select(
+            Shelter.id,
+            Shelter.region_code,
+            Shelter.lat,
+            Shelter.lon,
+            Shelter.security_level,
+            Shelter.wheelchair_accessible,
+            cast(Shelter.services, Text),
+            cast(Shelter.languages, Text),
+        )
+        .where(Shelter.status == OPEN)
+        .order_by(Shelter.id)
+    )
+    return tuple(
+        ProblemShelter(
+            id=str(shelter_id),
+            region=region,
+            location=ProblemLocation(lat=lat, lon=lon)
+            if lat is not None and lon is not None
+            else None,
+            security_level="high" if security_level == "high" else "standard",
+            wheelchair_accessible=wheelchair,
+            services=_codes_of(services),
+            languages=_codes_of(languages),
+            units=tuple(units.get(shelter_id, ())),
+            status=OPEN,
+        )
+        for shelter_id, region, lat, lon, security_level, wheelchair, services, languages in (
+            shelter_rows
+        )
     )
 
 

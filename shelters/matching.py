@@ -18,7 +18,7 @@ from placement import Problem, Solution, solve
 from placement.problem import Region as ProblemRegion
 from placement.problem import Weights
 from shelters import runs
-from shelters.bridge import request_for_solver, shelter_for_solver
+from shelters.bridge import open_shelters_for_solver, request_for_solver
 from shelters.cases import profile_of
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.identity import Principal
@@ -30,8 +30,6 @@ from shelters.models import (
     Placement,
     PlacementRequest,
     Region,
-    Shelter,
-    Unit,
     utcnow,
 )
 
@@ -104,14 +102,6 @@ def build_problem(
     }
     apart, blocked = _separations(session, sorted(cases))
     request_of_case = {r.case_id: r for r in requests}
-    shelters = list(
-        session.scalars(select(Shelter).where(Shelter.status == "open").order_by(Shelter.id))
-    )
-    units: dict[int, list[Unit]] = {s.id: [] for s in shelters}
-    for unit in session.scalars(
-        select(Unit).where(Unit.shelter_id.in_(list(units))).order_by(Unit.id)
-    ):
-        units[unit.shelter_id].append(unit)
     problem_requests = []
     for r in sorted(requests, key=lambda r: r.id):
         case = cases[r.case_id]
@@ -132,7 +122,7 @@ def build_problem(
     return Problem(
         majority_age=majority_age,
         regions=tuple(ProblemRegion(code=g.code, lat=g.lat, lon=g.lon) for g in regions),
-        shelters=tuple(shelter_for_solver(s, units[s.id]) for s in shelters),
+        shelters=open_shelters_for_solver(session),
         requests=tuple(problem_requests),
         weights=weights or Weights(),
     )
