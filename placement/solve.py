@@ -90,6 +90,12 @@ def solve(
     trivial = inst.trivial_bound()
     if method == "greedy":
         run = _Run(placement=greedy, proven=False, bound=trivial, soft_bound=0)
+    elif len(problem.requests) == 1 and not inst.reduced:
+        # One request (the API's single match): every viable pair fits on its own, so placing
+        # it in its cheapest viable shelter, which greedy does, is the lexicographic optimum,
+        # proven by enumeration; a search would only repeat it.
+        placed = inst.placed_by_priority(greedy)
+        run = _Run(placement=greedy, proven=True, bound=placed, soft_bound=_soft(inst, greedy))
     else:
         run = _cp_sat(inst, greedy, _Search(time_limit_s, seed, workers, started))
     objective = Objective(inst.placed_by_priority(run.placement), _soft(inst, run.placement))

@@ -82,6 +82,21 @@ def test_cp_sat_matches_the_brute_force_lexicographic_optimum(document: dict[str
 
 
 @SMALL
+@given(problem_docs(max_requests=1, max_shelters=6, max_beds=4))
+def test_a_single_request_is_placed_at_the_brute_force_optimum(document: dict[str, Any]) -> None:
+    # One request is answered without a search; it must still be the proven optimum.
+    problem = Problem.from_document(document)
+    solution = solve(problem, time_limit_s=5)
+    placed, cost = brute_force(problem)
+    assert verify(problem, solution) == []
+    assert solution.status == "optimal"
+    assert solution.objective.placed_by_priority == placed
+    assert solution.objective.soft_cost == cost
+    assert solution.bound == solution.objective
+    assert solve(problem, time_limit_s=5).result_bytes() == solution.result_bytes()
+
+
+@SMALL
 @given(problem_docs())
 def test_greedy_is_never_lexicographically_better(document: dict[str, Any]) -> None:
     problem = Problem.from_document(document)
