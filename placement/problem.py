@@ -230,7 +230,20 @@ def problem_digest(problem_or_doc: Problem | Mapping[str, Any]) -> str:
         if isinstance(problem_or_doc, Problem)
         else Problem.from_document(problem_or_doc)
     )
-    return hashlib.sha256(canonical_json(problem.to_document())).hexdigest()
+    return hashlib.sha256(problem_canonical_json(problem)).hexdigest()
+
+
+def problem_canonical_json(problem: Problem) -> bytes:
+    """The canonical JSON of the normalized document, computed once per problem object.
+
+    A problem is immutable, so its solver, its digest and the record of a run can share the
+    bytes (a network of 300 shelters makes ~190 kB).
+    """
+    cached = problem.__dict__.get("_canonical_json")
+    if cached is None:
+        cached = canonical_json(problem.to_document())
+        object.__setattr__(problem, "_canonical_json", cached)
+    return cached
 
 
 def _location_doc(loc: Location | None) -> dict[str, float] | None:

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import exists, func, select, text
 from sqlalchemy.orm import Session
 
 import placement
 from placement import Problem, Solution
-from placement.problem import Weights
+from placement.problem import Weights, problem_canonical_json
 from shelters.errors import Conflict, InvalidInput, NotFound, ServiceBusy
 from shelters.identity import Principal, Role
 from shelters.lifecycle import hold_beds
@@ -233,7 +234,8 @@ def finish(
                 recorded_at=now,
             )
         )
-    run.problem = problem.to_document()
+    # The normalized document, from the canonical bytes the digest was computed on.
+    run.problem = orjson.loads(problem_canonical_json(problem))
     run.solution = solution.to_document()
     run.problem_digest = solution.problem_digest
     run.solver_version = solution.solver.version
