@@ -7,10 +7,11 @@ Builds a fresh database (a SQLite file, or a scratch PostgreSQL database on
 REFUGE_TEST_DATABASE_URL's server) with the demo regions and a network scaled to
 --shelters shelters, plus pending requests; serves it with --workers processes; then, for
 --seconds each, drives with --clients concurrent clients: the bare endpoint (the ceiling),
-availability reads, capacity updates (PATCH with If-Match), and single-request matches; then
-a mixed phase. Prints throughput and p50/p95/p99 latency per endpoint, counts 5xx, and checks
-with SQL afterwards that no unit is overbooked. Traffic goes to 127.0.0.1 only, and every
-loop is bounded in time.
+availability reads, capacity updates (PATCH with If-Match), single-request matches from every
+client at once, matches from one client with nothing else running (the latency of a match
+itself), and a mixed phase. Prints throughput, p50/p95/p99 latency and the server's CPU per
+request for each endpoint, counts 5xx, and checks with SQL afterwards that no unit is
+overbooked. Traffic goes to 127.0.0.1 only, and every loop is bounded in time.
 """
 
 from __future__ import annotations
@@ -155,8 +156,23 @@ def build(url: str, *, shelters: int, clients: int, requests: int) -> Fixture:
     return Fixture(url, secret, coordinator_token, tokens, units, request_ids)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn's workers), from /proc."""
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                children = (task / "children").read_text().split()
+                pending.extend(int(c) for c in children)
+    return total
+
+
 @contextlib.contextmanager
-def server(args: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
+def server(args: list[str], env: dict[str, str], ready: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     process = subprocess.Popen(
         [*args, "--port", str(port)],
@@ -175,7 +191,7 @@ def server(args: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
             time.sleep(0.2)
         else:
             raise SystemExit(f"server {args[0]} did not start")
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -210,8 +226,10 @@ async def timed(
     return response
 
 
-def report(label: str, stats: dict[str, Stats], elapsed: float) -> list[str]:
+def report(label: str, stats: dict[str, Stats], elapsed: float, cpu: float) -> list[str]:
+    """One line per endpoint; ``cpu`` is the server's CPU seconds over the phase."""
     lines = []
+    answered = sum(len(s.latencies) for s in stats.values())
     for name, s in sorted(stats.items()):
         lat = sorted(s.latencies)
         q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else lat * 99
@@ -220,6 +238,7 @@ def report(label: str, stats: dict[str, Stats], elapsed: float) -> list[str]:
         lines.append(
             f"{label:<10} {name:<22} {len(lat) / elapsed:>8.1f}/s  p50 {q[49] * 1000:7.1f} ms"
             f"  p95 {q[94] * 1000:7.1f} ms  p99 {q[98] * 1000:7.1f} ms  5xx {fives}  [{codes}]"
+            f"  server CPU {cpu / max(answered, 1) * 1000:.1f} ms/request"
         )
     return lines
 
@@ -232,6 +251,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--shelters", type=int, default=300)
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument(
+        "--phases",
+        default="reads,updates,matches,match-alone,mixed",
+        help="comma-separated: reads, updates, matches (all clients match), match-alone (one "
+        "client matches, nothing else runs), mixed (70%% reads, 20%% updates, 10%% matches)",
+    )
     args = parser.parse_args()
     print(
         f"# {args.engine}, {args.workers} worker(s), {args.clients} clients, "
@@ -259,14 +284,22 @@ def main() -> None:
             "--log-level",
             "warning",
         ]
-        with server(uvicorn, env, "/bare") as base:
+
+        def phase(
+            label: str, base: str, pid: int, clients: int, step: Callable[..., Awaitable[None]]
+        ) -> list[str]:
+            before = cpu_seconds(pid)
+            stats, elapsed = asyncio.run(drive(base, clients, args.seconds, step))
+            return report(label, stats, elapsed, cpu_seconds(pid) - before)
+
+        with server(uvicorn, env, "/bare") as (base, pid):
 
             async def bare(client: httpx.AsyncClient, i: int, stats: dict[str, Stats]) -> None:
                 await timed(stats, "GET /bare (ceiling)", client.get("/bare"))
 
-            lines += report("ceiling", *asyncio.run(drive(base, args.clients, args.seconds, bare)))
+            lines += phase("ceiling", base, pid, args.clients, bare)
         refuge = [str(BIN / "refuge"), "serve", "--workers", str(args.workers)]
-        with server(refuge, env, "/readyz") as base:
+        with server(refuge, env, "/readyz") as (base, pid):
             coordinator = {"Authorization": f"Bearer {fixture.coordinator}"}
             rng = random.Random(3)
             pending = list(fixture.requests)
@@ -308,13 +341,16 @@ def main() -> None:
                 roll = rng.random()
                 await (read if roll < 0.7 else update if roll < 0.9 else match)(client, i, stats)
 
-            for label, step in (
-                ("reads", read),
-                ("updates", update),
-                ("matches", match),
-                ("mixed", mixed),
-            ):
-                lines += report(label, *asyncio.run(drive(base, args.clients, args.seconds, step)))
+            steps = {
+                "reads": (read, args.clients),
+                "updates": (update, args.clients),
+                "matches": (match, args.clients),
+                "match-alone": (match, 1),
+                "mixed": (mixed, args.clients),
+            }
+            for label in args.phases.split(","):
+                step, clients = steps[label]
+                lines += phase(label, base, pid, clients, step)
         engine = make_engine(url)
         problems = overbooked_units(engine)
         engine.dispose()
