@@ -313,16 +313,28 @@ def main() -> None:
                     client.get("/api/v1/availability", params={"limit": 50}, headers=coordinator),
                 )
 
+            # Each client edits its own units, as a coordinator does, and keeps the ETag of its
+            # last write; it reads a unit only the first time or after a 412.
+            known: dict[int, tuple[str, int]] = {}
+
             async def update(client: httpx.AsyncClient, i: int, stats: dict[str, Stats]) -> None:
-                unit = fixture.units[(i * 7919 + rng.randrange(10**6)) % len(fixture.units)]
-                current = await client.get(f"/api/v1/units/{unit}", headers=coordinator)
-                body = {"out_of_service": 1 - min(1, current.json()["out_of_service"])}
-                headers = coordinator | {"If-Match": current.headers["etag"]}
-                await timed(
+                mine = fixture.units[i :: args.clients]
+                unit = mine[rng.randrange(len(mine))]
+                if unit not in known:
+                    current = await client.get(f"/api/v1/units/{unit}", headers=coordinator)
+                    known[unit] = (current.headers["etag"], current.json()["out_of_service"])
+                etag, out_of_service = known.pop(unit)
+                response = await timed(
                     stats,
                     "PATCH /units/{id}",
-                    client.patch(f"/api/v1/units/{unit}", json=body, headers=headers),
+                    client.patch(
+                        f"/api/v1/units/{unit}",
+                        json={"out_of_service": 1 - min(1, out_of_service)},
+                        headers=coordinator | {"If-Match": etag},
+                    ),
                 )
+                if response.status_code == 200:
+                    known[unit] = (response.headers["etag"], response.json()["out_of_service"])
 
             async def match(client: httpx.AsyncClient, i: int, stats: dict[str, Stats]) -> None:
                 if not pending:

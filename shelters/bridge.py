@@ -94,22 +94,69 @@ def open_shelters_for_solver(session: Session) -> tuple[ProblemShelter, ...]:
         .order_by(Shelter.id)
     )
     return tuple(
-        ProblemShelter(
-            id=str(shelter_id),
-            region=region,
-            location=ProblemLocation(lat=lat, lon=lon)
-            if lat is not None and lon is not None
-            else None,
-            security_level="high" if security_level == "high" else "standard",
-            wheelchair_accessible=wheelchair,
-            services=_codes_of(services),
-            languages=_codes_of(languages),
-            units=tuple(units.get(shelter_id, ())),
-            status=OPEN,
+        _problem_shelter(
+            shelter_id,
+            region,
+            lat,
+            lon,
+            security_level,
+            wheelchair,
+            _codes_of(services),
+            _codes_of(languages),
+            OPEN,
+            units.get(shelter_id, ()),
         )
         for shelter_id, region, lat, lon, security_level, wheelchair, services, languages in (
             shelter_rows
         )
+    )
+
+
+def shelter_for_solver(shelter: Shelter, units: Iterable[Unit]) -> ProblemShelter:
+    """One shelter (ORM object) with its units' current free beds, as the solver sees it."""
+    return _problem_shelter(
+        shelter.id,
+        shelter.region_code,
+        shelter.lat,
+        shelter.lon,
+        shelter.security_level,
+        shelter.wheelchair_accessible,
+        tuple(sorted(shelter.services)),
+        tuple(sorted(shelter.languages)),
+        shelter.status,
+        [
+            ProblemUnit(
+                id=str(unit.id),
+                free_beds=max(unit.available, 0),
+                admits=admission_rules(unit.admits),
+            )
+            for unit in sorted(units, key=lambda u: u.id)
+        ],
+    )
+
+
+def _problem_shelter(
+    shelter_id: int,
+    region: str,
+    lat: float | None,
+    lon: float | None,
+    security_level: str,
+    wheelchair: bool,
+    services: tuple[str, ...],
+    languages: tuple[str, ...],
+    status: str,
+    units: Iterable[ProblemUnit],
+) -> ProblemShelter:
+    return ProblemShelter(
+        id=str(shelter_id),
+        region=region,
+        location=ProblemLocation(lat=lat, lon=lon) if lat is not None and lon is not None else None,
+        security_level="high" if security_level == "high" else "standard",
+        wheelchair_accessible=wheelchair,
+        services=services,
+        languages=languages,
+        units=tuple(units),
+        status=status,
     )
 
 
