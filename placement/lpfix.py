@@ -47,7 +47,8 @@ class ReducedCosts:
 
     ``bound`` is the LP lower bound recomputed from GLOP's duals (``-inf`` when the model has
     another constraint type than plain linear ones, a variable with a holed domain, or the LP
-    did not solve; :meth:`tighten` then changes nothing).
+    did not solve; :meth:`tighten` then changes nothing). ``x`` is GLOP's primal solution by
+    proto index (empty when the LP did not solve), a guide for rounding heuristics only.
     """
 
     def __init__(self, model: cp_model.CpModel, terms: Sequence[tuple[int, int]]) -> None:
@@ -56,6 +57,7 @@ class ReducedCosts:
         self.lb: list[float] = []
         self.ub: list[float] = []
         self.d: list[float] = []
+        self.x: list[float] = []
         proto = model.proto
         nvars = len(proto.variables)
         lb = [0.0] * nvars
@@ -109,6 +111,34 @@ class ReducedCosts:
         for j in range(nvars):
             bound += d[j] * (lb[j] if d[j] > 0 else ub[j])
         self.bound, self.lb, self.ub, self.d = bound, lb, ub, d
+        self.x = [x.solution_value() for x in xs]
+
+    def integer_bound(self) -> int | None:
+        """A lower bound on the objective over integer solutions, None when the LP did not solve.
+
+        The objective's coefficients are integers, so the LP bound rounds up; the margin of
+        :meth:`tighten` covers the floating-point error of the recomputation first.
+        """
+        if not math.isfinite(self.bound):
+            return None
+        return math.ceil(self.bound - 1e-7 * abs(self.bound) - 1e-6)
+
+    def restrict(self, keep: dict[int, int]) -> Restore:
+        """Fix at its lower bound every variable that the LP and ``keep`` both leave there.
+
+        Not exact: a neighbourhood of the LP solution and the incumbent ``keep`` (values by
+        proto index) for finding solutions fast, never for proving. Undo with :func:`restore`.
+        """
+        variables = self.model.proto.variables
+        saved: Restore = []
+        for j, xj in enumerate(self.x):
+            dom = variables[j].domain
+            lo, hi = int(dom[0]), int(dom[1])
+            if lo == hi or xj > lo + 1e-6 or keep.get(j, lo) != lo:
+                continue
+            saved.append((j, lo, hi))
+            dom[1] = lo
+        return saved
 
     def tighten(self, upper: float, keep: dict[int, int] | None = None) -> Restore:
         """Narrow the model's domains keeping every solution with ``Σ c x ≤ upper``.

@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
 from placement import __version__ as placement_version
+from placement.eligibility import fit_blocks
 from placement.explain import explain_unplaced
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
@@ -38,6 +40,8 @@ machine (presolve and model building count as zero), so half a deterministic sec
 requested second is spent; wall time can exceed ``time_limit_s`` on large problems (see
 docs/solver.md), but the answer depends only on the input.
 """
+NEIGHBOURHOOD_SHARE = 0.25
+"""Share of a level's budget for the first search around the LP solution and the incumbent."""
 GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
 TIE_SHARE = 0.1
@@ -314,6 +318,59 @@ class _Model:
                     values[ys[choice[b]]] += 1
         return values
 
+    def rounded(self, x: list[float]) -> Placement:
+        """A feasible placement near the LP solution ``x`` (values by proto index).
+
+        Groups are taken most urgent first (then in model order); each takes the rounded-down
+        LP count of requests at each of its shelters where they still fit, in document order;
+        the greedy baseline then completes the result. Deterministic for a given ``x``.
+        """
+        inst = self.inst
+        requests = inst.problem.requests
+        left = [list(f) for f in inst.free]
+        placed_at: list[set[int]] = [set() for _ in inst.problem.shelters]
+        placement: Placement = {}
+        order = sorted(
+            range(len(self.groups)),
+            key=lambda gi: (-requests[self.groups[gi].requests[0]].priority, gi),
+        )
+        queues = [iter(g.requests) for g in self.groups]
+        fractions: list[tuple[int, float, int, int]] = []
+
+        def take(gi: int, k: int) -> bool:
+            g = self.groups[gi]
+            pair = g.pairs[k]
+            si = pair.shelter
+            ri = next(queues[gi], None)
+            if ri is None or inst.separated[ri] & placed_at[si]:
+                return False
+            sizes = [len(b) for b in inst.blocks[ri]]
+            fitted = fit_blocks(sizes, pair.candidates, left[si])
+            if fitted is None:
+                return False
+            for b, u in enumerate(fitted):
+                left[si][u] -= sizes[b]
+            placed_at[si].add(ri)
+            placement[ri] = (si, tuple(fitted))
+            return True
+
+        for gi in order:
+            g = self.groups[gi]
+            priority = requests[g.requests[0]].priority
+            for k in range(len(g.pairs)):
+                value = x[g.n[k].index]
+                whole = math.floor(value + 1e-6)
+                if value - whole > 1e-6:
+                    fractions.append((-priority, -(value - whole), gi, k))
+                for _ in range(whole):
+                    if not take(gi, k):
+                        break
+        # Then round up the largest fractions, most urgent first, where they still fit.
+        for _, _, gi, k in sorted(fractions):
+            take(gi, k)
+        placement = greedy_placement(inst, placement)
+        return improve_soft_cost(inst, placement) if self.cost_aware else placement
+
     def placement_from(self, value: dict[cp_model.IntVar, int]) -> Placement:
         """Decode values into a placement, deterministically.
 
@@ -431,40 +488,93 @@ class _Search:
         return values, proven, best
 
 
-def _minimise_with_lp(
-    search: _Search, m: _Model, terms: Terms, values: dict[cp_model.IntVar, int]
-) -> tuple[dict[cp_model.IntVar, int], bool, float]:
-    """``search.optimise`` (minimising) on a model narrowed by LP reduced costs; still exact.
+def _lp_search(
+    search: _Search,
+    m: _Model,
+    terms: Terms,
+    placement: Placement,
+    better: Callable[[Placement, Placement], bool],
+    cap: float,
+) -> tuple[Placement, bool, float]:
+    """Minimise ``terms`` from the feasible ``placement`` with the LP relaxation's help; exact.
 
-    First every variable is narrowed so that all solutions no worse than the hint survive
-    (permanent: the later searches, e.g. the tie-break, keep every optimum). Then a first
-    search keeps only solutions within ``GUESS_GAP`` of the LP bound (and the hint): if it
-    proves an optimum inside that window, that optimum is the model's. Otherwise its best
-    solution becomes the incumbent, the model is narrowed with it and searched again.
+    1. GLOP solves the LP relaxation once: a valid lower bound, reduced costs and a solution.
+    2. The LP solution, rounded and completed (:meth:`_Model.rounded`), replaces the start
+       when ``better(rounded, start)`` (it must then be feasible for the model).
+    3. A short search on the neighbourhood of the LP solution and the start (every variable
+       both leave at zero stays there) looks for a better incumbent fast.
+    4. Every variable is narrowed by its reduced cost so that every solution better than the
+       incumbent survives (the incumbent too, as the hint): proving the narrowed model's
+       optimum proves the model's. When the incumbent is far above the LP bound, a first
+       search keeps only the solutions within ``GUESS_GAP`` of it: an optimum proven inside
+       that window is the model's, else its best solution narrows the model again.
+
+    The search stops at ``cap`` deterministic seconds (of ``search.budget``) in all.
+    Returns the best placement, whether it is proven optimal, and a valid lower bound.
     """
     model = m.model
-    idx = [(v.index, w) for v, w in terms]
-    current = sum(values[v] * w for v, w in terms)
-    rc = ReducedCosts(model, idx)
-    lp = rc.bound
-    if not math.isfinite(lp):
-        return search.optimise(m, terms, False, values)
-    rc.tighten(current)
+    stop = search.budget - cap
+
+    def cost(values: dict[cp_model.IntVar, int]) -> int:
+        return sum(values[v] * w for v, w in terms)
+
+    def left() -> float:
+        return max(0.0, search.budget - stop)
+
+    values = m.values_of(placement)
+    current = cost(values)
+    rc = ReducedCosts(model, [(v.index, w) for v, w in terms])
+    lp = rc.integer_bound()
+    if lp is None:
+        values, proven, best = search.optimise(m, terms, False, values, cap)
+        return m.placement_from(values), proven, best
+    if rc.x:
+        rounded = m.rounded(rc.x)
+        if better(rounded, placement):
+            placement, values = rounded, m.values_of(rounded)
+            current = cost(values)
+    if current <= lp:
+        return placement, True, float(current)
+    saved = rc.restrict({v.index: val for v, val in values.items()})
+    values, _, _ = search.optimise(m, terms, False, values, NEIGHBOURHOOD_SHARE * cap)
+    restore(model, saved)
+    if cost(values) < current:
+        current = cost(values)
+        placement = m.placement_from(values)
+    if current <= lp:
+        return placement, True, float(current)
+    keep = {v.index: val for v, val in values.items()}
+    rc.tighten(current - 1, keep)
     guess = lp + GUESS_GAP * abs(lp) + 1
-    if guess < current:
-        keep = {v.index: val for v, val in values.items()}
+    if guess < current - 1 and not search.out_of_time():
         saved = rc.tighten(guess, keep)
-        values, proven, best = search.optimise(m, terms, False, values, 0.5 * search.budget)
+        values, proven, best = search.optimise(m, terms, False, values, 0.5 * left())
         restore(model, saved)
-        found = sum(values[v] * w for v, w in terms)
+        found = cost(values)
         if proven and found <= guess:
-            rc.tighten(found)
-            return values, True, float(found)
+            return m.placement_from(values), True, float(found)
         if found < current:
             current = found
-            rc.tighten(current)
-    values, proven, best = search.optimise(m, terms, False, values)
-    return values, proven, best if math.isfinite(best) else lp
+            rc.tighten(current - 1, {v.index: val for v, val in values.items()})
+    if search.out_of_time() or left() <= 0:
+        return m.placement_from(values), False, float(lp)
+    values, proven, best = search.optimise(m, terms, False, values, left())
+    found = cost(values)
+    # Every solution better than the incumbent survived the narrowing, so the optimum is at
+    # least min(CP-SAT's bound, incumbent) and at least the LP bound.
+    low = float(lp)
+    if math.isfinite(best):
+        low = max(low, min(best, float(current)))
+    return m.placement_from(values), proven, min(low, float(found))
+
+
+def _level_key(
+    inst: Instance, placement: Placement, fixed: dict[int, int], p: int
+) -> tuple[bool, int]:
+    """(keeps every fixed higher level, people of priority ``p``): the better start wins."""
+    placed = inst.placed_by_priority(placement)
+    keeps = all(placed[5 - q] >= value for q, value in fixed.items())
+    return (keeps, placed[5 - p])
 
 
 def _key(inst: Instance, placement: Placement) -> tuple[int, ...]:
@@ -498,16 +608,22 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
             a.model.add(_weighted(a.level_terms[q]) >= value)
         terms = a.level_terms[p]
         # Each level may spend its share of what is left, the soft cost counting as one more
-        # level, so that an unprovable level cannot starve the ones below it.
+        # level, so that an unprovable level cannot starve the ones below it. The LP bound is
+        # valid for the full problem: lower priorities only take beds.
         share = 1.0 / (1 + sum(1 for q in levels_left if q <= p))
-        values, proven, best = search.optimise(
-            a, terms, True, a.values_of(placement), search.budget * share
+
+        def better(new: Placement, old: Placement, p: int = p) -> bool:
+            return _level_key(inst, new, fixed, p) > _level_key(inst, old, fixed, p)
+
+        found, proven, low = _lp_search(
+            search, a, [(v, -w) for v, w in terms], placement, better, search.budget * share
         )
+        best = -low if math.isfinite(low) else math.nan
         # Fill what the level left empty: a better start for the next level, same value here.
-        placement = greedy_placement(inst, a.placement_from(values))
+        placement = greedy_placement(inst, found)
         fixed[p] = inst.placed_by_priority(placement)[5 - p]
-        achieved = inst.placed_by_priority(placement)[5 - p]
-        if proven:
+        achieved = fixed[p]
+        if proven or achieved >= best:
             # A reduced model's optimum is not the problem's: keep the valid trivial bound.
             if not inst.reduced:
                 bound[5 - p] = achieved
@@ -525,35 +641,23 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         for p in PRIORITIES:
             if b.level_terms[p]:
                 b.model.add(_weighted(b.level_terms[p]) >= placed[5 - p])
-        values = b.values_of(placement)
-        scale = b.tie_max + 1
-        soft_cap = sum(
-            max((p.cost for p in g.pairs), default=0) * len(g.requests) for g in b.groups
-        )
-        if not b.soft_terms:
-            proven_soft = True
-            if b.tie_terms and not search.out_of_time():
-                values, _, _ = search.optimise(
-                    b, b.tie_terms, False, values, TIE_SHARE * search.total
+        if b.soft_terms:
+            placed = inst.placed_by_priority(placement)
+
+            def keeps_levels(new: Placement, old: Placement) -> bool:
+                levels = inst.placed_by_priority(new)
+                return (
+                    all(n >= o for n, o in zip(levels, placed, strict=True))
+                    and _soft(inst, new) < _soft(inst, old)
                 )
-        elif (soft_cap + 1) * scale < SOFT_RADIX_LIMIT:
-            # Soft cost and tie-break in one exact mixed-radix objective.
-            combined = [(v, w * scale) for v, w in b.soft_terms] + b.tie_terms
-            values, proven_soft, best = _minimise_with_lp(search, b, combined, values)
+
+            placement, proven_soft, best = _lp_search(
+                search, b, b.soft_terms, placement, keeps_levels, search.budget
+            )
             if not proven_soft and math.isfinite(best):
-                soft_bound = max(0, math.ceil(best - 1e-6)) // scale
-        else:
-            values, proven_soft, best = _minimise_with_lp(search, b, b.soft_terms, values)
-            if proven_soft:
-                soft_value = sum(values[v] * w for v, w in b.soft_terms)
-                b.model.add(_weighted(b.soft_terms) <= soft_value)
-                if not search.out_of_time():
-                    values, _, _ = search.optimise(
-                        b, b.tie_terms, False, values, TIE_SHARE * search.total
-                    )
-            elif math.isfinite(best):
                 soft_bound = max(0, math.ceil(best - 1e-6))
-        placement = b.placement_from(values)
+        else:
+            proven_soft = True
         if inst.reduced or not proven_all:
             proven_all = False
             soft_bound = 0
