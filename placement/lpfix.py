@@ -42,22 +42,23 @@ def restore(model: cp_model.CpModel, saved: Restore) -> None:
         model.proto.variables[j].domain[1] = hi
 
 
-class ReducedCosts:
-    """The LP relaxation of a model under a minimisation, solved once, for narrowing domains.
+class Relaxation:
+    """The LP relaxation of a CP-SAT model, built once in GLOP and re-solved per objective.
 
-    ``bound`` is the LP lower bound recomputed from GLOP's duals (``-inf`` when the model has
-    another constraint type than plain linear ones, a variable with a holed domain, or the LP
-    did not solve; :meth:`tighten` then changes nothing). ``x`` is GLOP's primal solution by
-    proto index (empty when the LP did not solve), a guide for rounding heuristics only.
+    Rows added later with :meth:`add` are mirrored here and in the model by the caller;
+    re-solving after a change of objective starts from the previous basis. ``ok`` is false
+    when the model has another constraint type than plain linear ones or a variable with a
+    holed domain: :meth:`minimise` then returns a result that narrows nothing.
     """
 
-    def __init__(self, model: cp_model.CpModel, terms: Sequence[tuple[int, int]]) -> None:
+    def __init__(self, model: cp_model.CpModel) -> None:
         self.model = model
-        self.bound = -math.inf
+        self.ok = False
+        self.rows: list[tuple[list[int], list[int], float, float]] = []
+        self.cons: list[pywraplp.Constraint] = []
         self.lb: list[float] = []
         self.ub: list[float] = []
-        self.d: list[float] = []
-        self.x: list[float] = []
+        self.xs: list[pywraplp.Variable] = []
         proto = model.proto
         nvars = len(proto.variables)
         lb = [0.0] * nvars
@@ -77,29 +78,45 @@ class ReducedCosts:
         solver = pywraplp.Solver.CreateSolver("GLOP")
         if solver is None:
             return
-        inf = solver.infinity()
-        xs = [solver.NumVar(lb[j], ub[j], "") for j in range(nvars)]
-        cons = []
+        self.solver = solver
+        self.lb, self.ub = lb, ub
+        self.xs = [solver.NumVar(lb[j], ub[j], "") for j in range(nvars)]
         for vs, cs, lo, hi in rows:
-            ct = solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
-            for v, a in zip(vs, cs, strict=True):
-                ct.SetCoefficient(xs[v], float(a))
-            cons.append(ct)
-        obj = solver.Objective()
+            self.add(vs, cs, lo, hi)
+        self.ok = True
+
+    def add(self, vs: list[int], cs: list[int], lo: float, hi: float) -> None:
+        """Add the row ``lo <= Σ cs·x[vs] <= hi`` (infinite bounds allowed)."""
+        inf = self.solver.infinity()
+        ct = self.solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
+        for v, a in zip(vs, cs, strict=True):
+            ct.SetCoefficient(self.xs[v], float(a))
+        self.rows.append((vs, cs, lo, hi))
+        self.cons.append(ct)
+
+    def minimise(self, terms: Sequence[tuple[int, int]]) -> ReducedCosts:
+        """Solve the LP under ``min Σ c·x`` (terms by proto index) and derive reduced costs."""
+        out = ReducedCosts(self.model)
+        if not self.ok:
+            return out
+        nvars = len(self.xs)
+        obj = self.solver.Objective()
+        obj.Clear()
         cost = [0.0] * nvars
         for v, a in terms:
             cost[v] += float(a)
         for j in range(nvars):
             if cost[j]:
-                obj.SetCoefficient(xs[j], cost[j])
+                obj.SetCoefficient(self.xs[j], cost[j])
         obj.SetMinimization()
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
-            return
+        if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+            return out
+        lb, ub = self.lb, self.ub
         # Recompute reduced costs and the bound from the duals (valid for any duals of the
         # right sign; a wrong sign on an unbounded side is clipped to zero).
-        d = list(cost)
+        d = cost
         bound = 0.0
-        for (vs, cs, lo, hi), ct in zip(rows, cons, strict=True):
+        for (vs, cs, lo, hi), ct in zip(self.rows, self.cons, strict=True):
             y = ct.dual_value()
             if (y > 0 and lo == -math.inf) or (y < 0 and hi == math.inf):
                 y = 0.0
@@ -110,8 +127,27 @@ class ReducedCosts:
                 d[v] -= y * a
         for j in range(nvars):
             bound += d[j] * (lb[j] if d[j] > 0 else ub[j])
-        self.bound, self.lb, self.ub, self.d = bound, lb, ub, d
-        self.x = [x.solution_value() for x in xs]
+        out.bound, out.lb, out.ub, out.d = bound, lb, ub, d
+        out.x = [x.solution_value() for x in self.xs]
+        return out
+
+
+class ReducedCosts:
+    """One solve of a :class:`Relaxation`, for narrowing the model's domains.
+
+    ``bound`` is the LP lower bound recomputed from GLOP's duals (``-inf`` when the LP could
+    not be built or did not solve; :meth:`tighten` then changes nothing). ``x`` is GLOP's
+    primal solution by proto index (empty when the LP did not solve), a guide for rounding
+    heuristics only.
+    """
+
+    def __init__(self, model: cp_model.CpModel) -> None:
+        self.model = model
+        self.bound = -math.inf
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.d: list[float] = []
+        self.x: list[float] = []
 
     def integer_bound(self) -> int | None:
         """A lower bound on the objective over integer solutions, None when the LP did not solve.

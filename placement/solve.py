@@ -12,7 +12,6 @@ wall-clock limit is only a safety net and its expiry is reported.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -25,13 +24,11 @@ from placement.eligibility import fit_blocks
 from placement.explain import explain_unplaced
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
-from placement.lpfix import ReducedCosts, restore
+from placement.lpfix import Relaxation, Restore, restore
 from placement.problem import PRIORITIES, Problem, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
 METHODS = ("cp-sat", "greedy")
-SOFT_RADIX_LIMIT = 2**53
-"""Soft cost and tie-break share one exact objective when its largest value stays below this."""
 DET_PER_SECOND = 0.5
 """Deterministic-time budget per second of ``time_limit_s``.
 
@@ -44,8 +41,6 @@ NEIGHBOURHOOD_SHARE = 0.25
 """Share of a level's budget for the first search around the LP solution and the incumbent."""
 GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
-TIE_SHARE = 0.1
-"""The tie-break search may use at most this share of the budget; it decides nothing else."""
 SAFETY_FACTOR = 10.0
 SAFETY_SLACK_S = 30.0
 """The wall-clock safety net fires after ``SAFETY_FACTOR * time_limit_s + SAFETY_SLACK_S`` s."""
@@ -181,11 +176,6 @@ def _weighted(terms: Terms) -> cp_model.LinearExpr:
     return cp_model.LinearExpr.weighted_sum([v for v, _ in terms], [w for _, w in terms])
 
 
-def _tie_weight(*parts: str) -> int:
-    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
-    return 1 + int.from_bytes(digest[:2], "big")
-
-
 class _Model:
     """One CP-SAT model over groups of interchangeable requests.
 
@@ -203,9 +193,21 @@ class _Model:
         self.level_max = dict.fromkeys(PRIORITIES, 0)
         self.level_terms: dict[int, Terms] = {p: [] for p in PRIORITIES}
         self.soft_terms: Terms = []
-        self.tie_terms: Terms = []
-        self.tie_max = 0
         self._build()
+        self._relaxation: Relaxation | None = None
+
+    def relaxation(self) -> Relaxation:
+        """The model's LP relaxation in GLOP, built on first use and kept in step."""
+        if self._relaxation is None:
+            self._relaxation = Relaxation(self.model)
+        return self._relaxation
+
+    def at_least(self, terms: Terms, value: int) -> None:
+        """Add ``Σ w·v >= value`` to the model (and to its LP relaxation once built)."""
+        self.model.add(_weighted(terms) >= value)
+        if self._relaxation is not None and self._relaxation.ok:
+            vs = [v.index for v, _ in terms]
+            self._relaxation.add(vs, [w for _, w in terms], float(value), math.inf)
 
     def _groups(self) -> list[_Group]:
         inst = self.inst
@@ -240,7 +242,6 @@ class _Model:
         unit_terms: dict[tuple[int, int], Terms] = {}
         demand: dict[tuple[int, int], int] = {}
         requests = inst.problem.requests
-        shelters = inst.problem.shelters
         for gi, g in enumerate(self.groups):
             first = g.requests[0]
             count = len(g.requests)
@@ -253,12 +254,8 @@ class _Model:
                 n = model.new_int_var(0, count, f"n{gi}_{si}")
                 g.n.append(n)
                 self.level_terms[priority].append((n, size))
-                if self.cost_aware:
-                    if pair.cost:
-                        self.soft_terms.append((n, pair.cost))
-                    w = _tie_weight(requests[first].id, shelters[si].id)
-                    self.tie_terms.append((n, w))
-                    self.tie_max += w * count
+                if self.cost_aware and pair.cost:
+                    self.soft_terms.append((n, pair.cost))
                 ys: dict[int, dict[int, cp_model.IntVar]] = {}
                 for b, cands in enumerate(pair.candidates):
                     if len(cands) == 1:
@@ -272,11 +269,6 @@ class _Model:
                         ys[b][u] = y
                         unit_terms.setdefault((si, u), []).append((y, sizes[b]))
                         demand[(si, u)] = demand.get((si, u), 0) + sizes[b] * count
-                        if self.cost_aware:
-                            uid = shelters[si].units[u].id
-                            w = _tie_weight(requests[first].id, uid, str(b))
-                            self.tie_terms.append((y, w))
-                            self.tie_max += w * count
                     model.add(sum(ys[b].values()) == n)
                 g.y.append(ys)
             model.add(sum(g.n) <= count)
@@ -457,8 +449,9 @@ class _Search:
         model = m.model
         model.clear_objective()  # type: ignore[no-untyped-call]
         model.clear_hints()  # type: ignore[no-untyped-call]
-        for var, val in values.items():
-            model.add_hint(var, val)
+        hint = model.proto.solution_hint
+        hint.vars.extend([var.index for var in values])
+        hint.values.extend(values.values())
         expr = _weighted(terms)
         if maximise:
             model.maximize(expr)
@@ -523,7 +516,7 @@ def _lp_search(
 
     values = m.values_of(placement)
     current = cost(values)
-    rc = ReducedCosts(model, [(v.index, w) for v, w in terms])
+    rc = m.relaxation().minimise([(v.index, w) for v, w in terms])
     lp = rc.integer_bound()
     if lp is None:
         values, proven, best = search.optimise(m, terms, False, values, cap)
@@ -535,37 +528,41 @@ def _lp_search(
             current = cost(values)
     if current <= lp:
         return placement, True, float(current)
+    # A first search around the LP optimum and the incumbent finds good solutions fast.
     saved = rc.restrict({v.index: val for v, val in values.items()})
-    values, _, _ = search.optimise(m, terms, False, values, NEIGHBOURHOOD_SHARE * cap)
+    nearby, _, _ = search.optimise(m, terms, False, values, NEIGHBOURHOOD_SHARE * cap)
     restore(model, saved)
-    if cost(values) < current:
+    if cost(nearby) < current:
+        values = nearby
         current = cost(values)
-        placement = m.placement_from(values)
     if current <= lp:
-        return placement, True, float(current)
-    keep = {v.index: val for v, val in values.items()}
-    rc.tighten(current - 1, keep)
-    guess = lp + GUESS_GAP * abs(lp) + 1
-    if guess < current - 1 and not search.out_of_time():
-        saved = rc.tighten(guess, keep)
-        values, proven, best = search.optimise(m, terms, False, values, 0.5 * left())
-        restore(model, saved)
-        found = cost(values)
-        if proven and found <= guess:
-            return m.placement_from(values), True, float(found)
-        if found < current:
-            current = found
-            rc.tighten(current - 1, {v.index: val for v, val in values.items()})
-    if search.out_of_time() or left() <= 0:
-        return m.placement_from(values), False, float(lp)
-    values, proven, best = search.optimise(m, terms, False, values, left())
-    found = cost(values)
+        return m.placement_from(values), True, float(current)
+    narrowed: Restore = []
+    try:
+        keep = {v.index: val for v, val in values.items()}
+        narrowed += rc.tighten(current - 1, keep)
+        guess = lp + GUESS_GAP * abs(lp) + 1
+        if guess < current - 1 and not search.out_of_time():
+            saved = rc.tighten(guess, keep)
+            values, proven, best = search.optimise(m, terms, False, values, 0.5 * left())
+            restore(model, saved)
+            reached = cost(values)
+            if proven and reached <= guess:
+                return m.placement_from(values), True, float(reached)
+            if reached < current:
+                current = reached
+                narrowed += rc.tighten(current - 1, {v.index: val for v, val in values.items()})
+        if search.out_of_time() or left() <= 0:
+            return m.placement_from(values), False, float(lp)
+        values, proven, best = search.optimise(m, terms, False, values, left())
+    finally:
+        restore(model, narrowed)
     # Every solution better than the incumbent survived the narrowing, so the optimum is at
     # least min(CP-SAT's bound, incumbent) and at least the LP bound.
     low = float(lp)
     if math.isfinite(best):
         low = max(low, min(best, float(current)))
-    return m.placement_from(values), proven, min(low, float(found))
+    return m.placement_from(values), proven, min(low, float(cost(values)))
 
 
 def _level_key(
@@ -595,17 +592,15 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
             inst.problem.requests[r].priority == p for r, pairs in enumerate(inst.pairs) if pairs
         )
     ]
+    # One cost-blind model for every level: each level changes the objective and fixes its
+    # optimum (or what it reached) before the next.
+    a = _Model(inst, cost_aware=False)
     for p in PRIORITIES:
         if p not in levels_left:
             proven_levels += 1
             continue
         if search.out_of_time():
             break
-        # Level p only involves requests of priority p and above: lower ones merely take beds,
-        # so they are left out of this level's (much smaller) model.
-        a = _Model(inst, cost_aware=False, min_priority=p)
-        for q, value in fixed.items():
-            a.model.add(_weighted(a.level_terms[q]) >= value)
         terms = a.level_terms[p]
         # Each level may spend its share of what is left, the soft cost counting as one more
         # level, so that an unprovable level cannot starve the ones below it. The LP bound is
@@ -623,6 +618,7 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         placement = greedy_placement(inst, found)
         fixed[p] = inst.placed_by_priority(placement)[5 - p]
         achieved = fixed[p]
+        a.at_least(terms, achieved)
         if proven or achieved >= best:
             # A reduced model's optimum is not the problem's: keep the valid trivial bound.
             if not inst.reduced:
@@ -646,10 +642,9 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
 
             def keeps_levels(new: Placement, old: Placement) -> bool:
                 levels = inst.placed_by_priority(new)
-                return (
-                    all(n >= o for n, o in zip(levels, placed, strict=True))
-                    and _soft(inst, new) < _soft(inst, old)
-                )
+                return all(n >= o for n, o in zip(levels, placed, strict=True)) and _soft(
+                    inst, new
+                ) < _soft(inst, old)
 
             placement, proven_soft, best = _lp_search(
                 search, b, b.soft_terms, placement, keeps_levels, search.budget
