@@ -31,6 +31,9 @@ def _finite(v: int) -> float:
     return float(v)
 
 
+Row = tuple[list[int], list[int], float, float]
+"""A row ``lo <= Σ coeffs·x[vars] <= hi`` as (vars, coeffs, lo, hi); bounds may be infinite."""
+
 Restore = list[tuple[int, int, int]]
 """(variable proto index, old lower bound, old upper bound) for :func:`restore`."""
 
@@ -51,45 +54,54 @@ class Relaxation:
     holed domain: :meth:`minimise` then returns a result that narrows nothing.
     """
 
-    def __init__(self, model: cp_model.CpModel) -> None:
+    def __init__(self, model: cp_model.CpModel, rows: Sequence[Row] | None = None) -> None:
+        """Build the LP of ``model``; ``rows``, when given, are its constraints (any order)."""
         self.model = model
         self.ok = False
-        self.rows: list[tuple[list[int], list[int], float, float]] = []
+        self.rows: list[Row] = []
         self.cons: list[pywraplp.Constraint] = []
         self.lb: list[float] = []
         self.ub: list[float] = []
         self.xs: list[pywraplp.Variable] = []
+        self.solver: pywraplp.Solver | None = None
         proto = model.proto
-        nvars = len(proto.variables)
-        lb = [0.0] * nvars
-        ub = [0.0] * nvars
-        for j, v in enumerate(proto.variables):
-            if len(v.domain) != 2:
+        lb: list[float] = []
+        ub: list[float] = []
+        for v in proto.variables:
+            domain = list(v.domain)
+            if len(domain) != 2:
                 return
-            lb[j], ub[j] = float(v.domain[0]), float(v.domain[1])
-        rows: list[tuple[list[int], list[int], float, float]] = []
-        for c in proto.constraints:
-            if not c.has_linear() or len(c.enforcement_literal) or len(c.linear.domain) != 2:
-                return
-            lin = c.linear
-            rows.append(
-                (list(lin.vars), list(lin.coeffs), _finite(lin.domain[0]), _finite(lin.domain[1]))
-            )
+            lb.append(float(domain[0]))
+            ub.append(float(domain[1]))
+        if rows is None:
+            read: list[Row] = []
+            for c in proto.constraints:
+                if not c.has_linear() or len(c.enforcement_literal) or len(c.linear.domain) != 2:
+                    return
+                lin = c.linear
+                lo, hi = _finite(lin.domain[0]), _finite(lin.domain[1])
+                read.append((list(lin.vars), list(lin.coeffs), lo, hi))
+            rows = read
         solver = pywraplp.Solver.CreateSolver("GLOP")
         if solver is None:
             return
         self.solver = solver
         self.lb, self.ub = lb, ub
-        self.xs = [solver.NumVar(lb[j], ub[j], "") for j in range(nvars)]
+        self.xs = [solver.NumVar(lo, hi, "") for lo, hi in zip(lb, ub, strict=True)]
         for vs, cs, lo, hi in rows:
             self.add(vs, cs, lo, hi)
         self.ok = True
 
     def add(self, vs: list[int], cs: list[int], lo: float, hi: float) -> None:
         """Add the row ``lo <= Σ cs·x[vs] <= hi`` (infinite bounds allowed)."""
+        if self.solver is None:
+            return
         inf = self.solver.infinity()
         ct = self.solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
+        merged: dict[int, int] = {}
         for v, a in zip(vs, cs, strict=True):
+            merged[v] = merged.get(v, 0) + a
+        for v, a in merged.items():
             ct.SetCoefficient(self.xs[v], float(a))
         self.rows.append((vs, cs, lo, hi))
         self.cons.append(ct)
@@ -97,7 +109,7 @@ class Relaxation:
     def minimise(self, terms: Sequence[tuple[int, int]]) -> ReducedCosts:
         """Solve the LP under ``min Σ c·x`` (terms by proto index) and derive reduced costs."""
         out = ReducedCosts(self.model)
-        if not self.ok:
+        if not self.ok or self.solver is None:
             return out
         nvars = len(self.xs)
         obj = self.solver.Objective()
@@ -159,22 +171,24 @@ class ReducedCosts:
             return None
         return math.ceil(self.bound - 1e-7 * abs(self.bound) - 1e-6)
 
-    def restrict(self, keep: dict[int, int]) -> Restore:
-        """Fix at its lower bound every variable that the LP and ``keep`` both leave there.
+    def restricted(self, keep: dict[int, int]) -> cp_model.CpModel:
+        """A copy of the model keeping at zero every variable that the LP and ``keep`` leave there.
 
         Not exact: a neighbourhood of the LP solution and the incumbent ``keep`` (values by
-        proto index) for finding solutions fast, never for proving. Undo with :func:`restore`.
+        proto index) for finding solutions fast, never for proving. Only variables whose domain
+        starts at zero are fixed; the model itself is not changed.
         """
-        variables = self.model.proto.variables
-        saved: Restore = []
-        for j, xj in enumerate(self.x):
-            dom = variables[j].domain
-            lo, hi = int(dom[0]), int(dom[1])
-            if lo == hi or xj > lo + 1e-6 or keep.get(j, lo) != lo:
-                continue
-            saved.append((j, lo, hi))
-            dom[1] = lo
-        return saved
+        zero = [
+            j
+            for j, xj in enumerate(self.x)
+            if self.lb[j] == 0 and self.ub[j] > 0 and xj <= 1e-6 and keep.get(j, 0) == 0
+        ]
+        copy = cp_model.CpModel()
+        copy.proto.copy_from(self.model.proto)
+        variables = copy.proto.variables
+        for j in zero:
+            variables[j].domain[1] = 0
+        return copy
 
     def tighten(self, upper: float, keep: dict[int, int] | None = None) -> Restore:
         """Narrow the model's domains keeping every solution with ``Σ c x ≤ upper``.

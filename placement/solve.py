@@ -24,7 +24,7 @@ from placement.eligibility import fit_blocks
 from placement.explain import explain_unplaced
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
-from placement.lpfix import Relaxation, Restore, restore
+from placement.lpfix import INT64_MAX, INT64_MIN, Relaxation, Restore, Row, restore
 from placement.problem import PRIORITIES, Problem, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
@@ -193,21 +193,22 @@ class _Model:
         self.level_max = dict.fromkeys(PRIORITIES, 0)
         self.level_terms: dict[int, Terms] = {p: [] for p in PRIORITIES}
         self.soft_terms: Terms = []
+        self.rows: list[Row] = []
         self._build()
         self._relaxation: Relaxation | None = None
 
     def relaxation(self) -> Relaxation:
         """The model's LP relaxation in GLOP, built on first use and kept in step."""
         if self._relaxation is None:
-            self._relaxation = Relaxation(self.model)
+            self._relaxation = Relaxation(self.model, self.rows)
         return self._relaxation
 
     def at_least(self, terms: Terms, value: int) -> None:
         """Add ``Σ w·v >= value`` to the model (and to its LP relaxation once built)."""
-        self.model.add(_weighted(terms) >= value)
-        if self._relaxation is not None and self._relaxation.ok:
-            vs = [v.index for v, _ in terms]
-            self._relaxation.add(vs, [w for _, w in terms], float(value), math.inf)
+        self._row(terms, value, math.inf)
+        if self._relaxation is not None:
+            vs, cs, lo, hi = self.rows[-1]
+            self._relaxation.add(vs, cs, lo, hi)
 
     def _groups(self) -> list[_Group]:
         inst = self.inst
@@ -269,13 +270,14 @@ class _Model:
                         ys[b][u] = y
                         unit_terms.setdefault((si, u), []).append((y, sizes[b]))
                         demand[(si, u)] = demand.get((si, u), 0) + sizes[b] * count
-                    model.add(sum(ys[b].values()) == n)
+                    row = [(y, 1) for y in ys[b].values()]
+                    self._row([*row, (n, -1)], 0, 0)
                 g.y.append(ys)
-            model.add(sum(g.n) <= count)
+            self._row([(n, 1) for n in g.n], -math.inf, count)
         for key, terms in unit_terms.items():
             free = inst.free[key[0]][key[1]]
             if demand[key] > free:
-                model.add(_weighted(terms) <= free)
+                self._row(terms, -math.inf, free)
         # Separated requests are never aggregated: their n variables are booleans.
         var_of: dict[int, dict[int, cp_model.IntVar]] = {}
         for g in self.groups:
@@ -288,7 +290,16 @@ class _Model:
                     continue
                 theirs = var_of.get(oi, {})
                 for si in sorted(mine.keys() & theirs.keys()):
-                    model.add(mine[si] + theirs[si] <= 1)
+                    self._row([(mine[si], 1), (theirs[si], 1)], -math.inf, 1)
+
+    def _row(self, terms: Terms, lo: float, hi: float) -> None:
+        """Add ``lo <= Σ w·v <= hi`` to the model and remember it for the LP relaxation."""
+        self.model.add_linear_constraint(
+            _weighted(terms),
+            INT64_MIN if lo == -math.inf else int(lo),
+            INT64_MAX if hi == math.inf else int(hi),
+        )
+        self.rows.append(([v.index for v, _ in terms], [w for _, w in terms], lo, hi))
 
     def values_of(self, placement: Placement) -> dict[cp_model.IntVar, int]:
         """Variable values encoding a placement (every variable gets a value)."""
@@ -442,6 +453,7 @@ class _Search:
         cap: float | None = None,
         *,
         presolve: bool = True,
+        model: cp_model.CpModel | None = None,
     ) -> tuple[dict[cp_model.IntVar, int], bool, float]:
         """Minimise ``terms`` from the hint ``values``; returns (best values, proven, bound).
 
@@ -450,8 +462,9 @@ class _Search:
         interruptible: on the narrowed soft-cost models it overran the budget several times
         over (2,000x300: 1.1 instead of 0.33 s) and slowed the proof (500x60: 0.69 instead of
         0.44 s); it pays off on the neighbourhoods, where most variables are fixed.
+        ``model`` replaces ``m.model`` by a copy of it with extra constraints.
         """
-        model = m.model
+        model = m.model if model is None else model
         model.clear_objective()  # type: ignore[no-untyped-call]
         model.clear_hints()  # type: ignore[no-untyped-call]
         # Written straight into the proto: the expression API costs more than the search on
@@ -535,9 +548,8 @@ def _lp_search(
     if current <= lp:
         return placement, True, float(current)
     # A first search around the LP optimum and the incumbent finds good solutions fast.
-    saved = rc.restrict({v.index: val for v, val in values.items()})
-    nearby, _, _ = search.optimise(m, terms, values, NEIGHBOURHOOD_SHARE * cap)
-    restore(model, saved)
+    nearby_model = rc.restricted({v.index: val for v, val in values.items()})
+    nearby, _, _ = search.optimise(m, terms, values, NEIGHBOURHOOD_SHARE * cap, model=nearby_model)
     if cost(nearby) < current:
         values = nearby
         current = cost(values)
@@ -642,7 +654,7 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         placed = inst.placed_by_priority(placement)
         for p in PRIORITIES:
             if b.level_terms[p]:
-                b.model.add(_weighted(b.level_terms[p]) >= placed[5 - p])
+                b.at_least(b.level_terms[p], placed[5 - p])
         if b.soft_terms:
             placed = inst.placed_by_priority(placement)
 

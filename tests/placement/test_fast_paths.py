@@ -93,7 +93,7 @@ def test_relaxation_resolves_with_added_rows_and_new_objectives(seed: int) -> No
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_restricting_to_the_lp_support_keeps_the_incumbent_and_restores(seed: int) -> None:
+def test_the_lp_neighbourhood_keeps_the_incumbent_and_leaves_the_model_alone(seed: int) -> None:
     model, xs, costs = _knapsack(seed)
     best = _optimum(model, xs, costs)
     solver = cp_model.CpSolver()
@@ -102,11 +102,25 @@ def test_restricting_to_the_lp_support_keeps_the_incumbent_and_restores(seed: in
     incumbent = {x.index: int(solver.value(x)) for x in xs}
     model.clear_objective()  # type: ignore[no-untyped-call]
     rc = Relaxation(model).minimise([(x.index, c) for x, c in zip(xs, costs, strict=True)])
-    before = [tuple(v.domain) for v in model.proto.variables]
-    saved = rc.restrict(incumbent)
-    for j, value in incumbent.items():
-        domain = model.proto.variables[j].domain
-        assert domain[0] <= value <= domain[1]
-    assert _optimum(model, xs, costs) == best
-    restore(model, saved)
-    assert [tuple(v.domain) for v in model.proto.variables] == before
+    constraints = len(model.proto.constraints)
+    nearby = rc.restricted(incumbent)
+    assert len(model.proto.constraints) == constraints
+    # The incumbent is an optimum and stays feasible in the neighbourhood.
+    assert _optimum(nearby, xs, costs) == best
+
+
+@pytest.mark.parametrize(("seed", "cost_aware"), [(0, False), (1, True), (2, True)])
+def test_the_model_rows_give_the_relaxation_read_from_the_proto(
+    seed: int, cost_aware: bool
+) -> None:
+    from placement.instance import Instance
+    from placement.solve import _Model
+
+    inst = Instance(_problem(120, 15, seed))
+    m = _Model(inst, cost_aware=cost_aware)
+    m.at_least(m.level_terms[5], 1)
+    terms = m.soft_terms if cost_aware else [(v, -w) for v, w in m.level_terms[3]]
+    objective = [(v.index, w) for v, w in terms]
+    from_rows = m.relaxation().minimise(objective)
+    from_proto = Relaxation(m.model).minimise(objective)
+    assert from_rows.bound == pytest.approx(from_proto.bound, rel=1e-9, abs=1e-6)
