@@ -54,8 +54,17 @@ class Relaxation:
     holed domain: :meth:`minimise` then returns a result that narrows nothing.
     """
 
-    def __init__(self, model: cp_model.CpModel, rows: Sequence[Row] | None = None) -> None:
-        """Build the LP of ``model``; ``rows``, when given, are its constraints (any order)."""
+    def __init__(
+        self,
+        model: cp_model.CpModel,
+        rows: Sequence[Row] | None = None,
+        bounds: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
+        """Build the LP of ``model``.
+
+        ``rows`` and ``bounds`` (per proto index), when given, are the model's constraints and
+        variable domains, known to the caller: reading them back from the proto is slower.
+        """
         self.model = model
         self.ok = False
         self.rows: list[Row] = []
@@ -67,12 +76,17 @@ class Relaxation:
         proto = model.proto
         lb: list[float] = []
         ub: list[float] = []
-        for v in proto.variables:
-            domain = list(v.domain)
-            if len(domain) != 2:
-                return
-            lb.append(float(domain[0]))
-            ub.append(float(domain[1]))
+        if bounds is None:
+            read_bounds: list[tuple[int, int]] = []
+            for v in proto.variables:
+                domain = list(v.domain)
+                if len(domain) != 2:
+                    return
+                read_bounds.append((domain[0], domain[1]))
+            bounds = read_bounds
+        for low, high in bounds:
+            lb.append(float(low))
+            ub.append(float(high))
         if rows is None:
             read: list[Row] = []
             for c in proto.constraints:

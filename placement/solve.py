@@ -194,13 +194,14 @@ class _Model:
         self.level_terms: dict[int, Terms] = {p: [] for p in PRIORITIES}
         self.soft_terms: Terms = []
         self.rows: list[Row] = []
+        self.bounds: list[tuple[int, int]] = []
         self._build()
         self._relaxation: Relaxation | None = None
 
     def relaxation(self) -> Relaxation:
         """The model's LP relaxation in GLOP, built on first use and kept in step."""
         if self._relaxation is None:
-            self._relaxation = Relaxation(self.model, self.rows)
+            self._relaxation = Relaxation(self.model, self.rows, self.bounds)
         return self._relaxation
 
     def at_least(self, terms: Terms, value: int) -> None:
@@ -253,6 +254,7 @@ class _Model:
             for pair in g.pairs:
                 si = pair.shelter
                 n = model.new_int_var(0, count, f"n{gi}_{si}")
+                self.bounds.append((0, count))
                 g.n.append(n)
                 self.level_terms[priority].append((n, size))
                 if self.cost_aware and pair.cost:
@@ -267,6 +269,7 @@ class _Model:
                     ys[b] = {}
                     for u in cands:
                         y = model.new_int_var(0, count, f"y{gi}_{si}_{b}_{u}")
+                        self.bounds.append((0, count))
                         ys[b][u] = y
                         unit_terms.setdefault((si, u), []).append((y, sizes[b]))
                         demand[(si, u)] = demand.get((si, u), 0) + sizes[b] * count
@@ -541,7 +544,7 @@ def _lp_search(
     rc = m.relaxation().minimise([(v.index, w) for v, w in terms])
     lp = rc.integer_bound()
     if lp is None:
-        values, proven, best = search.optimise(m, terms, values, cap, presolve=False)
+        values, proven, best = search.optimise(m, terms, values, cap, presolve=not m.cost_aware)
         return m.placement_from(values), proven, best
     if rc.x:
         rounded = m.rounded(rc.x)
@@ -579,7 +582,9 @@ def _lp_search(
                 narrowed += rc.tighten(current - 1, {v.index: val for v, val in values.items()})
         if search.out_of_time() or left() <= 0:
             return m.placement_from(values), False, float(lp)
-        values, proven, best = search.optimise(m, terms, values, left(), presolve=False)
+        # Presolve pays on the cost-blind level models (2,000x300: 4.7 instead of 15 s of wall
+        # time for the same deterministic second) but not on the narrowed soft-cost model.
+        values, proven, best = search.optimise(m, terms, values, left(), presolve=not m.cost_aware)
     finally:
         restore(model, narrowed)
     # Every solution better than the incumbent survived the narrowing, so the optimum is at
