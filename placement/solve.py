@@ -4,10 +4,12 @@ The model (details in docs/solver.md): requests with identical signatures (prior
 viable shelters, costs and unit candidates, no separation link) are aggregated into one group
 with integer counts ``n[g, s]`` (how many of the group go to shelter ``s``); bed blocks with a
 choice of units get counts ``y[g, s, b, u]``. Levels are solved in order — people placed with
-priority 5, 4, 3, 2, 1, then soft cost, then a hash tie-break — and each proven optimum is
-fixed as a constraint before the next. The search runs on one worker (or interleaved workers)
-under a deterministic-time budget, so the answer does not depend on the machine's load; a
-wall-clock limit is only a safety net and its expiry is reported.
+priority 5, 4, 3, 2, 1, then soft cost — and each optimum is fixed as a constraint before the
+next. Each level starts from its LP relaxation (GLOP): a valid bound, a rounded solution and a
+short search around it often close the level without a full search. The search runs on one
+worker (or interleaved workers) under a deterministic-time budget, so the answer does not
+depend on the machine's load; a wall-clock limit is only a safety net and its expiry is
+reported.
 """
 
 from __future__ import annotations
@@ -181,7 +183,7 @@ class _Model:
 
     ``cost_aware=False`` groups requests that differ only in soft cost (for the priority
     levels, where cost plays no part): fewer, larger groups and a much smaller model.
-    ``cost_aware=True`` keeps costs apart and carries the soft-cost and tie-break terms.
+    ``cost_aware=True`` keeps costs apart and carries the soft-cost terms.
     """
 
     def __init__(self, inst: Instance, *, cost_aware: bool, min_priority: int = 1) -> None:
@@ -610,7 +612,7 @@ def _key(inst: Instance, placement: Placement) -> tuple[int, ...]:
 
 
 def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
-    """Priority levels on the cost-blind model, then soft cost and tie-break on the full one."""
+    """Priority levels on the cost-blind model, then the soft cost on the cost-aware one."""
     bound = list(inst.trivial_bound())
     placement = greedy
     proven_levels = 0
