@@ -629,15 +629,17 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         )
     ]
     # One cost-blind model for every level: each level changes the objective and fixes its
-    # optimum (or what it reached) before the next.
-    a = _Model(inst, cost_aware=False)
+    # optimum (or what it reached) before the next. A reduced model (very large problems) gets
+    # no LP bound valid for the problem, and its LP was measured to cost more than it gave
+    # (10,000x1,000: 62 s of GLOP, priority 3 stuck at greedy's 7,769 instead of 7,817), so
+    # there each level searches its own smaller model of priorities >= p from the hint, as before.
+    a = None if inst.reduced else _Model(inst, cost_aware=False)
     for p in PRIORITIES:
         if p not in levels_left:
             proven_levels += 1
             continue
         if search.out_of_time():
             break
-        terms = a.level_terms[p]
         # Each level may spend its share of what is left, the soft cost counting as one more
         # level, so that an unprovable level cannot starve the ones below it. The LP bound is
         # valid for the full problem: lower priorities only take beds.
@@ -646,15 +648,27 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         def better(new: Placement, old: Placement, p: int = p) -> bool:
             return _level_key(inst, new, fixed, p) > _level_key(inst, old, fixed, p)
 
-        found, proven, low = _lp_search(
-            search, a, [(v, -w) for v, w in terms], placement, better, search.budget * share
-        )
+        if a is None:
+            lm = _Model(inst, cost_aware=False, min_priority=p)
+            for q, value in fixed.items():
+                lm.at_least(lm.level_terms[q], value)
+            level = [(v, -w) for v, w in lm.level_terms[p]]
+            values, proven, low = search.optimise(
+                lm, level, lm.values_of(placement), search.budget * share
+            )
+            found = lm.placement_from(values)
+        else:
+            level = [(v, -w) for v, w in a.level_terms[p]]
+            found, proven, low = _lp_search(
+                search, a, level, placement, better, search.budget * share
+            )
         best = -low if math.isfinite(low) else math.nan
         # Fill what the level left empty: a better start for the next level, same value here.
         placement = greedy_placement(inst, found)
         fixed[p] = inst.placed_by_priority(placement)[5 - p]
         achieved = fixed[p]
-        a.at_least(terms, achieved)
+        if a is not None:
+            a.at_least(a.level_terms[p], achieved)
         if proven or achieved >= best:
             # A reduced model's optimum is not the problem's: keep the valid trivial bound.
             if not inst.reduced:
