@@ -583,6 +583,7 @@ def _lp_search(
             # Without the incumbent as hint (it lies outside the window): at 500x60 the
             # window then proved in 0.36 instead of 0.44 deterministic seconds.
             saved = rc.tighten(guess)
+            incumbent = values
             values, proven, best = search.optimise(
                 m, terms, values, 0.5 * left(), presolve=False, hint=False
             )
@@ -590,6 +591,9 @@ def _lp_search(
             reached = cost(values)
             if proven and reached <= guess:
                 return m.placement_from(values), True, float(reached)
+            if reached >= current:
+                # The window's own optimum may lie above the guess and the incumbent.
+                values, reached = incumbent, current
             # Not proven in the window: the neighbourhood search (skipped before the window,
             # which does not start from the incumbent) improves the incumbent for what follows.
             if not search.out_of_time() and left() > 0:
