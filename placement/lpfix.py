@@ -9,6 +9,10 @@ variable's interval can be narrowed without losing any solution of cost ``≤ U`
 and every tie among optima, survive. The duals come from GLOP; the bound is recomputed here from
 them, so an inexact LP solve only makes the tightening weaker, never wrong (a small margin
 covers floating-point rounding of the recomputation itself).
+
+:class:`Relaxation` builds the LP once and re-solves it per objective (warm-started); each solve
+gives a :class:`ReducedCosts` with the bound, the reduced costs and GLOP's primal solution (a
+guide for rounding and for the neighbourhood of :meth:`ReducedCosts.restricted`, never a proof).
 """
 
 from __future__ import annotations
