@@ -9,6 +9,10 @@ variable's interval can be narrowed without losing any solution of cost ``≤ U`
 and every tie among optima, survive. The duals come from GLOP; the bound is recomputed here from
 them, so an inexact LP solve only makes the tightening weaker, never wrong (a small margin
 covers floating-point rounding of the recomputation itself).
+
+:class:`Relaxation` builds the LP once and re-solves it per objective (warm-started); each solve
+gives a :class:`ReducedCosts` with the bound, the reduced costs and GLOP's primal solution (a
+guide for rounding and for the neighbourhood of :meth:`ReducedCosts.restricted`, never a proof).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ def _finite(v: int) -> float:
     return float(v)
 
 
+Row = tuple[list[int], list[int], float, float]
+"""A row ``lo <= Σ coeffs·x[vars] <= hi`` as (vars, coeffs, lo, hi); bounds may be infinite."""
+
 Restore = list[tuple[int, int, int]]
 """(variable proto index, old lower bound, old upper bound) for :func:`restore`."""
 
@@ -42,62 +49,104 @@ def restore(model: cp_model.CpModel, saved: Restore) -> None:
         model.proto.variables[j].domain[1] = hi
 
 
-class ReducedCosts:
-    """The LP relaxation of a model under a minimisation, solved once, for narrowing domains.
+class Relaxation:
+    """The LP relaxation of a CP-SAT model, built once in GLOP and re-solved per objective.
 
-    ``bound`` is the LP lower bound recomputed from GLOP's duals (``-inf`` when the model has
-    another constraint type than plain linear ones, a variable with a holed domain, or the LP
-    did not solve; :meth:`tighten` then changes nothing).
+    Rows added later with :meth:`add` are mirrored here and in the model by the caller;
+    re-solving after a change of objective starts from the previous basis. ``ok`` is false
+    when the model has another constraint type than plain linear ones or a variable with a
+    holed domain: :meth:`minimise` then returns a result that narrows nothing.
     """
 
-    def __init__(self, model: cp_model.CpModel, terms: Sequence[tuple[int, int]]) -> None:
+    def __init__(
+        self,
+        model: cp_model.CpModel,
+        rows: Sequence[Row] | None = None,
+        bounds: Sequence[tuple[int, int]] | None = None,
+    ) -> None:
+        """Build the LP of ``model``.
+
+        ``rows`` and ``bounds`` (per proto index), when given, are the model's constraints and
+        variable domains, known to the caller: reading them back from the proto is slower.
+        """
         self.model = model
-        self.bound = -math.inf
+        self.ok = False
+        self.rows: list[Row] = []
+        self.cons: list[pywraplp.Constraint] = []
         self.lb: list[float] = []
         self.ub: list[float] = []
-        self.d: list[float] = []
+        self.xs: list[pywraplp.Variable] = []
+        self.solver: pywraplp.Solver | None = None
         proto = model.proto
-        nvars = len(proto.variables)
-        lb = [0.0] * nvars
-        ub = [0.0] * nvars
-        for j, v in enumerate(proto.variables):
-            if len(v.domain) != 2:
-                return
-            lb[j], ub[j] = float(v.domain[0]), float(v.domain[1])
-        rows: list[tuple[list[int], list[int], float, float]] = []
-        for c in proto.constraints:
-            if not c.has_linear() or len(c.enforcement_literal) or len(c.linear.domain) != 2:
-                return
-            lin = c.linear
-            rows.append(
-                (list(lin.vars), list(lin.coeffs), _finite(lin.domain[0]), _finite(lin.domain[1]))
-            )
+        lb: list[float] = []
+        ub: list[float] = []
+        if bounds is None:
+            read_bounds: list[tuple[int, int]] = []
+            for v in proto.variables:
+                domain = list(v.domain)
+                if len(domain) != 2:
+                    return
+                read_bounds.append((domain[0], domain[1]))
+            bounds = read_bounds
+        for low, high in bounds:
+            lb.append(float(low))
+            ub.append(float(high))
+        if rows is None:
+            read: list[Row] = []
+            for c in proto.constraints:
+                if not c.has_linear() or len(c.enforcement_literal) or len(c.linear.domain) != 2:
+                    return
+                lin = c.linear
+                lo, hi = _finite(lin.domain[0]), _finite(lin.domain[1])
+                read.append((list(lin.vars), list(lin.coeffs), lo, hi))
+            rows = read
         solver = pywraplp.Solver.CreateSolver("GLOP")
         if solver is None:
             return
-        inf = solver.infinity()
-        xs = [solver.NumVar(lb[j], ub[j], "") for j in range(nvars)]
-        cons = []
+        self.solver = solver
+        self.lb, self.ub = lb, ub
+        self.xs = [solver.NumVar(lo, hi, "") for lo, hi in zip(lb, ub, strict=True)]
         for vs, cs, lo, hi in rows:
-            ct = solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
-            for v, a in zip(vs, cs, strict=True):
-                ct.SetCoefficient(xs[v], float(a))
-            cons.append(ct)
-        obj = solver.Objective()
+            self.add(vs, cs, lo, hi)
+        self.ok = True
+
+    def add(self, vs: list[int], cs: list[int], lo: float, hi: float) -> None:
+        """Add the row ``lo <= Σ cs·x[vs] <= hi`` (infinite bounds allowed)."""
+        if self.solver is None:
+            return
+        inf = self.solver.infinity()
+        ct = self.solver.Constraint(-inf if lo == -math.inf else lo, inf if hi == math.inf else hi)
+        merged: dict[int, int] = {}
+        for v, a in zip(vs, cs, strict=True):
+            merged[v] = merged.get(v, 0) + a
+        for v, a in merged.items():
+            ct.SetCoefficient(self.xs[v], float(a))
+        self.rows.append((vs, cs, lo, hi))
+        self.cons.append(ct)
+
+    def minimise(self, terms: Sequence[tuple[int, int]]) -> ReducedCosts:
+        """Solve the LP under ``min Σ c·x`` (terms by proto index) and derive reduced costs."""
+        out = ReducedCosts(self.model)
+        if not self.ok or self.solver is None:
+            return out
+        nvars = len(self.xs)
+        obj = self.solver.Objective()
+        obj.Clear()
         cost = [0.0] * nvars
         for v, a in terms:
             cost[v] += float(a)
         for j in range(nvars):
             if cost[j]:
-                obj.SetCoefficient(xs[j], cost[j])
+                obj.SetCoefficient(self.xs[j], cost[j])
         obj.SetMinimization()
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
-            return
+        if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+            return out
+        lb, ub = self.lb, self.ub
         # Recompute reduced costs and the bound from the duals (valid for any duals of the
         # right sign; a wrong sign on an unbounded side is clipped to zero).
-        d = list(cost)
+        d = cost
         bound = 0.0
-        for (vs, cs, lo, hi), ct in zip(rows, cons, strict=True):
+        for (vs, cs, lo, hi), ct in zip(self.rows, self.cons, strict=True):
             y = ct.dual_value()
             if (y > 0 and lo == -math.inf) or (y < 0 and hi == math.inf):
                 y = 0.0
@@ -108,7 +157,56 @@ class ReducedCosts:
                 d[v] -= y * a
         for j in range(nvars):
             bound += d[j] * (lb[j] if d[j] > 0 else ub[j])
-        self.bound, self.lb, self.ub, self.d = bound, lb, ub, d
+        out.bound, out.lb, out.ub, out.d = bound, lb, ub, d
+        out.x = [x.solution_value() for x in self.xs]
+        return out
+
+
+class ReducedCosts:
+    """One solve of a :class:`Relaxation`, for narrowing the model's domains.
+
+    ``bound`` is the LP lower bound recomputed from GLOP's duals (``-inf`` when the LP could
+    not be built or did not solve; :meth:`tighten` then changes nothing). ``x`` is GLOP's
+    primal solution by proto index (empty when the LP did not solve), a guide for rounding
+    heuristics only.
+    """
+
+    def __init__(self, model: cp_model.CpModel) -> None:
+        self.model = model
+        self.bound = -math.inf
+        self.lb: list[float] = []
+        self.ub: list[float] = []
+        self.d: list[float] = []
+        self.x: list[float] = []
+
+    def integer_bound(self) -> int | None:
+        """A lower bound on the objective over integer solutions, None when the LP did not solve.
+
+        The objective's coefficients are integers, so the LP bound rounds up; the margin of
+        :meth:`tighten` covers the floating-point error of the recomputation first.
+        """
+        if not math.isfinite(self.bound):
+            return None
+        return math.ceil(self.bound - 1e-7 * abs(self.bound) - 1e-6)
+
+    def restricted(self, keep: dict[int, int]) -> cp_model.CpModel:
+        """A copy of the model keeping at zero every variable that the LP and ``keep`` leave there.
+
+        Not exact: a neighbourhood of the LP solution and the incumbent ``keep`` (values by
+        proto index) for finding solutions fast, never for proving. Only variables whose domain
+        starts at zero are fixed; the model itself is not changed.
+        """
+        zero = [
+            j
+            for j, xj in enumerate(self.x)
+            if self.lb[j] == 0 and self.ub[j] > 0 and xj <= 1e-6 and keep.get(j, 0) == 0
+        ]
+        copy = cp_model.CpModel()
+        copy.proto.copy_from(self.model.proto)
+        variables = copy.proto.variables
+        for j in zero:
+            variables[j].domain[1] = 0
+        return copy
 
     def tighten(self, upper: float, keep: dict[int, int] | None = None) -> Restore:
         """Narrow the model's domains keeping every solution with ``Σ c x ≤ upper``.
