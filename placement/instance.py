@@ -222,6 +222,10 @@ class Instance:
             if cands is not None:
                 yield Pair(ri, si, c, cands)
 
+    def eligible(self, ri: int) -> list[int]:
+        """Indices of the shelters request ``ri`` is eligible for (free beds ignored)."""
+        return self._eligible[ri]
+
     def viable(self, ri: int, si: int) -> tuple[tuple[int, ...], ...] | None:
         """Block candidates of request ``ri`` at eligible shelter ``si``.
 

@@ -263,3 +263,23 @@ def test_a_reduced_model_stays_valid_feasible_and_no_worse_than_greedy(
     assert lexicographic_key(greedy) <= lexicographic_key(solution)
     # The baseline still sees every shelter when the model is reduced.
     assert greedy.result_bytes() == full_greedy.result_bytes()
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6, 7])
+def test_a_reduced_model_never_places_fewer_than_greedy_at_any_priority(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from placement import instance
+    from placement.generator import generate
+
+    problem = Problem.from_document(generate(120, 15, seed=seed))
+    monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
+    monkeypatch.setattr(instance, "MIN_KEPT", 3)
+    assert instance.Instance(problem).reduced
+    solution = solve(problem, time_limit_s=2)
+    greedy = solve(problem, method="greedy")
+    assert verify(problem, solution) == []
+    assert solution.status == "feasible"
+    ours, theirs = solution.objective.placed_by_priority, greedy.objective.placed_by_priority
+    assert all(o >= t for o, t in zip(ours, theirs, strict=True)), (ours, theirs)
+    assert lexicographic_key(greedy) <= lexicographic_key(solution)
