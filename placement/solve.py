@@ -601,9 +601,12 @@ def _cp_sat_reduced(inst: Instance, greedy: Placement, search: _Search) -> _Run:
     263,000-299,000 pairs: CP-SAT's presolve alone took about 20 s of wall time per level and it
     found nothing beyond the hint in 6 deterministic seconds). The soft
     level gets no CP-SAT search (neither the GLOP relaxation nor CP-SAT fitted the time limit
-    there): ``improve_soft_cost`` lowers it instead. The status is always ``feasible`` and the
-    bounds are the trivial ones.
+    there). Then ``insert_by_moves`` places more requests by moving placed ones (nobody is
+    unplaced) and ``improve_soft_cost`` lowers the soft cost. The status is always
+    ``feasible`` and the bounds are the trivial ones.
     """
+    from placement.greedy import insert_by_moves  # here: keeps this hunk apart from the rest
+
     floor = inst.placed_by_priority(greedy)
     placement = greedy
     fixed: dict[int, int] = {}
@@ -627,7 +630,7 @@ def _cp_sat_reduced(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         if all(c >= f for c, f in zip(counts, floor, strict=True)):
             placement = found
         fixed[p] = inst.placed_by_priority(placement)[5 - p]
-    placement = improve_soft_cost(inst, placement)
+    placement = improve_soft_cost(inst, insert_by_moves(inst, placement))
     baseline = improve_soft_cost(inst, greedy)
     if _key(inst, baseline) > _key(inst, placement):
         placement = baseline

@@ -283,3 +283,25 @@ def test_a_reduced_model_never_places_fewer_than_greedy_at_any_priority(
     ours, theirs = solution.objective.placed_by_priority, greedy.objective.placed_by_priority
     assert all(o >= t for o, t in zip(ours, theirs, strict=True)), (ours, theirs)
     assert lexicographic_key(greedy) <= lexicographic_key(solution)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_moves_place_more_and_unplace_nobody(seed: int) -> None:
+    from placement.generator import generate
+    from placement.greedy import greedy_placement, insert_by_moves
+    from placement.instance import Instance
+
+    problem = Problem.from_document(generate(200, 20, seed=seed))
+    inst = Instance(problem)
+    start = greedy_placement(inst, extend=True)
+    moved = insert_by_moves(inst, start)
+    assert set(start) <= set(moved)
+    assert len(moved) > len(start)  # these networks leave room to gain (measured)
+    used: dict[tuple[int, int], int] = {}
+    for ri, (si, choice) in moved.items():
+        pair = next(p for p in inst.pairs[ri] if p.shelter == si)
+        for b, u in enumerate(choice):
+            assert u in pair.candidates[b]
+            used[(si, u)] = used.get((si, u), 0) + len(inst.blocks[ri][b])
+        assert not inst.separated[ri] & {r for r, (s, _) in moved.items() if s == si}
+    assert all(n <= inst.free[si][u] for (si, u), n in used.items())
