@@ -42,7 +42,7 @@ GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
 TIE_SHARE = 0.1
 """The tie-break search may use at most this share of the budget; it decides nothing else."""
-REDUCED_MAX_PAIRS = 150_000
+REDUCED_MAX_PAIRS = 60_000
 """A reduced model's level ``p`` is searched only while priorities ``>= p`` have at most this
 many viable pairs (see _cp_sat_reduced)."""
 SAFETY_FACTOR = 10.0
@@ -597,9 +597,11 @@ def _cp_sat_reduced(inst: Instance, greedy: Placement, search: _Search) -> _Run:
     only when, once completed greedily, it still places at least the greedy baseline's count at
     every priority; otherwise the best placement so far stays. Levels are searched in order on
     the cost-blind model of priorities ``>= p``, as for a full model, until priorities ``>= p``
-    have more than ``REDUCED_MAX_PAIRS`` viable pairs (at 10,000x1,000, levels 3-1 with
-    263,000-299,000 pairs: CP-SAT's presolve alone took about 20 s of wall time per level and it
-    found nothing beyond the hint in 6 deterministic seconds). The soft
+    have more than ``REDUCED_MAX_PAIRS`` viable pairs. At 10,000x1,000 that searches level 5
+    alone (29,000 pairs): level 4 (98,000 pairs) spent 12-17 s of wall time under load proving
+    greedy's count optimal on the reduced model, and levels 3-1 (263,000-299,000 pairs) about
+    20 s each, mostly in presolve, finding nothing beyond the hint in 6 deterministic seconds;
+    the time limit covers the wall clock there. The soft
     level gets no CP-SAT search (neither the GLOP relaxation nor CP-SAT fitted the time limit
     there). Then ``insert_by_moves`` places more requests by moving placed ones (nobody is
     unplaced) and ``improve_soft_cost`` lowers the soft cost. The status is always
