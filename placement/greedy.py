@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from placement.eligibility import fit_blocks
-from placement.instance import Instance, Placement
+from placement.instance import Instance, Pair, Placement
 
 
 def greedy_placement(
@@ -111,9 +111,11 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
     Unplaced requests are taken by priority 5 → 1, ties in document order. For each of its
     shelters (cheapest first) a request goes in directly if it fits; otherwise the placed
     requests there are tried in index order: if the request would fit once one of them left,
-    and that one fits in one of its other shelters (cheapest first, no separation broken), it
-    moves there and the request takes its room. Nobody is ever unplaced, so people placed per
-    priority never fall; the soft cost may rise. One pass; deterministic.
+    and that one fits in one of its other shelters (cheapest first; in a reduced model then any
+    other eligible shelter with room, in document order, whose pair joins the model; no
+    separation broken), it moves there and the request takes its room. Nobody is ever
+    unplaced, so people placed per priority never fall; the soft cost may rise. One pass;
+    deterministic.
     """
     requests = inst.problem.requests
     left = [list(f) for f in inst.free]
@@ -124,8 +126,21 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
             left[si][u] -= len(inst.blocks[ri][b])
         placed_at[si].add(ri)
     has_room = {si for si, free in enumerate(left) if any(f > 0 for f in free)}
-    # Where each placed request could move to now; forgotten whenever beds change hands.
+    # Where each placed request could move to now (see forget).
     moves: dict[int, tuple[int, list[int]] | None] = {}
+
+    def forget(worse: int, better: int | None = None) -> None:
+        """Drop the entries a change may have made stale; the others stay exact.
+
+        Room or separation got worse at ``worse`` (and at ``better``, which may also have got
+        better: an entry whose request is eligible there may now find an earlier shelter).
+        """
+        for key in list(moves):
+            val = moves[key]
+            if (val is not None and val[0] in (worse, better)) or (
+                better is not None and better in inst.eligible_set(key)
+            ):
+                del moves[key]
 
     def put(ri: int, si: int, choice: Sequence[int], sign: int) -> None:
         for b, u in enumerate(choice):
@@ -140,7 +155,6 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
             has_room.add(si)
         else:
             has_room.discard(si)
-        moves.clear()
 
     def move_of(other: int) -> tuple[int, list[int]] | None:
         if other in moves:
@@ -156,6 +170,19 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
             if fitted is not None:
                 found = (to, fitted)
                 break
+        if found is None and inst.reduced:
+            # Beyond the reduced model: any eligible shelter with room, in document order; the
+            # pair joins the model's pairs (as in greedy_placement's extension).
+            known = {p.shelter for p in inst.pairs[other]}
+            for to in sorted(has_room & inst.eligible_set(other)):
+                if to in known or inst.separated[other] & placed_at[to]:
+                    continue
+                cands = inst.viable(other, to)
+                fitted = None if cands is None else fit_blocks(sizes, cands, left[to])
+                if cands is not None and fitted is not None:
+                    found = (to, fitted)
+                    inst.pairs[other].append(Pair(other, to, inst.pair_cost(other, to), cands))
+                    break
         moves[other] = found
         return found
 
@@ -172,6 +199,7 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
             fitted = fit_blocks(sizes, pair.candidates, left[si])
             if fitted is not None:
                 put(ri, si, fitted, 1)
+                forget(si)
                 break
             for other in sorted(placed_at[si]):
                 target = move_of(other)
@@ -188,6 +216,8 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
                 fitted = fit_blocks(sizes, pair.candidates, left[si])
                 assert fitted is not None
                 put(ri, si, fitted, 1)
+                moves.pop(other, None)
+                forget(target[0], si)
                 done = True
                 break
             if done:

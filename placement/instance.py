@@ -226,6 +226,10 @@ class Instance:
         """Indices of the shelters request ``ri`` is eligible for (free beds ignored)."""
         return self._eligible[ri]
 
+    def eligible_set(self, ri: int) -> frozenset[int]:
+        """The same shelters as :meth:`eligible`, as a set."""
+        return self._eligible_set[ri]
+
     def viable(self, ri: int, si: int) -> tuple[tuple[int, ...], ...] | None:
         """Block candidates of request ``ri`` at eligible shelter ``si``.
 

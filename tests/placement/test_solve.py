@@ -285,14 +285,21 @@ def test_a_reduced_model_never_places_fewer_than_greedy_at_any_priority(
     assert lexicographic_key(greedy) <= lexicographic_key(solution)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_moves_place_more_and_unplace_nobody(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "reduce"), [(0, False), (1, True), (2, False), (3, True)])
+def test_moves_place_more_and_unplace_nobody(
+    monkeypatch: pytest.MonkeyPatch, seed: int, reduce: bool
+) -> None:
+    from placement import instance
     from placement.generator import generate
     from placement.greedy import greedy_placement, insert_by_moves
     from placement.instance import Instance
 
+    if reduce:
+        monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
+        monkeypatch.setattr(instance, "MIN_KEPT", 3)
     problem = Problem.from_document(generate(200, 20, seed=seed))
     inst = Instance(problem)
+    assert inst.reduced == reduce
     start = greedy_placement(inst, extend=True)
     moved = insert_by_moves(inst, start)
     assert set(start) <= set(moved)
