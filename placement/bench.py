@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from placement.generator import generate
+from placement.instance import Instance
+from placement.lpbound import level_bounds, total_bound
 from placement.problem import PRIORITIES, Problem
 from placement.solve import solve
 
@@ -37,6 +39,12 @@ class BenchResult:
     greedy_wall_s: float
     greedy_placed: tuple[int, ...]
     greedy_soft_cost: int
+    lp_levels: tuple[int, ...] = ()
+    """Per priority, LP bound given the CP-SAT answer's counts at the higher priorities."""
+    greedy_lp_levels: tuple[int, ...] = ()
+    """The same given the greedy answer's counts."""
+    lp_total: int = 0
+    """LP bound on people placed, priorities alike."""
 
 
 def parse_sizes(text: str) -> list[tuple[int, int]]:
@@ -80,6 +88,8 @@ def run_bench(
         problem = Problem.from_document(generate(n_requests, n_shelters, seed))
         greedy = solve(problem, method="greedy", seed=seed, time_limit_s=limit)
         best = solve(problem, method="cp-sat", seed=seed, time_limit_s=limit)
+        # LP bounds over every viable pair (also where the model was reduced); not timed.
+        inst = Instance(problem)
         results.append(
             BenchResult(
                 requests=n_requests,
@@ -96,6 +106,9 @@ def run_bench(
                 greedy_wall_s=greedy.wall_s,
                 greedy_placed=greedy.objective.placed_by_priority,
                 greedy_soft_cost=greedy.objective.soft_cost,
+                lp_levels=level_bounds(inst, best.objective.placed_by_priority),
+                greedy_lp_levels=level_bounds(inst, greedy.objective.placed_by_priority),
+                lp_total=total_bound(inst),
             )
         )
     return results
@@ -105,6 +118,14 @@ def _gap(placed: int, bound: int) -> str:
     return "0" if bound <= placed else f"{100 * (bound - placed) / bound:.2f}%"
 
 
+def _lp(placed: Sequence[int], levels: Sequence[int], total: int) -> str:
+    if not levels:
+        return "- | -"
+    bounds = "/".join(map(str, levels)) + f" ({total})"
+    gaps = "/".join(_gap(p, b) for p, b in zip(placed, levels, strict=True))
+    return f"{bounds} | {gaps} ({_gap(sum(placed), total)})"
+
+
 def format_results(results: Sequence[BenchResult]) -> str:
     """Render results as a plain-text table (Markdown-compatible), machine line first."""
     lines = [
@@ -112,8 +133,9 @@ def format_results(results: Sequence[BenchResult]) -> str:
         f"python {platform.python_version()}",
         "",
         "| size | limit s | method | status | wall s | placed p5/p4/p3/p2/p1 | total | "
-        "gap to bound p5/p4/p3/p2/p1 | soft cost |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "gap to bound p5/p4/p3/p2/p1 | LP bound p5/p4/p3/p2/p1 (total) | "
+        "gap to LP p5/p4/p3/p2/p1 (total) | soft cost |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         size = f"{r.requests}x{r.shelters} ({r.people} people)"
@@ -121,17 +143,24 @@ def format_results(results: Sequence[BenchResult]) -> str:
         status = r.status + (" (safety net)" if r.safety_net_expired else "")
         lines.append(
             f"| {size} | {r.time_limit_s:g} | cp-sat | {status} | {r.wall_s:.2f} | "
-            f"{'/'.join(map(str, r.placed))} | {sum(r.placed)} | {gaps} | {r.soft_cost:,} |"
+            f"{'/'.join(map(str, r.placed))} | {sum(r.placed)} | {gaps} | "
+            f"{_lp(r.placed, r.lp_levels, r.lp_total)} | {r.soft_cost:,} |"
         )
         ggaps = "/".join(_gap(p, b) for p, b in zip(r.greedy_placed, r.bound, strict=True))
         lines.append(
             f"| {size} | | greedy | feasible | {r.greedy_wall_s:.2f} | "
             f"{'/'.join(map(str, r.greedy_placed))} | {sum(r.greedy_placed)} | {ggaps} | "
+            f"{_lp(r.greedy_placed, r.greedy_lp_levels, r.lp_total)} | "
             f"{r.greedy_soft_cost:,} |"
         )
     lines.append("")
     lines.append(
         "gap = (bound - placed) / bound per priority level, against the best bound CP-SAT "
         f"proved (levels {'/'.join(map(str, PRIORITIES))}); soft cost in weighted metres."
+    )
+    lines.append(
+        "LP bound: the LP relaxation over every viable pair (GLOP, priced out; see "
+        "placement/lpbound.py), per level given the row's own counts at the higher levels, "
+        "and in total with all priorities alike; wall s excludes it."
     )
     return "\n".join(lines)

@@ -38,11 +38,22 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
     # unit configuration says about its members, so requests alike share one computation.
     cache: dict[tuple[object, ...], tuple[list[str], list[int]]] = {}
     taken: dict[int, list[tuple[set[int], str]]] = {}
+    # Without separation links, a request's reasons depend only on its shelter-level fields and
+    # on its member profile (which fixes the member codes, bed blocks and unit candidates), so
+    # requests alike share the whole answer; per shelter, the capacity part depends only on
+    # the profile.
+    alike: dict[tuple[int, int], tuple[str, ...]] = {}
+    room: dict[tuple[int, int], tuple[str, ...] | None] = {}
     for ri in range(len(problem.requests)):
         if ri in placement:
             continue
         if not shelters:
             out[ri] = ("no_shelters",)
+            continue
+        separated = inst.separated[ri]
+        same = (inst.request_key(ri), inst.profile[ri])
+        if not separated and same in alike:
+            out[ri] = alike[same]
             continue
         key = (inst.request_key(ri), inst.member_codes_by_config(ri))
         hit = cache.get(key)
@@ -63,25 +74,23 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
         reasons: list[str] = []
         for si in hit[1]:
             prefix = prefixes[si]
-            candidates = inst.member_level(ri, inst.config[si])[1]
-            if fit_blocks(sizes, candidates, inst.free[si]) is None:
+            if inst.viable(ri, si) is None:
                 reasons.append(prefix + "too_few_beds")
                 continue
             found = False
-            for other in placed_at[si]:
-                if other in inst.separated[ri]:
-                    reasons.append(f"{prefix}separated_from:{problem.requests[other].id}")
-                    found = True
-            if fit_blocks(sizes, candidates, left[si]) is None:
-                usable = {u for c in candidates for u in c}
-                holders = taken.get(si)
-                if holders is None:
-                    holders = [
-                        (units_used[other], f"{prefix}capacity_taken:{problem.requests[other].id}")
-                        for other in placed_at[si]
-                    ]
-                    taken[si] = holders
-                reasons.extend(text for units, text in holders if units & usable)
+            if separated:
+                for other in placed_at[si]:
+                    if other in separated:
+                        reasons.append(f"{prefix}separated_from:{problem.requests[other].id}")
+                        found = True
+            at = (inst.profile[ri], si)
+            if at in room:
+                hold = room[at]
+            else:
+                hold = _holders(inst, si, ri, sizes, left[si], taken, placed_at, units_used)
+                room[at] = hold
+            if hold is not None:
+                reasons.extend(hold)
                 found = True
             if not found:
                 reasons.append(f"{prefix}not_chosen")
@@ -90,4 +99,34 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[st
         merged = hit[0] + reasons
         merged.sort()
         out[ri] = tuple(merged)
+        if not separated:
+            alike[same] = out[ri]
     return out
+
+
+def _holders(
+    inst: Instance,
+    si: int,
+    ri: int,
+    sizes: list[int],
+    left: list[int],
+    taken: dict[int, list[tuple[set[int], str]]],
+    placed_at: list[list[int]],
+    units_used: dict[int, set[int]],
+) -> tuple[str, ...] | None:
+    """The ``capacity_taken`` strings of request ``ri`` at shelter ``si``.
+
+    None when the group fits in what is left of the shelter; otherwise one string per placed
+    request holding a unit the group could use (possibly none).
+    """
+    candidates = inst.member_level(ri, inst.config[si])[1]
+    if fit_blocks(sizes, candidates, left) is not None:
+        return None
+    usable = {u for c in candidates for u in c}
+    holders = taken.get(si)
+    if holders is None:
+        prefix = f"shelter:{inst.problem.shelters[si].id}:capacity_taken:"
+        ids = inst.problem.requests
+        holders = [(units_used[other], prefix + ids[other].id) for other in placed_at[si]]
+        taken[si] = holders
+    return tuple(text for units, text in holders if units & usable)

@@ -8,12 +8,21 @@ sets. The rules themselves are never re-implemented here.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from placement.cost import ShelterCosts, request_origin
-from placement.eligibility import block_candidates, fit_blocks, member_reasons, shelter_reasons
-from placement.problem import Member, Problem, Request, Unit
+from placement.cost import EARTH_RADIUS_M, ShelterCosts, request_origin
+from placement.eligibility import (
+    block_candidates,
+    fit_blocks,
+    member_reasons,
+    member_status,
+    shelter_reasons,
+)
+from placement.problem import Location, Member, Problem, Request, Unit
 
 PAIR_LIMIT = 250_000
 """Above this many eligible (request, shelter) pairs the model keeps each request's cheapest."""
@@ -62,8 +71,22 @@ class Instance:
         config_units: dict[int, tuple[Unit, ...]] = {}
         for s, c in zip(shelters, self.config, strict=True):
             config_units.setdefault(c, s.units)
-        profile_of: dict[tuple[Member, ...], int] = {}
-        self.profile = [profile_of.setdefault(q.members, len(profile_of)) for q in requests]
+        # Members enter the rules only through ref, sex, guardian, status and which side of each
+        # rule's age bounds they fall on, so groups alike in these share one evaluation.
+        ages = sorted(
+            {
+                a
+                for u in config_units.values()
+                for x in u
+                for r in x.admits
+                for a in (r.min_age, r.max_age + 1)
+            }
+        )
+        profile_of: dict[tuple[object, ...], int] = {}
+        self.profile = [
+            profile_of.setdefault(_profile_key(q, ages, problem.majority_age), len(profile_of))
+            for q in requests
+        ]
         self._member_cache: dict[
             tuple[int, int], tuple[list[str], tuple[tuple[int, ...], ...]]
         ] = {}
@@ -77,48 +100,6 @@ class Instance:
         shelter_sets = _ShelterSets(problem)
         self._shelter_sets = shelter_sets
         allowed_by_profile: dict[int, set[int]] = {}
-        eligible_of: list[list[int]] = []
-        for ri, q in enumerate(requests):
-            mi = self.profile[ri]
-            blocks = tuple(b for b, _ in block_candidates(q, (), problem.majority_age))
-            self.blocks.append(blocks)
-            if mi not in allowed_by_profile:
-                allowed: set[int] = set()
-                for c, members in shelters_by_config.items():
-                    if not self.member_level(ri, c)[0]:
-                        allowed |= members
-                allowed_by_profile[mi] = allowed
-            eligible_of.append(list(shelter_sets.eligible(q) & allowed_by_profile[mi]))
-        total = sum(len(e) for e in eligible_of)
-        limit = PAIR_LIMIT if pair_limit is None else pair_limit
-        self.reduced = total > limit
-        keep = max(MIN_KEPT, limit // max(1, len(requests))) if self.reduced else None
-        self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
-        self._rest: list[list[int]] = []
-        self._cost_fn: list[Callable[[int], int]] = []
-        self._cost_table = ShelterCosts(shelters, self.regions, problem.weights)
-        for ri, q in enumerate(requests):
-            costs, cache = self._costs(q)
-            self._cost_fn.append(costs)
-            elig = eligible_of[ri]
-            missing = [si for si in elig if si not in cache]
-            if missing:
-                cache.update(zip(missing, self._cost_table.costs(q, missing), strict=True))
-            order = [si for _, si in sorted(zip(map(cache.__getitem__, elig), elig, strict=True))]
-            pairs: list[Pair] = []
-            sizes = [len(b) for b in self.blocks[ri]]
-            stop = len(order)
-            for pos, si in enumerate(order):
-                if keep is not None and len(pairs) >= keep:
-                    stop = pos
-                    break
-                cands = self.member_level(ri, self.config[si])[1]
-                if _fits(sizes, cands, self.free[si]):
-                    pairs.append(Pair(ri, si, costs(si), cands))
-            self.pairs.append(pairs)
-            self._rest.append(order[stop:])
-        self.kept = keep
-
         key_of: dict[tuple[object, ...], int] = {}
         self._request_key = [
             key_of.setdefault(
@@ -133,6 +114,55 @@ class Instance:
             )
             for q in requests
         ]
+        # Requests with the same shelter-level fields and member profile share one list.
+        eligible_by_key: dict[tuple[int, int], tuple[list[int], frozenset[int]]] = {}
+        self._eligible: list[list[int]] = []
+        self._eligible_set: list[frozenset[int]] = []
+        for ri, q in enumerate(requests):
+            mi = self.profile[ri]
+            blocks = tuple(b for b, _ in block_candidates(q, (), problem.majority_age))
+            self.blocks.append(blocks)
+            if mi not in allowed_by_profile:
+                allowed: set[int] = set()
+                for c, members in shelters_by_config.items():
+                    if not self.member_level(ri, c)[0]:
+                        allowed |= members
+                allowed_by_profile[mi] = allowed
+            ekey = (self._request_key[ri], mi)
+            hit = eligible_by_key.get(ekey)
+            if hit is None:
+                found = shelter_sets.eligible(q) & allowed_by_profile[mi]
+                hit = (sorted(found), frozenset(found))
+                eligible_by_key[ekey] = hit
+            self._eligible.append(hit[0])
+            self._eligible_set.append(hit[1])
+        total = sum(len(e) for e in self._eligible)
+        limit = PAIR_LIMIT if pair_limit is None else pair_limit
+        self.reduced = total > limit
+        keep = max(MIN_KEPT, limit // max(1, len(requests))) if self.reduced else None
+        self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
+        self._viable: dict[tuple[int, int], tuple[tuple[int, ...], ...] | None] = {}
+        self._cost_fn: list[Callable[[int], int]] = []
+        self._cost_caches: list[dict[int, int]] = []
+        self._last_kept: list[tuple[int, int] | None] = []
+        self._cost_table = ShelterCosts(shelters, self.regions, problem.weights)
+        self._sweep = _CellSweep(self._cost_table, problem.weights.distance_per_metre)
+        for ri, q in enumerate(requests):
+            costs, cache = self._costs(q)
+            self._cost_fn.append(costs)
+            self._cost_caches.append(cache)
+            if keep is None:
+                self.pairs.append(self._all_pairs(ri, q, cache))
+                self._last_kept.append(None)
+            else:
+                pairs = self._cheapest_pairs(ri, q, cache, keep)
+                self.pairs.append(pairs)
+                # more_pairs starts after the last kept pair, if ``keep`` pairs were found.
+                self._last_kept.append(
+                    (pairs[-1].cost, pairs[-1].shelter) if len(pairs) >= keep else None
+                )
+        self.kept = keep
+
         self._shelter_reason_cache: dict[tuple[int, int], list[str]] = {}
         self.separated: list[set[int]] = [set() for _ in requests]
         for ri, q in enumerate(requests):
@@ -178,12 +208,88 @@ class Instance:
 
     def more_pairs(self, ri: int) -> Iterator[Pair]:
         """Viable pairs of request ``ri`` left out of a reduced model, cheapest first."""
-        costs = self._cost_fn[ri]
+        last = self._last_kept[ri]
+        if last is None:
+            return
+        q = self.problem.requests[ri]
+        elig = self._eligible[ri]
+        cache = self._cost_caches[ri]
+        self._fill(q, cache, elig)
+        for c, si in sorted(zip(map(cache.__getitem__, elig), elig, strict=True)):
+            if (c, si) <= last:
+                continue
+            cands = self.viable(ri, si)
+            if cands is not None:
+                yield Pair(ri, si, c, cands)
+
+    def eligible(self, ri: int) -> list[int]:
+        """Indices of the shelters request ``ri`` is eligible for (free beds ignored)."""
+        return self._eligible[ri]
+
+    def eligible_set(self, ri: int) -> frozenset[int]:
+        """The same shelters as :meth:`eligible`, as a set."""
+        return self._eligible_set[ri]
+
+    def viable(self, ri: int, si: int) -> tuple[tuple[int, ...], ...] | None:
+        """Block candidates of request ``ri`` at eligible shelter ``si``.
+
+        None when the group does not fit the shelter's free beds even with nobody else placed.
+        """
+        key = (self.profile[ri], si)
+        if key in self._viable:
+            return self._viable[key]
+        cands = self.member_level(ri, self.config[si])[1]
         sizes = [len(b) for b in self.blocks[ri]]
-        for si in self._rest[ri]:
-            cands = self.member_level(ri, self.config[si])[1]
-            if _fits(sizes, cands, self.free[si]):
-                yield Pair(ri, si, costs(si), cands)
+        hit = cands if _fits(sizes, cands, self.free[si]) else None
+        self._viable[key] = hit
+        return hit
+
+    def _fill(self, q: Request, cache: dict[int, int], indices: Sequence[int]) -> None:
+        missing = [si for si in indices if si not in cache]
+        if missing:
+            cache.update(zip(missing, self._cost_table.costs(q, missing), strict=True))
+
+    def _all_pairs(self, ri: int, q: Request, cache: dict[int, int]) -> list[Pair]:
+        """Every viable pair of request ``ri``, by soft cost then document order."""
+        elig = self._eligible[ri]
+        self._fill(q, cache, elig)
+        pairs: list[Pair] = []
+        for c, si in sorted(zip(map(cache.__getitem__, elig), elig, strict=True)):
+            cands = self.viable(ri, si)
+            if cands is not None:
+                pairs.append(Pair(ri, si, c, cands))
+        return pairs
+
+    def _cheapest_pairs(self, ri: int, q: Request, cache: dict[int, int], keep: int) -> list[Pair]:
+        """The first ``keep`` of :meth:`_all_pairs`, without costing every shelter.
+
+        Shelters are visited by cells, nearest to the request's origin first; the walk stops
+        once the floor of the next cell (see :class:`_CellSweep`) is above the worst kept
+        pair's cost. Ties in cost go to document order, as in the sort.
+        """
+        elig = self._eligible_set[ri]
+        heap: list[tuple[int, int]] = []  # (-cost, -shelter): the worst kept pair on top
+        for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
+            if len(heap) >= keep and lower > -heap[0][0]:
+                break
+            todo = [si for si in chunk if si in elig]
+            self._fill(q, cache, todo)
+            for si in todo:
+                c = cache[si]
+                if len(heap) >= keep and (c, si) > (-heap[0][0], -heap[0][1]):
+                    continue
+                if self.viable(ri, si) is None:
+                    continue
+                if len(heap) < keep:
+                    heapq.heappush(heap, (-c, -si))
+                else:
+                    heapq.heapreplace(heap, (-c, -si))
+        pairs = []
+        for c, si in sorted((-c, -s) for c, s in heap):
+            cands = self.viable(ri, si)
+            assert cands is not None
+            pairs.append(Pair(ri, si, c, cands))
+        return pairs
 
     def request_key(self, ri: int) -> int:
         """Index of the request's shelter-level fields (requests alike share it)."""
@@ -261,3 +367,83 @@ def _fits(sizes: Sequence[int], cands: Sequence[Sequence[int]], free: Sequence[i
     if len(sizes) == 1:
         return any(free[u] >= sizes[0] for u in cands[0])
     return fit_blocks(sizes, cands, free) is not None
+
+
+def _profile_key(q: Request, ages: Sequence[int], majority_age: int) -> tuple[object, ...]:
+    """What the admission rules can see of a group: equal keys, equal member-level results.
+
+    ``ages`` are the sorted rule bounds (``min_age`` and ``max_age + 1``): two ages between
+    the same bounds satisfy the same comparisons of every rule.
+    """
+    return tuple(
+        (
+            m.ref,
+            m.sex,
+            bisect.bisect_right(ages, m.age),
+            m.guardian_ref,
+            member_status(m, q.members, majority_age),
+        )
+        for m in q.members
+    )
+
+
+class _CellSweep:
+    """Shelters grouped in latitude/longitude cells, cells ordered by a floor on the cost.
+
+    The floor of a cell is a lower bound on the haversine distance from an origin to any point
+    of the cell's bounding box (each term of the haversine formula at its smallest over the
+    box), times the weight per metre, less a margin for floating-point and whole-metre
+    rounding. The other soft-cost terms are never negative, so no shelter of a cell costs less
+    than its floor.
+    """
+
+    CELL_DEG = 1.0
+
+    def __init__(self, table: ShelterCosts, per_metre: int) -> None:
+        cells: dict[tuple[int, int], list[int]] = {}
+        self.nowhere: list[int] = []
+        for si, pt in enumerate(table.points):
+            if pt is None:
+                self.nowhere.append(si)
+                continue
+            _, _, lon, lat = pt
+            cells.setdefault(
+                (math.floor(lat / self.CELL_DEG), math.floor(lon / self.CELL_DEG)), []
+            ).append(si)
+        self.cells: list[tuple[float, float, float, float, list[int]]] = []
+        for members in cells.values():
+            lats = [table.points[si][0] for si in members]  # type: ignore[index]
+            lons = [table.points[si][2] for si in members]  # type: ignore[index]
+            self.cells.append((min(lats), max(lats), min(lons), max(lons), members))
+        self.every = list(range(len(table.points)))
+        self.per_metre = per_metre
+        self._orders: dict[tuple[float, float], list[tuple[int, list[int]]]] = {}
+
+    def order(self, origin: Location | None) -> list[tuple[int, list[int]]]:
+        """(floor, shelter indices) covering every shelter once, by floor ascending."""
+        if origin is None or self.per_metre == 0:
+            return [(0, self.every)]
+        key = (origin.lat, origin.lon)
+        hit = self._orders.get(key)
+        if hit is not None:
+            return hit
+        lat1 = math.radians(origin.lat)
+        cos1 = math.cos(lat1)
+        out: list[tuple[int, list[int]]] = [(0, self.nowhere)] if self.nowhere else []
+        for lat_lo, lat_hi, lon_lo, lon_hi, members in self.cells:
+            dlat = max(0.0, lat_lo - lat1, lat1 - lat_hi)
+            if lon_lo <= origin.lon <= lon_hi:
+                s2 = 0.0
+            else:
+                east = math.radians((lon_lo - origin.lon) % 360.0)
+                west = math.radians((origin.lon - lon_hi) % 360.0)
+                s2 = min(math.sin(east / 2) ** 2, math.sin(west / 2) ** 2)
+            cos2 = min(math.cos(lat_lo), math.cos(lat_hi))
+            h = math.sin(dlat / 2) ** 2 + cos1 * max(0.0, cos2) * s2
+            metres = 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+            # Margin for floating-point rounding and the rounding to whole metres.
+            floor = self.per_metre * max(0, math.floor(metres * (1 - 1e-9)) - 1)
+            out.append((floor, members))
+        out.sort(key=lambda c: c[0])
+        self._orders[key] = out
+        return out

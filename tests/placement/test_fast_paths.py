@@ -124,3 +124,159 @@ def test_the_model_rows_give_the_relaxation_read_from_the_proto(
     from_rows = m.relaxation().minimise(objective)
     from_proto = Relaxation(m.model).minimise(objective)
     assert from_rows.bound == pytest.approx(from_proto.bound, rel=1e-9, abs=1e-6)
+
+
+def _reduced(monkeypatch: pytest.MonkeyPatch, keep: int) -> None:
+    from placement import instance
+
+    monkeypatch.setattr(instance, "PAIR_LIMIT", 10)
+    monkeypatch.setattr(instance, "MIN_KEPT", keep)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_member_levels_equal_the_rules_for_every_request_and_shelter(seed: int) -> None:
+    from placement.eligibility import block_candidates, member_reasons
+    from placement.instance import Instance
+
+    problem = _problem(150, 25, seed)
+    inst = Instance(problem)
+    age = problem.majority_age
+    for ri, q in enumerate(problem.requests):
+        for si, s in enumerate(problem.shelters):
+            expected = (
+                member_reasons(q, s.units, age),
+                tuple(c for _, c in block_candidates(q, s.units, age)),
+            )
+            assert inst.member_level(ri, inst.config[si]) == expected
+
+
+@pytest.mark.parametrize(("seed", "keep"), [(0, 3), (1, 5), (2, 1), (3, 8)])
+def test_the_cheapest_pairs_of_a_reduced_model_equal_the_plain_sort(
+    monkeypatch: pytest.MonkeyPatch, seed: int, keep: int
+) -> None:
+    from placement.eligibility import assign_beds, eligibility_reasons
+    from placement.instance import Instance
+
+    _reduced(monkeypatch, keep)
+    problem = _problem(150, 40, seed)
+    regions = {r.code: r for r in problem.regions}
+    inst = Instance(problem)
+    assert inst.reduced
+    assert inst.kept == keep
+    age = problem.majority_age
+    for ri, q in enumerate(problem.requests):
+        order = sorted(
+            (soft_cost(q, s, regions, problem.weights), si)
+            for si, s in enumerate(problem.shelters)
+            if not eligibility_reasons(q, s, age)
+        )
+        viable = [
+            (cost, si)
+            for cost, si in order
+            if assign_beds(
+                q,
+                problem.shelters[si],
+                {u.id: u.free_beds for u in problem.shelters[si].units},
+                age,
+            )
+            is not None
+        ]
+        kept = viable[:keep]
+        rest = [v for v in viable if len(kept) == keep and v > kept[-1]]
+        assert [(p.cost, p.shelter) for p in inst.pairs[ri]] == kept
+        assert [(p.cost, p.shelter) for p in inst.more_pairs(ri)] == rest
+
+
+def _plain_reasons(problem: Problem, solution: object) -> dict[str, tuple[str, ...]]:
+    """The reasons of docs/solver.md, shelter by shelter, from the rules alone."""
+    from placement.eligibility import assign_beds, block_candidates, eligibility_reasons
+
+    age = problem.majority_age
+    assignments = solution.assignments  # type: ignore[attr-defined]
+    holders: dict[str, list[tuple[str, set[str]]]] = {}
+    left = {u.id: u.free_beds for s in problem.shelters for u in s.units}
+    order = {q.id: i for i, q in enumerate(problem.requests)}
+    for a in sorted(assignments, key=lambda a: order[a.request]):
+        holders.setdefault(a.shelter, []).append((a.request, {b.unit for b in a.beds}))
+        for b in a.beds:
+            left[b.unit] -= 1
+    apart: dict[str, set[str]] = {q.id: set() for q in problem.requests}
+    for q in problem.requests:
+        for other in q.separate_from:
+            if other in apart and other != q.id:
+                apart[q.id].add(other)
+                apart[other].add(q.id)
+    out = {}
+    placed = {a.request for a in assignments}
+    for q in problem.requests:
+        if q.id in placed:
+            continue
+        reasons: list[str] = []
+        for s in problem.shelters:
+            prefix = f"shelter:{s.id}:"
+            codes = eligibility_reasons(q, s, age)
+            if codes:
+                reasons += [prefix + c for c in codes]
+                continue
+            if assign_beds(q, s, {u.id: u.free_beds for u in s.units}, age) is None:
+                reasons.append(prefix + "too_few_beds")
+                continue
+            found = False
+            for rid, _ in holders.get(s.id, []):
+                if rid in apart[q.id]:
+                    reasons.append(f"{prefix}separated_from:{rid}")
+                    found = True
+            if assign_beds(q, s, left, age) is None:
+                usable = {s.units[i].id for _, c in block_candidates(q, s.units, age) for i in c}
+                reasons += [
+                    f"{prefix}capacity_taken:{rid}"
+                    for rid, units in holders.get(s.id, [])
+                    if units & usable
+                ]
+                found = True
+            if not found:
+                reasons.append(prefix + "not_chosen")
+        out[q.id] = tuple(sorted(reasons))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("seed", "method", "reduce"),
+    [(0, "greedy", False), (1, "cp-sat", False), (2, "cp-sat", True), (3, "greedy", True)],
+)
+def test_explanations_equal_the_plain_definition(
+    monkeypatch: pytest.MonkeyPatch, seed: int, method: str, reduce: bool
+) -> None:
+    from placement import solve
+
+    if reduce:
+        _reduced(monkeypatch, 2)
+    problem = _problem(200, 20, seed)
+    solution = solve(problem, method=method, time_limit_s=1.0)
+    got = {u.request: u.reasons for u in solution.unplaced}
+    assert got, "the network should leave someone unplaced"
+    assert got == _plain_reasons(problem, solution)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lp_bounds_hold_for_the_optimum_and_do_not_depend_on_the_reduction(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from placement import solve
+    from placement.instance import Instance
+    from placement.lpbound import level_bounds, total_bound
+
+    problem = _problem(60, 8, seed)
+    best = solve(problem, time_limit_s=10.0)
+    assert best.status == "optimal"
+    placed = best.objective.placed_by_priority
+    full = Instance(problem)
+    levels, total = level_bounds(full, placed), total_bound(full)
+    assert all(b >= p for b, p in zip(levels, placed, strict=True))
+    assert total >= sum(placed)
+    # Starting from a reduced model's few pairs, pricing reaches the same LP.
+    _reduced(monkeypatch, 1)
+    reduced = Instance(problem)
+    assert reduced.reduced
+    assert level_bounds(reduced, placed) == levels
+    assert total_bound(reduced) == total

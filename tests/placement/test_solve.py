@@ -277,3 +277,52 @@ def test_a_reduced_model_stays_valid_feasible_and_no_worse_than_greedy(
     assert lexicographic_key(greedy) <= lexicographic_key(solution)
     # The baseline still sees every shelter when the model is reduced.
     assert greedy.result_bytes() == full_greedy.result_bytes()
+
+
+@pytest.mark.parametrize("seed", [4, 5, 6, 7])
+def test_a_reduced_model_never_places_fewer_than_greedy_at_any_priority(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from placement import instance
+    from placement.generator import generate
+
+    problem = Problem.from_document(generate(120, 15, seed=seed))
+    monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
+    monkeypatch.setattr(instance, "MIN_KEPT", 3)
+    assert instance.Instance(problem).reduced
+    solution = solve(problem, time_limit_s=2)
+    greedy = solve(problem, method="greedy")
+    assert verify(problem, solution) == []
+    assert solution.status == "feasible"
+    ours, theirs = solution.objective.placed_by_priority, greedy.objective.placed_by_priority
+    assert all(o >= t for o, t in zip(ours, theirs, strict=True)), (ours, theirs)
+    assert lexicographic_key(greedy) <= lexicographic_key(solution)
+
+
+@pytest.mark.parametrize(("seed", "reduce"), [(0, False), (1, True), (2, False), (3, True)])
+def test_moves_place_more_and_unplace_nobody(
+    monkeypatch: pytest.MonkeyPatch, seed: int, reduce: bool
+) -> None:
+    from placement import instance
+    from placement.generator import generate
+    from placement.greedy import greedy_placement, insert_by_moves
+    from placement.instance import Instance
+
+    if reduce:
+        monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
+        monkeypatch.setattr(instance, "MIN_KEPT", 3)
+    problem = Problem.from_document(generate(200, 20, seed=seed))
+    inst = Instance(problem)
+    assert inst.reduced == reduce
+    start = greedy_placement(inst, extend=True)
+    moved = insert_by_moves(inst, start)
+    assert set(start) <= set(moved)
+    assert len(moved) > len(start)  # these networks leave room to gain (measured)
+    used: dict[tuple[int, int], int] = {}
+    for ri, (si, choice) in moved.items():
+        pair = next(p for p in inst.pairs[ri] if p.shelter == si)
+        for b, u in enumerate(choice):
+            assert u in pair.candidates[b]
+            used[(si, u)] = used.get((si, u), 0) + len(inst.blocks[ri][b])
+        assert not inst.separated[ri] & {r for r, (s, _) in moved.items() if s == si}
+    assert all(n <= inst.free[si][u] for (si, u), n in used.items())
