@@ -119,7 +119,8 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
             expose_headers=["ETag", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(RetryMiddleware)  # inside the edge: retried requests log once
-    app.add_middleware(AdmissionMiddleware)  # inside the edge: the log counts time queued
+    # Inside the edge: the log counts the time a request queued.
+    app.add_middleware(AdmissionMiddleware, in_flight=settings.max_in_flight)
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -46,21 +46,23 @@ def _problem(status: int, title: str, detail: str) -> bytes:
 
 WORKER_THREADS = 40
 """Threads a process runs synchronous endpoints and dependencies on (AnyIO's default)."""
-IN_FLIGHT = WORKER_THREADS - 8
-"""Requests a process works on at once; the rest wait on the event loop, holding no thread."""
+MAX_IN_FLIGHT = WORKER_THREADS - 8
+"""The most requests a process may work on at once (``Settings.max_in_flight`` ≤ this)."""
 
 
 class AdmissionMiddleware:
-    """Lets at most ``IN_FLIGHT`` requests at a time into the app, fewer than its threads.
+    """Lets at most ``in_flight`` requests at a time into the app, fewer than its threads.
 
     A request uses one worker thread at a time (dependencies, endpoint, then the unit of
     work's commit), but between its endpoint and its commit it holds a database transaction
     and no thread. If every thread were taken by requests waiting for that transaction's
     write lock, the commit would never get a thread: keeping some threads free makes that
-    impossible, and requests beyond the cap queue cheaply instead of each blocking a thread.
+    impossible, and requests beyond the cap queue cheaply on the event loop instead of each
+    blocking a thread. A small cap also spares the CPU: 16 threads of one process running
+    Python at once mostly trade the interpreter lock (measured in README, "Load").
     """
 
-    def __init__(self, app: ASGIApp, *, in_flight: int = IN_FLIGHT) -> None:
+    def __init__(self, app: ASGIApp, *, in_flight: int) -> None:
         self.app = app
         self.in_flight = in_flight
         self._gate: asyncio.Semaphore | None = None

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     suppression_k: int = Field(default=11, ge=3)
     retention_days: int = Field(default=365, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_in_flight: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="requests a worker process works on at once; the rest queue (see README)",
+    )
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
     login_lockout_s: int = Field(default=300, ge=1)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from starlette.types import Receive, Scope, Send
 
-from service.middleware import IN_FLIGHT, WORKER_THREADS, AdmissionMiddleware
+from service.middleware import MAX_IN_FLIGHT, WORKER_THREADS, AdmissionMiddleware
+from service.settings import Settings
 
 
 def test_requests_beyond_the_cap_wait_and_all_are_answered() -> None:
@@ -40,5 +42,9 @@ def test_requests_beyond_the_cap_wait_and_all_are_answered() -> None:
 
 def test_the_cap_leaves_threads_for_commits() -> None:
     # A request between its endpoint and its commit holds no thread; the others may each hold
-    # one while they wait for its lock, so the cap must stay below the thread count.
-    assert 0 < IN_FLIGHT < WORKER_THREADS
+    # one while they wait for its lock, so no allowed cap may reach the thread count.
+    assert 0 < MAX_IN_FLIGHT < WORKER_THREADS
+    limit = Settings.model_fields["max_in_flight"].metadata
+    assert any(getattr(m, "le", None) == MAX_IN_FLIGHT for m in limit)
+    with pytest.raises(ValueError, match="max_in_flight"):
+        Settings(database_url="sqlite://", secret_key="k" * 40, max_in_flight=MAX_IN_FLIGHT + 1)
