@@ -65,8 +65,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
     SQLite: WAL, foreign keys, a busy timeout, and transactions that take the write lock when
     they begin (``BEGIN IMMEDIATE``), so two writers queue instead of failing with "database is
-    locked" halfway through. A connection with the execution option ``refuge_read_only`` begins a
-    deferred transaction instead, so that readers never wait for writers.
+    locked" halfway through; writers of one process queue on a ``WriterTurn`` before that. A
+    connection with the execution option ``refuge_read_only`` begins a deferred transaction
+    instead, so that readers never wait for writers.
     """
     # JSON columns (services, admission rules, the documents of every match) are decoded on
     # every read and encoded on every write: orjson does both several times faster.

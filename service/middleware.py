@@ -11,6 +11,7 @@ import logging
 import re
 import time
 import uuid
+import weakref
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -65,15 +66,20 @@ class AdmissionMiddleware:
     def __init__(self, app: ASGIApp, *, in_flight: int) -> None:
         self.app = app
         self.in_flight = in_flight
-        self._gate: asyncio.Semaphore | None = None
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._gate is None:  # created in the serving event loop
-            self._gate = asyncio.Semaphore(self.in_flight)
-        async with self._gate:
+        # One gate per event loop: a server has one; tests may serve one app from several.
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.in_flight)
+        async with gate:
             await self.app(scope, receive, send)
 
 
