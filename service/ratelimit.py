@@ -8,7 +8,7 @@ sees the count.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
@@ -21,12 +21,20 @@ from shelters.identity import Principal
 WINDOW_S = 60
 
 
-def limited(bucket: str, per_minute: Callable[[Any], int]) -> Any:
-    """A dependency that counts one call of ``bucket`` for the caller, refusing over the limit."""
+def limited(
+    bucket: str,
+    per_minute: Callable[[Any], int],
+    source: Callable[..., Principal] = current_principal,
+) -> Any:
+    """A dependency that counts one call of ``bucket`` for the caller, refusing over the limit.
 
-    async def check(
-        request: Request, principal: Annotated[Principal, Depends(current_principal)]
-    ) -> None:
+    ``source`` finds the caller (the API's bearer token by default; the web pages pass their
+    session's). The count is per user and bucket, so a user's API calls and page clicks share
+    one budget.
+    """
+
+    # A default, not an annotation: ``source`` is local, and annotations are resolved later.
+    async def check(request: Request, principal: Principal = Depends(source)) -> None:  # noqa: B008
         sessions: Sessions = request.app.state.sessions
         limit = per_minute(request.app.state.settings)
 

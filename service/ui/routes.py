@@ -23,6 +23,7 @@ from starlette.datastructures import FormData
 from service import audit
 from service.auth import ANY_ROLE, PUBLIC
 from service.deps import ReadDb, WriteDb
+from service.ratelimit import limited
 from service.routes import reports as report_routes
 from service.routes.cases import case_out, request_out
 from service.routes.placements import placement_out
@@ -37,6 +38,7 @@ from service.ui.session import (
     page_allow,
     posted_form,
     read_session,
+    session_principal,
     write_session,
 )
 from shelters import availability, cases, identity, lifecycle, matching, registry
@@ -522,7 +524,11 @@ def check_case(
     )
 
 
-@router.post("/requests/{request_id}/match")
+# The API's per-user match budget, spent by clicks on the page as well.
+PAGE_MATCH_LIMIT = limited("match", lambda s: s.match_rate_per_minute, source=session_principal)
+
+
+@router.post("/requests/{request_id}/match", dependencies=[PAGE_MATCH_LIMIT])
 def match(
     request_id: int,
     request: Request,
