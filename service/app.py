@@ -44,6 +44,8 @@ from service.settings import Settings
 from service.ui import UiSettings
 from service.ui import install as install_pages
 from shelters import lifecycle
+from shelters.models import utcnow
+from shelters.runs import fail_abandoned
 
 VERSION = "0.1.0"
 log = logging.getLogger("refuge.app")
@@ -127,19 +129,33 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
 
 
 async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
-    """Release overdue holds every ``interval_s`` seconds, whether or not anyone reads them."""
-    sessions: Sessions = app.state.sessions
+    """Release overdue holds and give up abandoned runs every ``interval_s`` seconds.
 
-    def sweep() -> int:
+    Whether or not anyone reads them: holds run out, and a matching run whose process died
+    would otherwise stay active for ever.
+    """
+    sessions: Sessions = app.state.sessions
+    settings: Settings = app.state.settings
+    abandoned_after = jobs.abandoned_after(settings)
+
+    def sweep() -> tuple[int, int]:
         with sessions.write() as session, session.begin():
-            return lifecycle.expire_holds(session)
+            expired = lifecycle.expire_holds(session)
+            given_up = fail_abandoned(
+                session,
+                before=utcnow() - abandoned_after,
+                reason=f"abandoned: no result within {abandoned_after.total_seconds():.0f} s",
+            )
+            return expired, given_up
 
     while True:
         await asyncio.sleep(interval_s)
         try:
-            expired = await run_in_threadpool(sweep)
+            expired, given_up = await run_in_threadpool(sweep)
             if expired:
                 log.info("released %d expired holds", expired)
+            if given_up:
+                log.warning("gave up %d abandoned matching runs", given_up)
         except Exception:  # the database may be restarting; try again next round
             log.warning("expiry sweep failed", exc_info=True)
 

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from placement import solve
+from placement.solve import SAFETY_FACTOR, SAFETY_SLACK_S
 from service.db import Sessions
 from service.settings import Settings
 from shelters import audit, lifecycle, runs
@@ -39,6 +40,17 @@ class InlineExecutor(Executor):
         except BaseException as exc:  # kept on the future, as a pool would
             future.set_exception(exc)
         return future
+
+
+def abandoned_after(settings: Settings) -> timedelta:
+    """How old a queued or running run must be before it counts as abandoned.
+
+    Far beyond the longest a run may take: every active run before it may use the solver's
+    wall-clock safety net in full at the largest time limit allowed, plus ten minutes each
+    for building and applying.
+    """
+    longest = SAFETY_FACTOR * settings.max_run_time_limit_s + SAFETY_SLACK_S + 600
+    return timedelta(seconds=settings.max_active_runs * longest)
 
 
 def make_executor(settings: Settings, *, inline: bool) -> Executor:
@@ -64,8 +76,11 @@ def execute_run(sessions: Sessions, settings: Settings, run_id: int) -> None:
 
 def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
     with sessions.write() as session, session.begin():
-        run = runs.start(session, run_id)
-        params = runs.parameters_of(run)
+        started = runs.start(session, run_id)
+        if started is None:
+            log.warning("matching run %s was given up before it started", run_id)
+            return
+        params = runs.parameters_of(started)
     weights = runs.weights_of(params)
     ttl = timedelta(hours=settings.hold_ttl_hours)
     for attempt in range(1, runs.MAX_ATTEMPTS + 1):
@@ -77,7 +92,10 @@ def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
         solution = solve(problem, time_limit_s=params.time_limit_s, seed=params.seed)
         try:
             with sessions.write() as session, session.begin():
-                run = session.get_one(MatchingRun, run_id)
+                run = session.get_one(MatchingRun, run_id, with_for_update=True)
+                if run.status != "running":
+                    log.warning("matching run %s was given up while it ran", run_id)
+                    return
                 if not run.dry_run:
                     runs.take_commit_lock(session)
                     lifecycle.expire_holds(session)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -140,15 +140,44 @@ def parameters_of(run: MatchingRun) -> RunParameters:
     )
 
 
-def start(session: Session, run_id: int) -> MatchingRun:
-    """Mark a queued run running."""
+def start(session: Session, run_id: int) -> MatchingRun | None:
+    """Mark a queued run running; None when it is no longer queued (given up as abandoned)."""
     run = session.get(MatchingRun, run_id, with_for_update=True)
     if run is None:
         raise NotFound(f"matching run {run_id} not found")
+    if run.status != "queued":
+        return None
     run.status = "running"
     run.started_at = utcnow()
     session.flush()
     return run
+
+
+def fail_abandoned(session: Session, *, before: datetime, reason: str) -> int:
+    """Fail every queued or running run that began before ``before``; returns how many.
+
+    A run's process may die (a restart, a crash) and leave it queued or running for ever,
+    where it would also count against the limit of active runs. The caller picks ``before``
+    far beyond the longest a run can take; a job that still finishes later finds its run
+    failed and writes nothing.
+    """
+    stmt = (
+        select(MatchingRun)
+        .where(
+            MatchingRun.status.in_(ACTIVE),
+            func.coalesce(MatchingRun.started_at, MatchingRun.created_at) < before,
+        )
+        .order_by(MatchingRun.id)
+        .with_for_update(skip_locked=True)
+    )
+    failed = 0
+    for run in session.scalars(stmt):
+        run.status = "failed"
+        run.error = reason[:500]
+        run.finished_at = utcnow()
+        failed += 1
+    session.flush()
+    return failed
 
 
 def pending_requests(session: Session, params: RunParameters) -> list[PlacementRequest]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
@@ -18,8 +20,9 @@ from service.cli import app as cli
 from shelters.audit import AuditEvent
 from shelters.identity import Role
 from shelters.integrity import overbooked_units
-from shelters.models import MatchingRun, Placement, RunOutcome, Unit
-from tests.conftest import World
+from shelters.models import MatchingRun, Placement, RunOutcome, Unit, utcnow
+from shelters.runs import fail_abandoned
+from tests.conftest import World, make_settings
 from tests.service.lifecycle_helpers import (
     ADULT_WOMEN,
     MOTHER_AND_CHILD,
@@ -305,3 +308,74 @@ def test_the_run_itself_is_audited_as_well_as_the_request_that_queued_it(
         )
     ).all()
     assert {(e.action, e.outcome) for e in entries} >= {("create", "ok"), ("execute", "ok")}
+
+
+def test_runs_abandoned_long_ago_are_given_up_and_free_the_limit(
+    client: TestClient, network: dict[str, Any], world: World, db: Session
+) -> None:
+    admin = world.user(Role.ADMIN)
+    long_ago = utcnow() - timedelta(days=2)
+    stale = [
+        MatchingRun(kind="batch", status="running", started_by=admin.id, started_at=long_ago),
+        MatchingRun(kind="batch", status="queued", started_by=admin.id, created_at=long_ago),
+    ]
+    fresh = [MatchingRun(kind="batch", status="running", started_by=admin.id) for _ in range(2)]
+    db.add_all(stale + fresh)
+    db.flush()
+    full = client.post("/api/v1/matching-runs", json={}, headers=network["admin"])
+    assert full.status_code == 503
+    given_up = fail_abandoned(db, before=utcnow() - timedelta(days=1), reason="abandoned: test")
+    assert given_up == 2
+    for run in stale + fresh:
+        db.refresh(run)
+    assert [(r.status, r.error) for r in stale] == [("failed", "abandoned: test")] * 2
+    assert [r.status for r in fresh] == ["running", "running"]
+    assert (
+        client.post("/api/v1/matching-runs", json={}, headers=network["admin"]).status_code == 202
+    )
+
+
+def test_a_job_whose_run_was_given_up_writes_nothing(
+    client: TestClient,
+    network: dict[str, Any],
+    db: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    request_for(client, network["ours"])
+    real_solve = service.jobs.solve
+
+    def solve_too_late(*args: Any, **kwargs: Any) -> Any:
+        solution = real_solve(*args, **kwargs)
+        # The sweep gives the run up while it is solving (its process seemed dead).
+        fail_abandoned(db, before=utcnow() + timedelta(seconds=1), reason="abandoned: test")
+        return solution
+
+    monkeypatch.setattr(service.jobs, "solve", solve_too_late)
+    before = db.scalar(select(func.count()).select_from(Placement))
+    run = start(client, network["admin"])
+    assert (run["status"], run["error"], run["placed_count"]) == ("failed", "abandoned: test", 0)
+    assert db.scalar(select(func.count()).select_from(Placement)) == before
+    assert (
+        db.scalar(
+            select(func.count()).select_from(RunOutcome).where(RunOutcome.run_id == run["id"])
+        )
+        == 0
+    )
+
+
+def test_a_run_given_up_before_it_started_is_not_started(
+    world: World, db: Session, app: FastAPI
+) -> None:
+    admin = world.user(Role.ADMIN)
+    run = MatchingRun(kind="batch", status="failed", started_by=admin.id, error="abandoned: test")
+    db.add(run)
+    db.flush()
+    service.jobs.execute_run(app.state.sessions, app.state.settings, run.id)
+    db.refresh(run)
+    assert (run.status, run.error, run.started_at) == ("failed", "abandoned: test", None)
+
+
+def test_abandoned_means_far_beyond_the_longest_run() -> None:
+    settings = make_settings("sqlite://", max_run_time_limit_s=60.0, max_active_runs=2)
+    # Two runs, each allowed the solver's whole safety net at the largest limit, and more.
+    assert service.jobs.abandoned_after(settings) > timedelta(seconds=2 * (10 * 60 + 30))
