@@ -30,13 +30,7 @@ def greedy_placement(
         Request index → (shelter index, unit index per bed block).
     """
     requests = inst.problem.requests
-    left = [list(f) for f in inst.free]
-    placed_at: list[set[int]] = [set() for _ in inst.problem.shelters]
-    placement: Placement = dict(start or {})
-    for ri, (si, choice) in placement.items():
-        for b, u in enumerate(choice):
-            left[si][u] -= len(inst.blocks[ri][b])
-        placed_at[si].add(ri)
+    left, placed_at, placement = _occupancy(inst, start or {})
     order = sorted(range(len(requests)), key=lambda i: (-requests[i].priority, i))
     for ri in order:
         if ri in placement:
@@ -68,13 +62,7 @@ def improve_soft_cost(inst: Instance, placement: Placement, passes: int = 3) -> 
     request it must be separated from. Up to ``passes`` rounds, stopping early when nothing
     moves. People placed per priority never change; soft cost never rises. Deterministic.
     """
-    left = [list(f) for f in inst.free]
-    placed_at: list[set[int]] = [set() for _ in inst.problem.shelters]
-    out: Placement = dict(placement)
-    for ri, (si, choice) in out.items():
-        for b, u in enumerate(choice):
-            left[si][u] -= len(inst.blocks[ri][b])
-        placed_at[si].add(ri)
+    left, placed_at, out = _occupancy(inst, placement)
     for _ in range(passes):
         moved = False
         for ri in sorted(out):
@@ -118,13 +106,7 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
     deterministic.
     """
     requests = inst.problem.requests
-    left = [list(f) for f in inst.free]
-    placed_at: list[set[int]] = [set() for _ in inst.problem.shelters]
-    out: Placement = dict(placement)
-    for ri, (si, choice) in out.items():
-        for b, u in enumerate(choice):
-            left[si][u] -= len(inst.blocks[ri][b])
-        placed_at[si].add(ri)
+    left, placed_at, out = _occupancy(inst, placement)
     has_room = {si for si, free in enumerate(left) if any(f > 0 for f in free)}
     # Where each placed request could move to now (see forget).
     moves: dict[int, tuple[int, list[int]] | None] = {}
@@ -223,3 +205,17 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
             if done:
                 break
     return out
+
+
+def _occupancy(
+    inst: Instance, placement: Placement
+) -> tuple[list[list[int]], list[set[int]], Placement]:
+    """Free beds left per unit and requests per shelter under ``placement``, and a copy of it."""
+    left = [list(f) for f in inst.free]
+    placed_at: list[set[int]] = [set() for _ in inst.problem.shelters]
+    out: Placement = dict(placement)
+    for ri, (si, choice) in out.items():
+        for b, u in enumerate(choice):
+            left[si][u] -= len(inst.blocks[ri][b])
+        placed_at[si].add(ri)
+    return left, placed_at, out
