@@ -18,10 +18,10 @@ from service.app import create_app
 from shelters import identity, lifecycle, registry
 from shelters.cases import create_case
 from shelters.identity import Role
-from shelters.models import Placement, Shelter, Unit, User
+from shelters.models import Placement, PlacementRequest, Shelter, Unit, User
 from shelters.profiles import CaseProfile, MemberProfile
 from tests.conftest import PASSWORD, TEST_SECRET, World, make_settings
-from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN
+from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN, request_for
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -261,40 +261,20 @@ def test_matches_from_the_pages_spend_the_users_api_match_budget(
     app = create_app(make_settings(database_url, match_rate_per_minute=2), bind=connection)
     shelter_with_unit(world)
     user = world.user(Role.CASEWORKER)
-    caseworker = identity.principal_of(user)
-    requests = []
-    for _ in range(3):
-        case = create_case(
-            world.db,
-            caseworker,
-            CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
-            separate_from_case_ids=[],
-            majority_age=18,
-        )
-        requests.append(
-            lifecycle.create_request(
-                world.db,
-                caseworker,
-                case_id=case.id,
-                priority=None,
-                preferred_regions=[],
-                majority_age=18,
-            )
-        )
+    api, headers = TestClient(app), world.headers_for(user)
+    requests = [request_for(api, headers) for _ in range(3)]
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as browser:
         token = log_in(browser, user)
-        first = browser.post(f"/ui/requests/{requests[0].id}/match", data={"csrf_token": token})
+        first = browser.post(f"/ui/requests/{requests[0]}/match", data={"csrf_token": token})
         assert first.status_code == 200, first.text
-        api = TestClient(app).post(
-            f"/api/v1/placement-requests/{requests[1].id}/match", headers=world.headers_for(user)
-        )
-        assert api.status_code == 200
-        refused = browser.post(f"/ui/requests/{requests[2].id}/match", data={"csrf_token": token})
+        through_api = api.post(f"/api/v1/placement-requests/{requests[1]}/match", headers=headers)
+        assert through_api.status_code == 200
+        refused = browser.post(f"/ui/requests/{requests[2]}/match", data={"csrf_token": token})
     assert refused.status_code == 429
     assert "retry later" in refused.text
-    assert world.db.get(type(requests[2]), requests[2].id, populate_existing=True).status == (
-        "pending"
-    )
+    pending = world.db.get(PlacementRequest, requests[2], populate_existing=True)
+    assert pending is not None
+    assert pending.status == "pending"
 
 
 def test_an_idle_session_ends(browser: TestClient, world: World, app: FastAPI) -> None:
