@@ -39,6 +39,7 @@ class History:
         self.user = world.user(Role.CASEWORKER)
         self.org_id = self.user.organization_id
         assert self.org_id is not None
+        self.cases = 0
 
     def unit(self, shelter: Shelter, created: datetime, **counts: int) -> Unit:
         values = {"capacity": 0, "out_of_service": 0, "external_occupied": 0} | counts
@@ -58,8 +59,9 @@ class History:
         self.db.flush()
 
     def request(self, created: datetime, region: str = "astana", **people: int) -> PlacementRequest:
+        self.cases += 1
         case = Case(
-            code=f"C{id(people)}{created.timestamp()}",
+            code=f"C{self.cases}",
             organization_id=self.org_id,
             created_by=self.user.id,
             created_at=created,
