@@ -7,7 +7,9 @@ and an expiry of at most 60 minutes.
 
 from __future__ import annotations
 
+import functools
 import secrets
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -48,7 +50,14 @@ def issue_token(settings: Settings, secret: str, user: User) -> tuple[str, int]:
     return jwt.encode(claims, secret, algorithm=ALGORITHM), int(lifetime.total_seconds())
 
 
-def _user_id_from_jwt(token: str, secret: str) -> int:
+@functools.lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> tuple[int, int]:
+    """The user id and expiry of a token whose signature, issuer and claims check out.
+
+    Cached: a client sends the same token for up to an hour, and checking it again costs more
+    than the rest of a cheap read. Only tokens that verified are cached (a refusal raises), and
+    the expiry is compared with the clock on every use by ``_user_id_from_jwt``.
+    """
     try:
         claims = jwt.decode(
             token,
@@ -57,9 +66,16 @@ def _user_id_from_jwt(token: str, secret: str) -> int:
             issuer=ISSUER,
             options={"require": ["exp", "iat", "sub", "iss"]},
         )
-        return int(claims["sub"])
-    except (jwt.PyJWTError, ValueError):
+        return int(claims["sub"]), int(claims["exp"])
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise InvalidCredentials("invalid or expired token") from None
+
+
+def _user_id_from_jwt(token: str, secret: str) -> int:
+    user_id, expires = _verified_claims(token, secret)
+    if time.time() >= expires:
+        raise InvalidCredentials("invalid or expired token")
+    return user_id
 
 
 def current_principal(
@@ -97,7 +113,9 @@ def allow_via(source: Callable[..., Principal], *roles: Role) -> Any:
 
     # A default, not Annotated: the annotation is a string resolved in this module's globals,
     # where the closure's ``source`` is not.
-    def check(principal: Principal = Depends(source)) -> Principal:  # noqa: B008
+    # Async: a pure check, so FastAPI runs it on the event loop instead of handing it to a
+    # worker thread (each hand-off costs about a third of a millisecond of CPU).
+    async def check(principal: Principal = Depends(source)) -> Principal:  # noqa: B008
         if principal.role not in allowed:
             raise Forbidden(f"the {principal.role.value} role may not do this")
         return principal

@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, bindparam, cast, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from shelters.errors import InvalidCredentials, InvalidInput, NotFound, TooManyAttempts
@@ -212,6 +212,18 @@ def api_key_user_id(session: Session, token: str) -> int:
     return key.user_id
 
 
+_PRINCIPAL_ROW = select(
+    User.id,
+    User.username,
+    User.role,
+    User.organization_id,
+    select(func.aggregate_strings(cast(user_shelters.c.shelter_id, String), ","))
+    .where(user_shelters.c.user_id == User.id)
+    .scalar_subquery(),
+).where(User.id == bindparam("user_id"), User.is_active.is_(True))
+"""Built once: the statement runs on every request, its construction need not."""
+
+
 def load_principal(session: Session, user_id: int) -> Principal:
     """The principal of an active user, read with one small query (no shelter rows).
 
@@ -219,16 +231,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
     selects only the columns a permission decision needs, with the user's shelter ids folded
     into one string by the database.
     """
-    shelters = (
-        select(func.aggregate_strings(cast(user_shelters.c.shelter_id, String), ","))
-        .where(user_shelters.c.user_id == User.id)
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(User.id, User.username, User.role, User.organization_id, shelters).where(
-            User.id == user_id, User.is_active.is_(True)
-        )
-    ).one_or_none()
+    row = session.execute(_PRINCIPAL_ROW, {"user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound(f"user {user_id} not found")
     return Principal(
@@ -236,7 +239,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
         username=row[1],
         role=Role(row[2]),
         organization_id=row[3],
-        shelter_ids=frozenset(int(i) for i in row[4].split(",")) if row[4] else frozenset(),
+        shelter_ids=frozenset(map(int, row[4].split(","))) if row[4] else frozenset(),
     )
 
 

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import jwt
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import auth
 from service.auth import ALGORITHM, ISSUER
 from shelters.identity import Role
 from shelters.models import ApiKey, User, utcnow
@@ -90,6 +92,23 @@ def test_expired_forged_and_unsigned_tokens_are_refused(client: TestClient, worl
     for token in (expired, forged, unsigned, wrong_issuer, "garbage"):
         response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401, token
+
+
+def test_a_token_checked_before_is_still_refused_once_it_expires(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Verified tokens are cached; the expiry must still be compared on every use.
+    user = world.user(Role.CASEWORKER)
+    now = utcnow()
+    exp = int((now + timedelta(minutes=5)).timestamp())
+    token = _token({"sub": str(user.id), "iss": ISSUER, "iat": int(now.timestamp()), "exp": exp})
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    monkeypatch.setattr(auth.time, "time", lambda: float(exp))
+    assert client.get("/api/v1/me", headers=headers).status_code == 401
+    monkeypatch.setattr(auth.time, "time", lambda: exp - 1.0)
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
 
 
 def test_a_disabled_user_is_refused_at_once(client: TestClient, world: World, db: Session) -> None:
