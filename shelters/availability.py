@@ -6,10 +6,12 @@ the solver; this module only loads the registry and asks.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, select
+from sqlalchemy import Select, Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
 from placement.eligibility import assign_beds, eligibility_reasons
@@ -72,6 +74,57 @@ class CheckResult:
     ineligible: list[Ineligible]
 
 
+@functools.cache
+def _page_statements(
+    *, after: bool, region: bool, status: bool, limited: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The two statements of an availability page, built once per combination of filters.
+
+    Core statements over the tables, run on the session's connection: plain rows without the
+    ORM's result processing. The units statement joins back to the shelters with the same
+    filters, bounded by the page's last shelter id, instead of listing the page's ids.
+    """
+    s, u = Shelter.__table__.c, Unit.__table__.c
+    where = []
+    if after:
+        where.append(s.id > bindparam("after"))
+    if region:
+        where.append(s.region_code == bindparam("region"))
+    if status:
+        where.append(s.status == bindparam("status"))
+    shelters = (
+        select(
+            s.id,
+            s.name,
+            s.region_code,
+            s.locality,
+            s.status,
+            s.security_level,
+            s.wheelchair_accessible,
+            cast(s.services, Text),
+            cast(s.languages, Text),
+        )
+        .where(*where)
+        .order_by(s.id)
+    )
+    if limited:
+        shelters = shelters.limit(bindparam("limit"))
+    units = (
+        select(
+            u.shelter_id,
+            u.id,
+            u.name,
+            u.capacity,
+            u.capacity - u.out_of_service - u.external_occupied - u.occupied - u.held,
+            cast(u.admits, Text),
+        )
+        .join_from(Unit.__table__, Shelter.__table__, u.shelter_id == s.id)
+        .where(*where, s.id <= bindparam("last"))
+        .order_by(u.id)
+    )
+    return shelters, units
+
+
 def list_availability(
     session: Session,
     *,
@@ -87,49 +140,50 @@ def list_availability(
     shelters' service lists (a JSON column). The page is read as plain rows in two queries,
     not as ORM objects: this is the most frequent read of the service.
     """
-    stmt = select(
-        Shelter.id,
-        Shelter.name,
-        Shelter.region_code,
-        Shelter.locality,
-        Shelter.status,
-        Shelter.security_level,
-        Shelter.wheelchair_accessible,
-        cast(Shelter.services, Text),
-        cast(Shelter.languages, Text),
+    shelters, units_of = _page_statements(
+        after=cursor is not None,
+        region=region is not None,
+        status=status is not None,
+        limited=service is None,
     )
-    if region is not None:
-        stmt = stmt.where(Shelter.region_code == region)
-    if status is not None:
-        stmt = stmt.where(Shelter.status == status)
+    params: dict[str, Any] = {"region": region, "status": status, "limit": limit + 1}
     if cursor is not None:
-        stmt = stmt.where(Shelter.id > decode_cursor(cursor))
-    stmt = stmt.order_by(Shelter.id)
+        params["after"] = decode_cursor(cursor)
+    connection = session.connection()
     if service is None:
-        rows = list(session.execute(stmt.limit(limit + 1)))
+        rows = connection.execute(shelters, params).all()
     else:
-        rows = [row for row in session.execute(stmt) if service in orjson.loads(row[7])]
+        rows = [
+            row for row in connection.execute(shelters, params) if service in orjson.loads(row[7])
+        ]
         rows = rows[: limit + 1]
     more = len(rows) > limit
     rows = rows[:limit]
-    units: dict[int, list[UnitBeds]] = {row.id: [] for row in rows}
+    units: dict[int, list[UnitBeds]] = {row[0]: [] for row in rows}
     if units:
-        unit_rows = session.execute(
-            select(
-                Unit.shelter_id,
-                Unit.id,
-                Unit.name,
-                Unit.capacity,
-                Unit.available,
-                cast(Unit.admits, Text),
-            )
-            .where(Unit.shelter_id.in_(list(units)))
-            .order_by(Unit.id)
+        for shelter_id, unit_id, name, capacity, available, admits in connection.execute(
+            units_of, params | {"last": rows[-1][0]}
+        ).all():
+            # With the service filter, shelters it left out lie between the page's ids.
+            page = units.get(shelter_id)
+            if page is not None:
+                page.append(UnitBeds(unit_id, name, capacity, available, admits))
+    items = [
+        ShelterBeds(
+            id=row[0],
+            name=row[1],
+            region_code=row[2],
+            locality=row[3],
+            status=row[4],
+            security_level=row[5],
+            wheelchair_accessible=row[6],
+            services_json=row[7],
+            languages_json=row[8],
+            units=units[row[0]],
         )
-        for shelter_id, unit_id, name, capacity, available, admits in unit_rows:
-            units[shelter_id].append(UnitBeds(unit_id, name, capacity, available, admits))
-    items = [ShelterBeds(*row, units=units[row.id]) for row in rows]
-    return Page(items=items, next_cursor=encode_cursor(rows[-1].id) if more else None)
+        for row in rows
+    ]
+    return Page(items=items, next_cursor=encode_cursor(rows[-1][0]) if more else None)
 
 
 def check(session: Session, profile: CaseProfile, *, majority_age: int) -> CheckResult:

@@ -199,6 +199,54 @@ def test_availability_lists_free_beds_and_filters(client: TestClient, world: Wor
     assert "address" not in item
 
 
+def test_filtered_pages_carry_only_their_own_shelters_units(
+    client: TestClient, world: World
+) -> None:
+    # Units are read for the page's id range: shelters a filter left out lie inside that range
+    # (a service or a status between two listed ids) and their units must not leak in.
+    world.region("range-region", 46.0, 71.0)
+    first = women_and_children_shelter(
+        world, beds=2, region_code="range-region", services=["legal_aid"]
+    )
+    between = women_and_children_shelter(world, beds=7, region_code="range-region")
+    world.unit(between, capacity=9, admits=[GIRLS_ALONE])
+    suspended = women_and_children_shelter(
+        world, beds=8, region_code="range-region", services=["legal_aid"], status="suspended"
+    )
+    last = women_and_children_shelter(
+        world, beds=3, region_code="range-region", services=["legal_aid"]
+    )
+    elsewhere = women_and_children_shelter(world, beds=5, services=["legal_aid"])
+    headers = world.headers(Role.CASEWORKER)
+
+    def pages(**params: Any) -> list[list[tuple[int, list[int]]]]:
+        found, cursor = [], None
+        while True:
+            query = {"region": "range-region", **params} | ({"cursor": cursor} if cursor else {})
+            body = client.get("/api/v1/availability", params=query, headers=headers).json()
+            found.append(
+                [(s["shelter_id"], [u["available"] for u in s["units"]]) for s in body["items"]]
+            )
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return found
+
+    assert pages(service="legal_aid", status="open", limit=2) == [[(first.id, [2]), (last.id, [3])]]
+    assert pages(service="legal_aid", limit=1) == [
+        [(first.id, [2])],
+        [(suspended.id, [8])],
+        [(last.id, [3])],
+    ]
+    assert pages(status="open", limit=5) == [
+        [(first.id, [2]), (between.id, [7, 9]), (last.id, [3])]
+    ]
+    everywhere = client.get(
+        "/api/v1/availability", params={"service": "legal_aid"}, headers=headers
+    ).json()["items"]
+    assert elsewhere.id in {s["shelter_id"] for s in everywhere}
+    assert between.id not in {s["shelter_id"] for s in everywhere}
+
+
 def test_the_availability_body_is_exactly_its_declared_model(
     client: TestClient, world: World
 ) -> None:
