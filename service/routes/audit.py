@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from service.auth import allow
-from service.deps import ReadDb
+from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import PageOut
@@ -19,7 +19,7 @@ from shelters.errors import InvalidInput
 from shelters.identity import Principal, Role
 from shelters.pagination import MAX_LIMIT
 
-router = APIRouter(prefix=API_PREFIX, tags=["audit"])
+router = APIRouter(prefix=API_PREFIX, tags=["audit"], route_class=UnitOfWorkRoute)
 
 
 class AuditVerifyOut(BaseModel):

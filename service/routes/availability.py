@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 
 from service.auth import allow
-from service.deps import ReadDb
+from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import (
@@ -25,7 +25,7 @@ from shelters.identity import Principal, Role
 from shelters.pagination import MAX_LIMIT
 from shelters.profiles import CaseProfile, Location, MemberProfile
 
-router = APIRouter(prefix=API_PREFIX, tags=["availability"])
+router = APIRouter(prefix=API_PREFIX, tags=["availability"], route_class=UnitOfWorkRoute)
 READERS = (Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER)
 
 

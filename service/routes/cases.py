@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from service.audit import set_resource_id
 from service.auth import allow
-from service.deps import WriteDb
+from service.deps import UnitOfWorkRoute, WriteDb
 from service.etags import expected_version, set_etag
 from service.idempotency import IdempotencyDep
 from service.problems import problem_responses
@@ -37,7 +37,7 @@ from shelters.models import Case, PlacementRequest
 from shelters.pagination import MAX_LIMIT
 from shelters.profiles import Location, MemberProfile
 
-router = APIRouter(prefix=API_PREFIX, tags=["cases"])
+router = APIRouter(prefix=API_PREFIX, tags=["cases"], route_class=UnitOfWorkRoute)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 CASE_ROLES = (Role.ADMIN, Role.CASEWORKER)
 

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from service.auth import ANY_ROLE, allow
-from service.deps import ReadDb
+from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.settings import Settings
 from shelters import hsds
 from shelters.identity import Principal
 
-router = APIRouter(prefix=API_PREFIX, tags=["export"])
+router = APIRouter(prefix=API_PREFIX, tags=["export"], route_class=UnitOfWorkRoute)
 
 
 class HsdsExportOut(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from service.audit import set_resource_id
 from service.auth import allow
-from service.deps import ReadDb, WriteDb
+from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import PageOut, Strict
@@ -20,7 +20,7 @@ from shelters.funding import Grant
 from shelters.identity import Principal, Role
 from shelters.pagination import MAX_LIMIT
 
-router = APIRouter(prefix=API_PREFIX, tags=["grants"])
+router = APIRouter(prefix=API_PREFIX, tags=["grants"], route_class=UnitOfWorkRoute)
 GRANT_USERS = (Role.ADMIN, Role.FUNDER)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from service.auth import PUBLIC
+from service.deps import UnitOfWorkRoute
 from service.problems import problem_responses
 from service.schemas import HealthOut
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=UnitOfWorkRoute)
 
 
 @router.get("/healthz", dependencies=[PUBLIC])

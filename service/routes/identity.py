@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from service.audit import set_resource_id
 from service.auth import ANY_ROLE, PUBLIC, allow, issue_token
-from service.deps import ReadDb, WriteDb
+from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import ApiKeyOut, MeOut, TokenOut, UserIn, UserOut
@@ -18,7 +18,7 @@ from shelters import identity
 from shelters.identity import Principal, Role, ThrottlePolicy
 from shelters.models import User
 
-router = APIRouter(prefix=API_PREFIX, tags=["identity"])
+router = APIRouter(prefix=API_PREFIX, tags=["identity"], route_class=UnitOfWorkRoute)
 
 
 def _user_out(user: User) -> UserOut:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.orm import Session
 
 from service.auth import allow
-from service.deps import WriteDb
+from service.deps import UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import (
@@ -25,7 +25,7 @@ from shelters.identity import Principal, Role
 from shelters.models import Case, Placement, PlacementRequest
 from shelters.pagination import MAX_LIMIT
 
-router = APIRouter(prefix=API_PREFIX, tags=["placements"])
+router = APIRouter(prefix=API_PREFIX, tags=["placements"], route_class=UnitOfWorkRoute)
 ACTORS = (Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER)
 TRANSITION_ERRORS = problem_responses(401, 403, 404, 409, 422)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from service.audit import set_resource_id
 from service.auth import ANY_ROLE, allow
-from service.deps import ReadDb, WriteDb
+from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import (
@@ -25,7 +25,7 @@ from shelters.identity import Principal, Role
 from shelters.models import Organization, Region
 from shelters.pagination import MAX_LIMIT
 
-router = APIRouter(prefix=API_PREFIX, tags=["registry"])
+router = APIRouter(prefix=API_PREFIX, tags=["registry"], route_class=UnitOfWorkRoute)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from service import report_formats
 from service.auth import allow
-from service.deps import ReadDb
+from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.settings import Settings
@@ -25,7 +25,7 @@ from shelters import reports
 from shelters.identity import Principal, Role
 from shelters.reports import GroupBy
 
-router = APIRouter(prefix=API_PREFIX, tags=["reports"])
+router = APIRouter(prefix=API_PREFIX, tags=["reports"], route_class=UnitOfWorkRoute)
 REPORT_READERS = (Role.ADMIN, Role.FUNDER)
 From = Annotated[date, Query(alias="from", description="First date of the period, inclusive.")]
 To = Annotated[date, Query(description="Last date of the period, inclusive.")]

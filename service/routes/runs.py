@@ -8,7 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 
 from service.audit import set_resource_id
 from service.auth import allow
-from service.deps import WriteDb
+from service.deps import UnitOfWorkRoute, WriteDb
 from service.idempotency import IdempotencyDep
 from service.jobs import execute_run
 from service.problems import problem_responses
@@ -22,7 +22,7 @@ from shelters.identity import Principal, Role
 from shelters.models import MatchingRun
 from shelters.pagination import MAX_LIMIT
 
-router = APIRouter(prefix=API_PREFIX, tags=["matching runs"])
+router = APIRouter(prefix=API_PREFIX, tags=["matching runs"], route_class=UnitOfWorkRoute)
 READERS = (Role.ADMIN, Role.CASEWORKER, Role.FUNDER)
 DOCUMENT_READERS = (Role.ADMIN, Role.CASEWORKER)
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from service.audit import set_resource_id
 from service.auth import ANY_ROLE, allow
-from service.deps import ReadDb, WriteDb
+from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.etags import expected_version, set_etag
 from service.problems import problem_responses
 from service.routes import API_PREFIX
@@ -32,7 +32,7 @@ from shelters.identity import Principal, Role
 from shelters.models import Shelter, Unit, UnitChange
 from shelters.pagination import MAX_LIMIT
 
-router = APIRouter(prefix=API_PREFIX, tags=["shelters"])
+router = APIRouter(prefix=API_PREFIX, tags=["shelters"], route_class=UnitOfWorkRoute)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 REGISTRY_READERS = ANY_ROLE
 UNIT_READERS = (Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER)

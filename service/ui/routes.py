@@ -22,7 +22,7 @@ from starlette.datastructures import FormData
 
 from service import audit
 from service.auth import ANY_ROLE, PUBLIC
-from service.deps import ReadDb, WriteDb
+from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.ratelimit import limited
 from service.routes import reports as report_routes
 from service.routes.cases import case_out, request_out
@@ -61,7 +61,7 @@ PREFIX = "/ui"
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = {"refuge.css": "text/css; charset=utf-8"}
-router = APIRouter(prefix=PREFIX, include_in_schema=False)
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=UnitOfWorkRoute)
 
 COORDINATING = (Role.ADMIN, Role.COORDINATOR)
 CASE_READERS = (Role.ADMIN, Role.CASEWORKER)
