@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -678,6 +679,12 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
     # optimum (or what it reached) before the next. (A reduced model never gets here: its LP
     # was measured to cost more than it gave, see _cp_sat_reduced.)
     a = _Model(inst, cost_aware=False)
+    # The soft level's model and its LP relaxation do not depend on the levels (their results
+    # become rows added later), so a second thread builds them while the levels search: the
+    # build is pure Python, and CP-SAT and GLOP release the GIL. Same model, same answer.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refuge-soft-model")
+    soft_model = pool.submit(_soft_model, inst)
+    pool.shutdown(wait=False)
     for p in PRIORITIES:
         if p not in levels_left:
             proven_levels += 1
@@ -711,7 +718,7 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
     proven_all = proven_levels == len(PRIORITIES)
     soft_bound = 0
     if not search.out_of_time():
-        b = _Model(inst, cost_aware=True)
+        b = soft_model.result()
         placed = inst.placed_by_priority(placement)
         for p in PRIORITIES:
             if b.level_terms[p]:
@@ -760,6 +767,14 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
         soft_bound=soft_bound,
         safety_net_expired=search.expired,
     )
+
+
+def _soft_model(inst: Instance) -> _Model:
+    """The cost-aware model of the soft level, with its LP relaxation built."""
+    b = _Model(inst, cost_aware=True)
+    if b.soft_terms:
+        b.relaxation()
+    return b
 
 
 def _cp_sat_reduced(inst: Instance, greedy: Placement, search: _Search) -> _Run:
