@@ -748,8 +748,9 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
             proven_all = False
     else:
         proven_all = False
-    baseline = improve_soft_cost(inst, greedy)
-    if _key(inst, baseline) > _key(inst, placement):
+    # The baseline (greedy, locally repaired) can only be better when something was not proven.
+    baseline = None if proven_all else improve_soft_cost(inst, greedy)
+    if baseline is not None and _key(inst, baseline) > _key(inst, placement):
         # Only when the search fell short. Level bounds stay valid while the baseline places
         # exactly as many people at every higher level; below that, the trivial bounds hold.
         ours, theirs = inst.placed_by_priority(placement), inst.placed_by_priority(baseline)
