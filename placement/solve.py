@@ -338,7 +338,8 @@ class _Model:
                 INT64_MAX if hi == math.inf else int(hi),
             )
         )
-        self.rows.append(([v for v, _ in terms], [w for _, w in terms], lo, hi))
+        # Tuples of ints, which the garbage collector stops tracking, rather than lists.
+        self.rows.append((tuple([v for v, _ in terms]), tuple([w for _, w in terms]), lo, hi))
 
     def values_of(self, placement: Placement) -> Values:
         """Variable values encoding a placement."""
