@@ -120,7 +120,7 @@ def test_the_model_rows_give_the_relaxation_read_from_the_proto(
     m = _Model(inst, cost_aware=cost_aware)
     m.at_least(m.level_terms[5], 1)
     terms = m.soft_terms if cost_aware else [(v, -w) for v, w in m.level_terms[3]]
-    objective = [(v.index, w) for v, w in terms]
+    objective = list(terms)
     from_rows = m.relaxation().minimise(objective)
     from_proto = Relaxation(m.model).minimise(objective)
     assert from_rows.bound == pytest.approx(from_proto.bound, rel=1e-9, abs=1e-6)
