@@ -200,16 +200,20 @@ def _lock_chain(session: Session) -> None:
         )
 
 
+_EVENTS = AuditEvent.__table__
+_HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
+_INSERT = _EVENTS.insert()
+_COLUMNS = tuple(column.key for column in _EVENTS.columns)
+
+
 def head(session: Session) -> tuple[int, str]:
     """The newest entry's (seq, hash); (0, GENESIS) for an empty log."""
-    row = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    row = session.connection().execute(_HEAD).first()
     return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 
 def append(session: Session, record: AuditRecord, *, now: datetime | None = None) -> AuditEvent:
-    """Append one entry at the head of the chain, in the session's transaction; flushes.
+    """Append one entry at the head of the chain, in the session's transaction; written at once.
 
     Takes the chain lock first (PostgreSQL; held until the transaction ends, so call this as
     late as possible, just before commit). On SQLite the caller's write transaction already
@@ -217,6 +221,7 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
     """
     if record.outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
+    session.flush()  # the transaction's own writes first, as before the entry
     _lock_chain(session)
     last_seq, last_hash = head(session)
     event = AuditEvent(
@@ -233,8 +238,10 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
         prev_hash=last_hash,
     )
     event.hash = entry_hash(event)
-    session.add(event)
-    session.flush()
+    # A plain insert on the session's connection, not the ORM's unit of work: every audited
+    # request appends one entry, and the entry is never changed afterwards. The returned
+    # object is not attached to the session.
+    session.connection().execute(_INSERT, {key: getattr(event, key) for key in _COLUMNS})
     return event
 
 
