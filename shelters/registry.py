@@ -182,13 +182,22 @@ def _capacity_error(unit_id: int, short: int, counts: Mapping[str, int]) -> Capa
     )
 
 
+_INSERT_CHANGE = UnitChange.__table__.insert()
+
+
 def _record(
     session: Session, unit_id: int, actor_id: int | None, field: str, old: Any, new: Any
 ) -> None:
-    session.add(
-        UnitChange(
-            unit_id=unit_id, actor_user_id=actor_id, field=field, old_value=old, new_value=new
-        )
+    # A plain insert, written at once: a history row is never changed afterwards.
+    session.connection().execute(
+        _INSERT_CHANGE,
+        {
+            "unit_id": unit_id,
+            "actor_user_id": actor_id,
+            "field": field,
+            "old_value": old,
+            "new_value": new,
+        },
     )
 
 
