@@ -231,7 +231,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
     selects only the columns a permission decision needs, with the user's shelter ids folded
     into one string by the database.
     """
-    row = session.execute(_PRINCIPAL_ROW, {"user_id": user_id}).one_or_none()
+    row = session.connection().execute(_PRINCIPAL_ROW, {"user_id": user_id}).one_or_none()
     if row is None:
         raise NotFound(f"user {user_id} not found")
     return Principal(
