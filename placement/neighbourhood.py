@@ -20,15 +20,19 @@ from placement.problem import Problem
 
 MAX_SHELTERS = 80
 """A region with more shelters is cut into slices of at most this many (by latitude)."""
+MIN_SHELTERS = 20
+"""Regions with fewer shelters are packed together (each neighbourhood costs a model build)."""
 
 
 def shelter_neighbourhoods(problem: Problem) -> list[list[int]]:
-    """Shelter indices per region, regions in document order; large regions in slices.
+    """Shelter indices per region, regions in document order; large regions sliced, small packed.
 
     A region with more than ``MAX_SHELTERS`` shelters is cut into equal slices of consecutive
     shelters by latitude then longitude (the region's centroid for a shelter without a
-    location), ties by document order. Every shelter is in exactly one neighbourhood.
-    Deterministic.
+    location), ties by document order. Regions with fewer than ``MIN_SHELTERS`` come last,
+    packed by their centroids' latitude then longitude into neighbourhoods of at least
+    ``MIN_SHELTERS`` (the last one may have fewer). Every shelter is in exactly one
+    neighbourhood. Deterministic.
     """
     regions = {r.code: r for r in problem.regions}
     members: dict[str, list[int]] = {code: [] for code in regions}
@@ -41,14 +45,24 @@ def shelter_neighbourhoods(problem: Problem) -> list[list[int]]:
         return (at.lat, at.lon, si)
 
     out: list[list[int]] = []
-    for shelters in members.values():
-        if len(shelters) <= MAX_SHELTERS:
-            if shelters:
-                out.append(shelters)
-            continue
-        ordered = sorted(shelters, key=position)
-        size = math.ceil(len(ordered) / math.ceil(len(ordered) / MAX_SHELTERS))
-        out.extend(ordered[i : i + size] for i in range(0, len(ordered), size))
+    small: list[str] = []
+    for code, shelters in members.items():
+        if len(shelters) < MIN_SHELTERS:
+            small.append(code)
+        elif len(shelters) <= MAX_SHELTERS:
+            out.append(shelters)
+        else:
+            ordered = sorted(shelters, key=position)
+            size = math.ceil(len(ordered) / math.ceil(len(ordered) / MAX_SHELTERS))
+            out.extend(ordered[i : i + size] for i in range(0, len(ordered), size))
+    pack: list[int] = []
+    for code in sorted(small, key=lambda c: (regions[c].lat, regions[c].lon, c)):
+        pack += members[code]
+        if len(pack) >= MIN_SHELTERS:
+            out.append(pack)
+            pack = []
+    if pack:
+        out.append(pack)
     return out
 
 

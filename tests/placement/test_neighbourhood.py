@@ -40,21 +40,32 @@ def assert_feasible(inst: Instance, placement: Placement) -> None:
     assert all(n <= inst.free[si][u] for (si, u), n in used.items())
 
 
-def test_neighbourhoods_cover_every_shelter_once_and_slice_large_regions(
+def test_neighbourhoods_cover_every_shelter_once_slicing_large_and_packing_small_regions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from placement import neighbourhood
 
     problem = Problem.from_document(generate(100, 60, seed=3))
+    sizes = sorted(sum(1 for s in problem.shelters if s.region == r.code) for r in problem.regions)
+    monkeypatch.setattr(neighbourhood, "MIN_SHELTERS", 1)
     areas = shelter_neighbourhoods(problem)
     assert len(areas) == len({s.region for s in problem.shelters})
+    every = list(range(len(problem.shelters)))
+
     monkeypatch.setattr(neighbourhood, "MAX_SHELTERS", 7)
     sliced = shelter_neighbourhoods(problem)
-    assert sorted(si for area in sliced for si in area) == list(range(len(problem.shelters)))
+    assert sorted(si for area in sliced for si in area) == every
     assert all(0 < len(area) <= 7 for area in sliced)
     assert len(sliced) > len(areas)
     for area in sliced:
         assert len({problem.shelters[si].region for si in area}) == 1
+
+    monkeypatch.setattr(neighbourhood, "MAX_SHELTERS", 80)
+    monkeypatch.setattr(neighbourhood, "MIN_SHELTERS", sizes[-1] + 1)  # every region is small
+    packed = shelter_neighbourhoods(problem)
+    assert sorted(si for area in packed for si in area) == every
+    assert all(len(area) >= sizes[-1] + 1 for area in packed[:-1])
+    assert len(packed) < len(areas)
 
 
 @pytest.mark.parametrize(
