@@ -102,7 +102,8 @@ def neighbourhood(
     levels ignore cost), and a request placed in the neighbourhood also each of its kept
     shelters outside it where it fits the beds left now and holds nobody it must be kept apart
     from. ``free`` outside the neighbourhood is the beds left. Pairs of the view carry cost 0:
-    the levels ignore cost. A request with no viable shelter at all is never free.
+    the levels ignore cost. Every request placed in the neighbourhood is free (so its beds
+    there are the model's to share); an unplaced one without any viable shelter never is.
     """
     inside = set(shelters)
     placement = occupancy.placement
@@ -133,10 +134,10 @@ def neighbourhood(
         return hit
 
     for ri, kept in enumerate(inst.pairs):
-        if not kept:
-            continue
         here = placement.get(ri)
         if here is None:
+            if not kept:
+                continue
             mine = inside_pairs(ri)
             if mine:
                 pairs[ri] = mine

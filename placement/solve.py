@@ -916,7 +916,7 @@ def _decode_keeping(m: _Model, values: dict[cp_model.IntVar, int], current: Plac
             for ri in takers[k]:
                 here = current.get(ri)
                 if here is not None and here[0] == pair.shelter:
-                    same = all(left[b][here[1][b]] > 0 for b in left)
+                    same = all(left[b].get(here[1][b], 0) > 0 for b in left)
                     if same:
                         for b in left:
                             left[b][here[1][b]] -= 1
