@@ -141,3 +141,21 @@ def test_a_reduced_solve_with_it_passes_the_verifier_and_never_falls_below_greed
     assert solution.status == "feasible" or not reduced
     ours, theirs = solution.objective.placed_by_priority, greedy.objective.placed_by_priority
     assert all(o >= t for o, t in zip(ours, theirs, strict=True)), (ours, theirs)
+
+
+def test_when_its_safety_net_fires_the_answer_stays_valid_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from placement import instance
+
+    monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
+    monkeypatch.setattr(instance, "MIN_KEPT", 3)
+    monkeypatch.setattr(solve_module, "NEIGHBOURHOOD_WALL_SHARE", 0.0)
+    problem = Problem.from_document(generate(200, 20, seed=0))
+    solution = solve(problem, time_limit_s=10)
+    greedy = solve(problem, method="greedy")
+    assert solution.safety_net_expired
+    assert solution.status == "feasible"
+    assert verify(problem, solution) == []
+    ours, theirs = solution.objective.placed_by_priority, greedy.objective.placed_by_priority
+    assert all(o >= t for o, t in zip(ours, theirs, strict=True))
