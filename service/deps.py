@@ -7,22 +7,22 @@ response and never a 201 after the fact. Nothing else commits during a request.
 
 Both dependencies are async generators: opening a session does no I/O (it begins on its first
 statement, in the route's worker thread). A sync endpoint ends its units of work — commit or
-rollback, and the audit entry — in its own worker thread (``ends_units_of_work``, applied to
-every route by ``service/app.py``); otherwise the dependency ends them in a worker thread of
-their own. Each hand-off to a worker thread and back cost about a third of a millisecond of
-CPU on the load machine, as much as a small query.
+rollback, and the audit entry — in its own worker thread (``ends_units_of_work``, applied by
+``UnitOfWorkRoute``, the route class of every router); otherwise the dependency ends them in a
+worker thread of their own. Each hand-off to a worker thread and back cost about a third of a
+millisecond of CPU on the load machine, as much as a small query.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
-from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 
 from service import audit
@@ -118,7 +118,7 @@ class UnitOfWorkRoute(APIRoute):
     """The route class of every router: a sync endpoint ends its units of work itself."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not is_async_callable(endpoint):
+        if not inspect.iscoroutinefunction(endpoint):
             endpoint = ends_units_of_work(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
