@@ -923,7 +923,7 @@ def _neighbourhood_rounds(inst: Instance, placement: Placement, search: _Search)
     return occupancy.placement
 
 
-def _decode_keeping(m: _Model, values: dict[cp_model.IntVar, int], current: Placement) -> Placement:
+def _decode_keeping(m: _Model, values: Values, current: Placement) -> Placement:
     """Decode ``values`` like :meth:`_Model.placement_from`, moving as few requests as possible.
 
     Per group and shelter, the requests already there take the places first (their units too

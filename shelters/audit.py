@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, select, text
+from sqlalchemy import CheckConstraint, Index, Integer, String, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from shelters.models import Base, UTCDateTime, utcnow
@@ -202,7 +202,7 @@ def _lock_chain(session: Session) -> None:
 
 _EVENTS = AuditEvent.__table__
 _HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
-_INSERT = _EVENTS.insert()
+_INSERT = insert(AuditEvent)
 _COLUMNS = tuple(column.key for column in _EVENTS.columns)
 
 

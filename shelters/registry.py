@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from shelters import access
@@ -182,7 +182,7 @@ def _capacity_error(unit_id: int, short: int, counts: Mapping[str, int]) -> Capa
     )
 
 
-_INSERT_CHANGE = UnitChange.__table__.insert()
+_INSERT_CHANGE = insert(UnitChange)
 
 
 def _record(
