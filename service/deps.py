@@ -82,11 +82,13 @@ class UnitOfWork:
         if exc is None and self._after_commit is not None:
             self._after_commit()
 
+    async def __aenter__(self) -> Session:
+        return self.session
 
-async def _end(unit: UnitOfWork, exc: BaseException | None) -> None:
-    """End a unit its endpoint did not end (an async endpoint's), in a worker thread."""
-    if not unit.ended:
-        await run_in_threadpool(unit.end, exc)
+    async def __aexit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        # What the endpoint did not end (an async endpoint's unit) ends in a worker thread.
+        if not self.ended:
+            await run_in_threadpool(self.end, exc)
 
 
 def ends_units_of_work(call: Callable[..., Any]) -> Callable[..., Any]:
@@ -135,12 +137,8 @@ async def write_session(request: Request) -> AsyncIterator[Session]:
         # The entry went down with the transaction; a retry of the request must append it again.
         on_commit_failure=lambda: audit.forget(request),
     )
-    try:
-        yield unit.session
-    except BaseException as exc:
-        await _end(unit, exc)
-        raise
-    await _end(unit, None)
+    async with unit as session:
+        yield session
 
 
 async def read_session(request: Request) -> AsyncIterator[Session]:
@@ -150,12 +148,8 @@ async def read_session(request: Request) -> AsyncIterator[Session]:
     the read has succeeded, before the response is sent.
     """
     unit = UnitOfWork(_sessions(request).read(), after_commit=lambda: audit.record_alone(request))
-    try:
-        yield unit.session
-    except BaseException as exc:
-        await _end(unit, exc)
-        raise
-    await _end(unit, None)
+    async with unit as session:
+        yield session
 
 
 WriteDb = Annotated[Session, Depends(write_session, scope="function")]
