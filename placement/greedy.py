@@ -30,7 +30,7 @@ def greedy_placement(
         Request index → (shelter index, unit index per bed block).
     """
     requests = inst.problem.requests
-    left, placed_at, placement = _occupancy(inst, start or {})
+    left, placed_at, placement = occupancy(inst, start or {})
     order = sorted(range(len(requests)), key=lambda i: (-requests[i].priority, i))
     for ri in order:
         if ri in placement:
@@ -62,7 +62,7 @@ def improve_soft_cost(inst: Instance, placement: Placement, passes: int = 3) -> 
     request it must be separated from. Up to ``passes`` rounds, stopping early when nothing
     moves. People placed per priority never change; soft cost never rises. Deterministic.
     """
-    left, placed_at, out = _occupancy(inst, placement)
+    left, placed_at, out = occupancy(inst, placement)
     for _ in range(passes):
         moved = False
         for ri in sorted(out):
@@ -106,7 +106,7 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
     deterministic.
     """
     requests = inst.problem.requests
-    left, placed_at, out = _occupancy(inst, placement)
+    left, placed_at, out = occupancy(inst, placement)
     has_room = {si for si, free in enumerate(left) if any(f > 0 for f in free)}
     # Where each placed request could move to now (see forget).
     moves: dict[int, tuple[int, list[int]] | None] = {}
@@ -207,7 +207,7 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
     return out
 
 
-def _occupancy(
+def occupancy(
     inst: Instance, placement: Placement
 ) -> tuple[list[list[int]], list[set[int]], Placement]:
     """Free beds left per unit and requests per shelter under ``placement``, and a copy of it."""

@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable
 
 from placement.eligibility import fit_blocks
+from placement.greedy import occupancy
 from placement.instance import Instance, Pair, Placement
 from placement.problem import Problem
 
@@ -71,10 +72,7 @@ class Occupancy:
 
     def __init__(self, inst: Instance, placement: Placement) -> None:
         self.inst = inst
-        self.placement: Placement = {}
-        self.left = [list(f) for f in inst.free]
-        self.placed_at: list[set[int]] = [set() for _ in inst.free]
-        self.update(placement)
+        self.left, self.placed_at, self.placement = occupancy(inst, placement)
 
     def update(self, changes: Placement) -> None:
         """Put each request of ``changes`` where it says (moving it if it was placed)."""
