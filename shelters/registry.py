@@ -5,14 +5,17 @@ Use cases take a session and keyword arguments, flush, and never commit.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from shelters import access
-from shelters.capacity import shortfall
+from shelters.capacity import available, shortfall
 from shelters.catalogue import SERVICES
 from shelters.errors import CapacityExceeded, InvalidInput, NotFound, StaleVersion
 from shelters.identity import Principal, Role
@@ -260,6 +263,51 @@ def create_unit(
     return unit
 
 
+@dataclass(frozen=True, slots=True)
+class UnitState:
+    """A unit's row as one write left it (what :func:`update_unit` returns)."""
+
+    id: int
+    shelter_id: int
+    name: str
+    capacity: int
+    out_of_service: int
+    external_occupied: int
+    occupied: int
+    held: int
+    admits: list[dict[str, Any]]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def available(self) -> int:
+        """Free beds, as :attr:`Unit.available`."""
+        return available(
+            capacity=self.capacity,
+            out_of_service=self.out_of_service,
+            external_occupied=self.external_occupied,
+            occupied=self.occupied,
+            held=self.held,
+        )
+
+
+_UNITS = cast(Table, Unit.__table__)
+_UNIT_FOR_UPDATE = (
+    select(*(_UNITS.c[name] for name in UnitState.__slots__))
+    .where(_UNITS.c.id == bindparam("unit_id"))
+    .with_for_update()
+)
+
+
+@functools.cache
+def _update_unit_statement(fields: tuple[str, ...]) -> Update:
+    """``UPDATE units`` of these fields, the version and the time; built once per field set."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in fields}
+    values |= {"version": bindparam("new_version"), "updated_at": bindparam("new_updated_at")}
+    return update(_UNITS).where(_UNITS.c.id == bindparam("unit_id")).values(values)
+
+
 def update_unit(
     session: Session,
     principal: Principal,
@@ -267,16 +315,23 @@ def update_unit(
     *,
     expected_version: int,
     changes: Mapping[str, Any],
-) -> Unit:
+) -> UnitState:
     """Change a unit the caller manages, if it is still at ``expected_version``.
 
     Refuses (``CapacityExceeded``, nothing written) any change after which available beds
     would fall below zero, saying by how many. Each changed field is recorded in the unit's
     history in the same transaction.
+
+    Capacity updates are the registry's most frequent write, and on SQLite every write waits
+    for the one before it to commit: the row is read, checked and written with built-once Core
+    statements (no ORM flush), so that the write transaction stays short. A copy of the unit
+    the session may hold is expired, so that it is read again.
     """
-    unit = session.get(Unit, unit_id, with_for_update=True, populate_existing=True)
-    if unit is None or not access.manages(principal, unit.shelter_id):
+    conn = session.connection()
+    row = conn.execute(_UNIT_FOR_UPDATE, {"unit_id": unit_id}).one_or_none()
+    if row is None or not access.manages(principal, row.shelter_id):
         raise NotFound(f"unit {unit_id} not found")
+    unit = UnitState(*row)
     if unit.version != expected_version:
         raise StaleVersion(f"unit {unit_id} is at version {unit.version}, not {expected_version}")
     unknown = set(changes) - set(UNIT_FIELDS)
@@ -293,23 +348,39 @@ def update_unit(
             unit_id, short, after | {"occupied": unit.occupied, "held": unit.held}
         )
     if "name" in changes and changes["name"] != unit.name:
-        clash = session.scalar(
+        clash = conn.scalar(
             select(Unit.id).where(Unit.shelter_id == unit.shelter_id, Unit.name == changes["name"])
         )
         if clash is not None:
             raise InvalidInput(f"the shelter has a unit named {changes['name']!r} already")
-    changed = False
-    for field, value in changes.items():
-        old = getattr(unit, field)
-        if old != value:
-            _record(session, unit.id, principal.user_id, field, old, value)
-            setattr(unit, field, value)
-            changed = True
-    if changed:
-        unit.version += 1
-        unit.updated_at = utcnow()
-    session.flush()
-    return unit
+    changed = {field: value for field, value in changes.items() if getattr(unit, field) != value}
+    if not changed:
+        return unit
+    fields = tuple(sorted(changed))
+    now = utcnow()
+    params = {f"new_{field}": changed[field] for field in fields}
+    conn.execute(
+        _update_unit_statement(fields),
+        params | {"unit_id": unit_id, "new_version": unit.version + 1, "new_updated_at": now},
+    )
+    conn.execute(
+        _INSERT_CHANGE,
+        [
+            {
+                "unit_id": unit_id,
+                "changed_at": now,
+                "actor_user_id": principal.user_id,
+                "field": field,
+                "old_value": getattr(unit, field),
+                "new_value": changed[field],
+            }
+            for field in fields
+        ],
+    )
+    held = session.identity_map.get(session.identity_key(Unit, unit_id))
+    if held is not None:
+        session.expire(held)
+    return replace(unit, **changed, version=unit.version + 1, updated_at=now)
 
 
 def unit_history(

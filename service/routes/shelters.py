@@ -65,7 +65,7 @@ def shelter_out(
     return ShelterConfidentialOut(**public.model_dump(), address=shelter.address, location=location)
 
 
-def unit_out(unit: Unit) -> UnitOut:
+def unit_out(unit: Unit | registry.UnitState) -> UnitOut:
     """A unit with its computed occupied, held and available beds."""
     return UnitOut(
         id=unit.id,

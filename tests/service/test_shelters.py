@@ -6,10 +6,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shelters import identity, registry
+from shelters.errors import InvalidInput, NotFound, StaleVersion
 from shelters.identity import Role
-from shelters.models import Unit
+from shelters.models import Unit, UnitChange
 from tests.conftest import World
 
 WOMEN_AND_CHILDREN = [
@@ -260,6 +263,48 @@ def test_update_that_would_overbook_is_refused_and_says_by_how_much(
     assert (stored.capacity, stored.version) == (5, 1)
     history = client.get(f"{url}/history", headers=headers).json()["items"]
     assert history == []
+
+
+def test_unit_update_returns_what_it_wrote_and_refreshes_the_sessions_copy(
+    world: World, db: Session
+) -> None:
+    shelter = world.shelter()
+    unit = world.unit(shelter, capacity=6, held=1)
+    coordinator = identity.principal_of(world.user(Role.COORDINATOR, shelters=[shelter]))
+    assert (unit.capacity, unit.version) == (6, 1)  # the session holds this copy
+    written = registry.update_unit(
+        db,
+        coordinator,
+        unit.id,
+        expected_version=1,
+        changes={"capacity": 8, "out_of_service": 2, "external_occupied": 0},
+    )
+    assert (written.capacity, written.out_of_service, written.version) == (8, 2, 2)
+    assert written.available == 8 - 2 - 1
+    # The copy the session held is read again, not left at version 1.
+    assert (unit.capacity, unit.out_of_service, unit.version) == (8, 2, 2)
+    assert unit.updated_at == written.updated_at
+    history = db.scalars(
+        select(UnitChange).where(UnitChange.unit_id == unit.id).order_by(UnitChange.field)
+    ).all()
+    # external_occupied did not change: no entry for it.
+    assert [(c.field, c.old_value, c.new_value) for c in history] == [
+        ("capacity", 6, 8),
+        ("out_of_service", 0, 2),
+    ]
+    assert all(c.actor_user_id == coordinator.user_id for c in history)
+    same = registry.update_unit(
+        db, coordinator, unit.id, expected_version=2, changes={"capacity": 8}
+    )
+    assert same.version == 2  # nothing changed: no new version, no history
+    assert db.scalar(select(func.count()).where(UnitChange.unit_id == unit.id)) == 2
+    with pytest.raises(StaleVersion):
+        registry.update_unit(db, coordinator, unit.id, expected_version=1, changes={"held": 0})
+    with pytest.raises(InvalidInput):
+        registry.update_unit(db, coordinator, unit.id, expected_version=2, changes={"held": 0})
+    other = identity.principal_of(world.user(Role.COORDINATOR, shelters=[world.shelter()]))
+    with pytest.raises(NotFound):
+        registry.update_unit(db, other, unit.id, expected_version=2, changes={"capacity": 9})
 
 
 def test_unit_object_rules_for_every_role(client: TestClient, world: World) -> None:
