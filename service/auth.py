@@ -84,12 +84,13 @@ def current_principal(
 ) -> Principal:
     """The caller, loaded fresh from the database so that a disabled user is refused at once.
 
-    Uses its own short read session, closed before the route's unit of work begins.
+    Uses its own short lookup session (autocommit on PostgreSQL), closed before the route's
+    unit of work begins.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidCredentials("missing bearer token")
     token = credentials.credentials
-    with request.app.state.sessions.read() as session:
+    with request.app.state.sessions.lookup() as session:
         if identity.is_api_key(token):
             user_id = identity.api_key_user_id(session, token)
         else:

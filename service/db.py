@@ -143,10 +143,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 class Sessions:
-    """The two session factories of a process: read-only and read-write.
+    """The session factories of a process: read-write, read-only, and one-statement lookups.
 
-    On PostgreSQL they differ only in intent; on SQLite a read-only session begins a deferred
-    transaction and a read-write session takes the write lock at once.
+    On PostgreSQL the first two differ only in intent; on SQLite a read-only session begins a
+    deferred transaction and a read-write session takes the write lock at once.
     """
 
     def __init__(self, bind: Any, **session_kwargs: Any) -> None:
@@ -161,6 +161,16 @@ class Sessions:
         self._read: sessionmaker[Session] = sessionmaker(
             bind=read_bind, expire_on_commit=False, **session_kwargs
         )
+        # PostgreSQL in autocommit: a lookup of one statement needs no BEGIN and no ROLLBACK,
+        # two of the four round trips it took. (SQLite's statements run in the process, and
+        # its driver would take back transaction control on leaving autocommit.)
+        self._lookup = self._read
+        if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+            self._lookup = sessionmaker(
+                bind=bind.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                **session_kwargs,
+            )
 
     def write(self) -> Session:
         """A session whose transaction may write."""
@@ -169,3 +179,10 @@ class Sessions:
     def read(self) -> Session:
         """A session for requests that only read."""
         return self._read()
+
+    def lookup(self) -> Session:
+        """A session for reads whose statements need not share a snapshot (each is atomic).
+
+        On PostgreSQL it runs in autocommit; elsewhere it is a read-only session.
+        """
+        return self._lookup()

@@ -159,9 +159,9 @@ async def _logged_in(request: Request) -> WebSession:
 def session_principal(
     request: Request, session: Annotated[WebSession, Depends(_logged_in)]
 ) -> Principal:
-    """The logged-in user, loaded fresh (its own short read session, like the API's)."""
+    """The logged-in user, loaded fresh (its own short lookup session, like the API's)."""
     assert session.user_id is not None
-    with request.app.state.sessions.read() as db:
+    with request.app.state.sessions.lookup() as db:
         try:
             principal = identity.load_principal(db, session.user_id)
         except NotFound:

@@ -54,6 +54,33 @@ def test_read_sessions_do_not_take_the_write_lock(fresh_database: str) -> None:
         engine.dispose()
 
 
+def test_lookups_see_every_commit_and_skip_the_transaction_on_postgresql(
+    fresh_database: str, is_postgres: bool
+) -> None:
+    engine = make_engine(fresh_database)
+    sessions = Sessions(engine)
+    try:
+        with sessions.lookup() as lookup:
+            assert lookup.scalar(select(func.count()).select_from(Organization)) == 0
+            # No snapshot is held between the statements of a lookup on PostgreSQL, and on
+            # SQLite a lookup is a read: a writer commits meanwhile without waiting.
+            with sessions.write() as writer, writer.begin():
+                writer.add(Organization(name="Written during a lookup", kind="ngo"))
+            dbapi = lookup.connection().connection.dbapi_connection
+            assert dbapi is not None
+            if is_postgres:
+                assert dbapi.autocommit is True  # type: ignore[attr-defined]
+                assert lookup.scalar(select(func.count()).select_from(Organization)) == 1
+        # Connections go back to the pool in their usual mode.
+        with sessions.read() as reader:
+            dbapi = reader.connection().connection.dbapi_connection
+            if is_postgres:
+                assert dbapi.autocommit is False  # type: ignore[union-attr]
+            assert reader.scalar(select(func.count()).select_from(Organization)) == 1
+    finally:
+        engine.dispose()
+
+
 def test_the_writers_turn_is_given_back_however_a_transaction_ends(
     fresh_database: str, is_postgres: bool
 ) -> None:
