@@ -127,7 +127,11 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         )
     app.add_middleware(RetryMiddleware)  # inside the edge: retried requests log once
     # Inside the edge: the log counts the time a request queued.
-    app.add_middleware(AdmissionMiddleware, in_flight=settings.max_in_flight)
+    app.add_middleware(
+        AdmissionMiddleware,
+        in_flight=settings.max_in_flight,
+        slow_after_s=settings.slow_request_ms / 1000,
+    )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

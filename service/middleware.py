@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,25 +49,39 @@ def _problem(status: int, title: str, detail: str) -> bytes:
 WORKER_THREADS = 40
 """Threads a process runs synchronous endpoints and dependencies on (AnyIO's default)."""
 MAX_IN_FLIGHT = WORKER_THREADS - 8
-"""The most requests a process may work on at once (``Settings.max_in_flight`` ≤ this)."""
+"""The most requests a process may work on at once, slow ones included (``Settings.max_in_flight``
+≤ this)."""
+
+
+@dataclass
+class _Gates:
+    fresh: asyncio.Semaphore
+    total: asyncio.Semaphore
 
 
 class AdmissionMiddleware:
-    """Lets at most ``in_flight`` requests at a time into the app, fewer than its threads.
+    """Lets at most ``in_flight`` requests at a time into the app, besides slow ones.
 
-    A request uses one worker thread at a time (dependencies, endpoint, then the unit of
-    work's commit), but between its endpoint and its commit it holds a database transaction
-    and no thread. If every thread were taken by requests waiting for that transaction's
-    write lock, the commit would never get a thread: keeping some threads free makes that
-    impossible, and requests beyond the cap queue cheaply on the event loop instead of each
-    blocking a thread. A small cap also spares the CPU: 16 threads of one process running
-    Python at once mostly trade the interpreter lock (measured in README, "Load").
+    Every request in a process runs Python under one interpreter lock, and nearly all of a
+    request's time here is Python (SQLite runs in-process; PostgreSQL answers in well under a
+    millisecond on loopback): requests let in together mostly take turns on that lock, and a
+    request holding SQLite's write lock waits for the others' turns too (measured in README,
+    "Load"). So few requests run at once, and the rest queue cheaply on the event loop. A
+    request that is still running after ``slow_after_s`` (a report, a large match) stops
+    counting against ``in_flight``, so that it does not hold up the quick ones behind it; at
+    most ``MAX_IN_FLIGHT`` requests run at all, fewer than the worker threads: a request
+    between its endpoint and its commit may hold no thread, and some threads must stay free
+    for those commits.
     """
 
-    def __init__(self, app: ASGIApp, *, in_flight: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, in_flight: int, slow_after_s: float, most: int = MAX_IN_FLIGHT
+    ) -> None:
         self.app = app
         self.in_flight = in_flight
-        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+        self.slow_after_s = slow_after_s
+        self.most = max(most, in_flight)
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gates] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -74,13 +89,30 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # One gate per event loop: a server has one; tests may serve one app from several.
+        # One pair of gates per event loop: a server has one; tests may serve one app from
+        # several.
         loop = asyncio.get_running_loop()
-        gate = self._gates.get(loop)
-        if gate is None:
-            gate = self._gates[loop] = asyncio.Semaphore(self.in_flight)
-        async with gate:
-            await self.app(scope, receive, send)
+        gates = self._gates.get(loop)
+        if gates is None:
+            gates = self._gates[loop] = _Gates(
+                asyncio.Semaphore(self.in_flight), asyncio.Semaphore(self.most)
+            )
+        async with gates.total:
+            await gates.fresh.acquire()
+            counted = True
+
+            def stop_counting() -> None:
+                nonlocal counted
+                if counted:
+                    counted = False
+                    gates.fresh.release()
+
+            timer = loop.call_later(self.slow_after_s, stop_counting)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                timer.cancel()
+                stop_counting()
 
 
 class EdgeMiddleware:

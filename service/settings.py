@@ -40,10 +40,17 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=365, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_in_flight: int = Field(
-        default=4,
+        default=1,
         ge=1,
         le=32,
-        description="requests a worker process works on at once; the rest queue (see README)",
+        description="requests a worker process works on at once, besides slow ones; the rest "
+        "queue (see README)",
+    )
+    slow_request_ms: int = Field(
+        default=50,
+        ge=1,
+        le=60_000,
+        description="a request running this long no longer counts against max_in_flight",
     )
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)

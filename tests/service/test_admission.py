@@ -7,7 +7,7 @@ import gc
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.app import create_app
 from service.middleware import MAX_IN_FLIGHT, WORKER_THREADS, AdmissionMiddleware
@@ -28,7 +28,7 @@ def test_requests_beyond_the_cap_wait_and_all_are_answered() -> None:
         running -= 1
         answered += 1
 
-    gate = AdmissionMiddleware(app, in_flight=3)
+    gate = AdmissionMiddleware(app, in_flight=3, slow_after_s=10.0)
 
     async def burst() -> None:
         async def nothing() -> dict[str, str]:
@@ -45,6 +45,73 @@ def test_requests_beyond_the_cap_wait_and_all_are_answered() -> None:
     # The same app served again from another event loop (as tests do) queues the same way.
     asyncio.run(burst())
     assert answered == 40
+    assert most == 3
+
+
+async def _nothing() -> dict[str, str]:
+    return {"type": "http.disconnect"}
+
+
+async def _ignore(message: object) -> None:
+    return None
+
+
+def test_a_slow_request_stops_holding_up_the_quick_ones_behind_it() -> None:
+    events: list[tuple[str, str]] = []
+    running: set[str] = set()
+    most_quick = 0
+
+    def app_for(name: str, seconds: float) -> ASGIApp:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal most_quick
+            events.append(("start", name))
+            running.add(name)
+            most_quick = max(most_quick, len(running - {"slow"}))
+            await asyncio.sleep(seconds)
+            running.discard(name)
+            events.append(("end", name))
+
+        return app
+
+    async def scenario() -> None:
+        apps = {"slow": app_for("slow", 0.5)} | {f"q{i}": app_for(f"q{i}", 0.01) for i in range(5)}
+
+        async def route(scope: Scope, receive: Receive, send: Send) -> None:
+            await apps[scope["name"]](scope, receive, send)
+
+        gate = AdmissionMiddleware(route, in_flight=1, slow_after_s=0.05)
+        slow = asyncio.create_task(gate({"type": "http", "name": "slow"}, _nothing, _ignore))
+        await asyncio.sleep(0)  # the slow request is let in first
+        await asyncio.gather(
+            *(gate({"type": "http", "name": f"q{i}"}, _nothing, _ignore) for i in range(5))
+        )
+        assert not slow.done()  # every quick request finished while the slow one still ran
+        await slow
+
+    asyncio.run(scenario())
+    assert events[0] == ("start", "slow")
+    assert events[-1] == ("end", "slow")
+    assert [name for kind, name in events if kind == "end"][:-1] == [f"q{i}" for i in range(5)]
+    assert most_quick == 1  # the quick ones still ran one at a time
+
+
+def test_slow_requests_never_exceed_the_hard_cap() -> None:
+    running = 0
+    most = 0
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+
+    gate = AdmissionMiddleware(app, in_flight=1, slow_after_s=0.001, most=3)
+
+    async def burst() -> None:
+        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(12)))
+
+    asyncio.run(burst())
     assert most == 3
 
 
