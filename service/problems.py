@@ -8,8 +8,10 @@ request id.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -21,6 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from service import audit
 from shelters import errors
@@ -100,9 +103,37 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+@functools.lru_cache(maxsize=512)
+def _path_regex(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts at this request's path (HEAD wherever GET is).
+
+    Starlette's 405 names only the methods of the first route that matched the path; a path
+    served by several routes (``GET`` and ``POST /regions``) must list them all (RFC 9110).
+    """
+    from service.app import iter_api_routes  # the app module imports this one
+
+    path = request.scope.get("path", "")
+    methods: set[str] = set()
+    for route in iter_api_routes(request.app):
+        if _path_regex(route.path).match(path):
+            methods |= set(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
+    if exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+        allowed = allowed_methods(request)
+        if allowed:
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["Allow"] = ", ".join(allowed)
     headers.update(_bearer_challenge(exc.status_code))
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if audit.wants_denial(request, exc.status_code):

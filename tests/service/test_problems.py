@@ -31,6 +31,17 @@ def test_wrong_method_is_a_problem(client: TestClient) -> None:
     assert_problem(client.delete("/healthz"), 405)
 
 
+def test_wrong_method_lists_every_method_of_the_path(client: TestClient) -> None:
+    # GET and POST /regions are two routes; the framework named only the first one's method.
+    response = client.delete("/api/v1/regions")
+    assert_problem(response, 405)
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    unit = client.put("/api/v1/units/7")
+    assert_problem(unit, 405)
+    assert unit.headers["allow"] == "GET, HEAD, PATCH"
+    assert client.options("/api/v1/regions").headers["allow"] == "GET, HEAD, POST"
+
+
 def test_missing_token_is_a_problem_with_a_bearer_challenge(client: TestClient) -> None:
     response = client.get("/api/v1/me")
     body = assert_problem(response, 401)
