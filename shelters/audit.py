@@ -27,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import CheckConstraint, Index, Integer, String, insert, select, text
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from shelters.models import Base, UTCDateTime, utcnow
 from shelters.pagination import Page, paginate
@@ -243,6 +244,34 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
     # object is not attached to the session.
     session.connection().execute(_INSERT, {key: getattr(event, key) for key in _COLUMNS})
     return event
+
+
+_DEFERRED = "refuge_audit_deferred"
+
+
+def defer(session: Session, record: AuditRecord) -> None:
+    """Append ``record`` when the session's transaction commits, just before it does.
+
+    For what the system does by itself inside some other transaction (a hold that ran out, a
+    run given up): appending at once would take the chain lock on PostgreSQL for the rest of
+    that transaction, a solve included. A rollback of the whole transaction drops the
+    records; one of a savepoint does not, so do not defer inside ``begin_nested``.
+    """
+    if record.outcome not in OUTCOMES:
+        raise ValueError(f"unknown audit outcome {record.outcome!r}")
+    session.info.setdefault(_DEFERRED, []).append(record)
+
+
+@orm_event.listens_for(Session, "before_commit")
+def _append_deferred(session: Session) -> None:
+    for record in session.info.pop(_DEFERRED, ()):
+        append(session, record)
+
+
+@orm_event.listens_for(Session, "after_soft_rollback")
+def _drop_deferred(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_DEFERRED, None)
 
 
 def verify_entries(

@@ -8,6 +8,7 @@ status change frees or moves beds in the same transaction and is recorded with i
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from shelters import access
+from shelters import access, audit
 from shelters.capacity import shortfall
 from shelters.cases import get_case, people_counts, profile_of
 from shelters.errors import CapacityExceeded, Conflict, Forbidden, InvalidInput, NotFound
@@ -33,6 +34,11 @@ from shelters.models import (
 )
 from shelters.pagination import Page, paginate
 from shelters.profiles import CaseProfile
+
+_SYSTEM_EXPIRY = functools.partial(
+    audit.AuditRecord, action="expire", resource_type="placement", actor_role="system"
+)
+"""The audit record of a hold released because it ran out."""
 
 HOLDING = ("proposed", "accepted")
 OPEN_REQUEST = ("pending", "proposed")
@@ -391,7 +397,8 @@ def expire_holds(
     """Release every proposed placement whose hold has run out; returns how many.
 
     Safe to run from several processes at once: each placement is locked, and one already
-    expired by another process is skipped.
+    expired by another process is skipped. Each expiry goes into the audit log as the
+    system's when the transaction commits.
     """
     now = now or utcnow()
     stmt = (
@@ -405,6 +412,7 @@ def expire_holds(
     expired = 0
     for placement in session.scalars(stmt.execution_options(populate_existing=True)):
         _end(session, placement, "expired", actor_id=None, now=now)
+        audit.defer(session, _SYSTEM_EXPIRY(resource_id=placement.id))
         expired += 1
     session.flush()
     return expired

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 import placement
 from placement import Problem, Solution
 from placement.problem import Weights, problem_canonical_json
+from shelters import audit
 from shelters.errors import Conflict, InvalidInput, NotFound, ServiceBusy
 from shelters.identity import Principal, Role
 from shelters.lifecycle import hold_beds
@@ -159,7 +160,8 @@ def fail_abandoned(session: Session, *, before: datetime, reason: str) -> int:
     A run's process may die (a restart, a crash) and leave it queued or running for ever,
     where it would also count against the limit of active runs. The caller picks ``before``
     far beyond the longest a run can take; a job that still finishes later finds its run
-    failed and writes nothing.
+    failed and writes nothing. Each run given up goes into the audit log as the system's when
+    the transaction commits.
     """
     stmt = (
         select(MatchingRun)
@@ -175,6 +177,15 @@ def fail_abandoned(session: Session, *, before: datetime, reason: str) -> int:
         run.status = "failed"
         run.error = reason[:500]
         run.finished_at = utcnow()
+        audit.defer(
+            session,
+            audit.AuditRecord(
+                action="give_up",
+                resource_type="matching_run",
+                resource_id=run.id,
+                actor_role="system",
+            ),
+        )
         failed += 1
     session.flush()
     return failed

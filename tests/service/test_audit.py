@@ -341,3 +341,34 @@ def test_created_grants_and_matching_runs_are_named_by_their_new_id(
         ("create", "grant", str(grant.json()["id"]), "ok", "funder"),
         ("create", "matching_run", str(run.json()["id"]), "ok", "admin"),
     ]
+
+
+def _system_record(resource_id: int) -> audit.AuditRecord:
+    return audit.AuditRecord(
+        action="expire", resource_type="placement", resource_id=resource_id, actor_role="system"
+    )
+
+
+def test_deferred_entries_are_appended_at_commit_and_dropped_on_rollback(db: Session) -> None:
+    before = audit.head(db)
+    audit.defer(db, _system_record(1))
+    assert audit.head(db) == before  # nothing written before the commit
+    db.rollback()
+    audit.defer(db, _system_record(2))
+    # A savepoint rolled back inside the transaction does not drop what was deferred before it.
+    with pytest.raises(RuntimeError), db.begin_nested():
+        raise RuntimeError("the savepoint goes")
+    db.commit()
+    seq, _ = audit.head(db)
+    assert seq == before[0] + 1  # record 1 went down with its transaction
+    entry = db.get(AuditEvent, seq)
+    assert entry is not None
+    assert (entry.action, entry.resource_id, entry.actor_role, entry.actor_user_id) == (
+        "expire",
+        "2",
+        "system",
+        None,
+    )
+    assert audit.verify(db).ok
+    with pytest.raises(ValueError, match="outcome"):
+        audit.defer(db, audit.AuditRecord(action="expire", resource_type="x", outcome="maybe"))

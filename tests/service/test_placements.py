@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
+from shelters.audit import AuditEvent
 from shelters.identity import Role
 from shelters.integrity import overbooked_units
 from shelters.models import Placement, Shelter, Unit, utcnow
@@ -202,6 +203,14 @@ def test_overdue_holds_expire_when_read(
     assert seen["transitions"][-1]["actor_user_id"] is None
     assert unit_counts(client, net) == (0, 0, 3)
     assert overbooked_units(connection) == []
+    # The audit log says the system released the beds, after the read that noticed it.
+    entries = db.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    system = [e for e in entries if e.actor_role == "system"]
+    assert [(e.action, e.resource_type, e.resource_id, e.actor_user_id) for e in system] == [
+        ("expire", "placement", str(placement["id"]), None)
+    ]
+    read = next(e for e in entries if e.action == "read" and e.resource_type == "placement")
+    assert read.seq < system[0].seq
 
 
 def test_listing_expires_overdue_holds_too(client: TestClient, net: Network, db: Session) -> None:
