@@ -193,16 +193,12 @@ def _safe_request_id(value: str | None) -> str | None:
     return value if value is not None and _SAFE_REQUEST_ID.match(value) else None
 
 
-def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(:cls, :obj)"),
-            {"cls": LOCK_CLASS, "obj": LOCK_OBJECT},
-        )
-
-
 _EVENTS = AuditEvent.__table__
 _HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
+# PostgreSQL: the chain lock and the head in one round trip (migration 0009).
+_LOCKED_HEAD = text("SELECT seq, hash FROM refuge_audit_head_locked(:cls, :obj)").bindparams(
+    cls=LOCK_CLASS, obj=LOCK_OBJECT
+)
 _INSERT = insert(AuditEvent)
 _COLUMNS = tuple(column.key for column in _EVENTS.columns)
 
@@ -210,6 +206,15 @@ _COLUMNS = tuple(column.key for column in _EVENTS.columns)
 def head(session: Session) -> tuple[int, str]:
     """The newest entry's (seq, hash); (0, GENESIS) for an empty log."""
     row = session.connection().execute(_HEAD).first()
+    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+
+
+def _locked_head(session: Session) -> tuple[int, str]:
+    """The head, once the chain lock is held (PostgreSQL) or the write lock is (SQLite)."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return head(session)
+    row = connection.execute(_LOCKED_HEAD).first()
     return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 
@@ -223,8 +228,7 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
     if record.outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
     session.flush()  # the transaction's own writes first, as before the entry
-    _lock_chain(session)
-    last_seq, last_hash = head(session)
+    last_seq, last_hash = _locked_head(session)
     event = AuditEvent(
         seq=last_seq + 1,
         # Whole microseconds in UTC: what both engines store and give back unchanged.
