@@ -18,7 +18,7 @@ guide for rounding and for the neighbourhood of :meth:`ReducedCosts.restricted`,
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.sat.python import cp_model
@@ -213,17 +213,21 @@ class ReducedCosts:
             return None
         return math.ceil(self.bound - 1e-7 * abs(self.bound) - 1e-6)
 
-    def restricted(self, keep: dict[int, int]) -> cp_model.CpModel:
+    def restricted(self, keep: dict[int, int], free: Collection[int] = ()) -> cp_model.CpModel:
         """A copy of the model keeping at zero every variable that the LP and ``keep`` leave there.
 
         Not exact: a neighbourhood of the LP solution and the incumbent ``keep`` (values by
         proto index) for finding solutions fast, never for proving. Only variables whose domain
-        starts at zero are fixed; the model itself is not changed.
+        starts at zero are fixed, never those in ``free``; the model itself is not changed.
         """
         zero = [
             j
             for j, xj in enumerate(self.x)
-            if self.lb[j] == 0 and self.ub[j] > 0 and xj <= 1e-6 and keep.get(j, 0) == 0
+            if self.lb[j] == 0
+            and self.ub[j] > 0
+            and xj <= 1e-6
+            and keep.get(j, 0) == 0
+            and j not in free
         ]
         copy = cp_model.CpModel()
         copy.proto.copy_from(self.model.proto)

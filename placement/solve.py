@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -42,6 +42,8 @@ docs/solver.md), but the answer depends only on the input.
 """
 NEIGHBOURHOOD_SHARE = 0.25
 """Share of a level's budget for the first search around the LP solution and the incumbent."""
+WIDE_SHARE = 0.75
+"""Share of a level's budget for the wider neighbourhood (:meth:`_Model.open_groups`)."""
 GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
 REDUCED_MAX_PAIRS = 60_000
@@ -348,6 +350,24 @@ class _Model:
         # Tuples of ints, which the garbage collector stops tracking, rather than lists.
         self.rows.append((tuple([v for v, _ in terms]), tuple([w for _, w in terms]), lo, hi))
 
+    def open_groups(self, x: Sequence[float], values: Values, terms: Terms) -> set[int]:
+        """Variables of the groups a wider neighbourhood frees (by proto index).
+
+        A group is opened when one of its variables is fractional in the LP solution ``x``, or
+        when ``values`` leave some of its requests unplaced and its counts are in the objective
+        ``terms``: all of its shelters and units become free, not only those the LP and the
+        incumbent use.
+        """
+        in_objective = {v for v, _ in terms}
+        free: set[int] = set()
+        for g in self.groups:
+            variables = [*g.n, *(y for ys in g.y for units in ys.values() for y in units.values())]
+            fractional = any(abs(x[j] - round(x[j])) > 1e-6 for j in variables)
+            unplaced = sum(values[n] for n in g.n) < len(g.requests) and g.n[0] in in_objective
+            if fractional or unplaced:
+                free.update(variables)
+        return free
+
     def values_of(self, placement: Placement) -> Values:
         """Variable values encoding a placement."""
         values = [0] * len(self.bounds)
@@ -601,11 +621,12 @@ def _lp_search(
     guess = lp + GUESS_GAP * abs(lp) + 1
     window = m.cost_aware and guess < current - 1
 
-    def nearby_search(values: Values) -> Values:
+    def nearby_search(values: Values, free: set[int] | None = None) -> Values:
         # A search around the LP optimum and the incumbent finds good solutions fast.
-        nearby_model = rc.restricted(dict(enumerate(values)))
+        nearby_model = rc.restricted(dict(enumerate(values)), free or ())
+        share = NEIGHBOURHOOD_SHARE if free is None else WIDE_SHARE
         nearby, _, _ = search.optimise(
-            m, terms, values, min(NEIGHBOURHOOD_SHARE * cap, left()), model=nearby_model
+            m, terms, values, min(share * cap, left()), model=nearby_model
         )
         return nearby if cost(nearby) < cost(values) else values
 
@@ -614,6 +635,14 @@ def _lp_search(
         current = cost(values)
         if current <= lp:
             return m.placement_from(values), True, float(current)
+        if not m.cost_aware and not search.out_of_time() and left() > 0:
+            # The LP's support and the incumbent's hold no better solution: open every shelter
+            # and unit of the groups the LP splits or that still wait for a place (2,000x300,
+            # priority 3: 1,524 → 1,526, the LP bound, where the first neighbourhood is stuck).
+            values = nearby_search(values, m.open_groups(rc.x, values, terms))
+            current = cost(values)
+            if current <= lp:
+                return m.placement_from(values), True, float(current)
     narrowed: Restore = []
     try:
         keep = dict(enumerate(values))
