@@ -44,6 +44,9 @@ NEIGHBOURHOOD_SHARE = 0.25
 """Share of a level's budget for the first search around the LP solution and the incumbent."""
 WIDE_SHARE = 0.75
 """Share of a level's budget for the wider neighbourhood (:meth:`_Model.open_groups`)."""
+SOFT_LP_PAIRS = 30
+"""The soft cost's LP starts from each group's this many cheapest shelters (plus the
+incumbent's); the others join when their reduced cost is negative."""
 GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
 REDUCED_MAX_PAIRS = 60_000
@@ -367,6 +370,15 @@ class _Model:
             if fractional or unplaced:
                 free.update(variables)
         return free
+
+    def cheapest_columns(self, k: int) -> list[int]:
+        """Variables (by proto index) of each group's ``k`` cheapest shelters."""
+        out: list[int] = []
+        for g in self.groups:
+            for n, ys in zip(g.n[:k], g.y[:k], strict=False):
+                out.append(n)
+                out.extend(y for units in ys.values() for y in units.values())
+        return out
 
     def values_of(self, placement: Placement) -> Values:
         """Variable values encoding a placement."""
@@ -764,6 +776,8 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
                 b.at_least(b.level_terms[p], placed[5 - p])
         if b.soft_terms:
             placed = inst.placed_by_priority(placement)
+            # The incumbent's columns keep the restricted LP feasible.
+            b.relaxation().release(v for v, x in enumerate(b.values_of(placement)) if x)
 
             def keeps_levels(new: Placement, old: Placement) -> bool:
                 levels = inst.placed_by_priority(new)
@@ -813,7 +827,9 @@ def _soft_model(inst: Instance) -> _Model:
     """The cost-aware model of the soft level, with its LP relaxation built."""
     b = _Model(inst, cost_aware=True)
     if b.soft_terms:
-        b.relaxation()
+        # Its LP is solved on each group's cheapest shelters first, the others priced in as
+        # they gain (column generation, exact): at 2,000x300 one round, 0.9 s instead of 3.2-3.4 s.
+        b.relaxation().restrict(b.cheapest_columns(SOFT_LP_PAIRS))
     return b
 
 
