@@ -47,6 +47,11 @@ WIDE_SHARE = 0.75
 SOFT_LP_PAIRS = 30
 """The soft cost's LP starts from each group's this many cheapest shelters (plus the
 incumbent's); the others join when their reduced cost is negative."""
+SOFT_SHARE = 0.2
+"""The soft cost's search may spend at most this share of the whole budget."""
+SEARCH_DET_PER_VARIABLE = 1e-5
+"""The soft cost's window and full searches run only with at least this many deterministic
+seconds of budget per model variable (1 s per 100,000 variables)."""
 GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
 REDUCED_MAX_PAIRS = 60_000
@@ -631,7 +636,11 @@ def _lp_search(
     # bound is searched first. The levels' LP bounds are tight and a window without the
     # incumbent found nothing there (2,000x300, priority 3): they search around the LP instead.
     guess = lp + GUESS_GAP * abs(lp) + 1
-    window = m.cost_aware and guess < current - 1
+    # A budget far below the model's size pays CP-SAT's loading of the whole model (about 1 s
+    # of wall time per search for the 245,833 variables of 2,000x300's soft model, counted as
+    # almost no deterministic time) for nothing found: only the neighbourhood search runs then.
+    thorough = not m.cost_aware or cap >= SEARCH_DET_PER_VARIABLE * len(m.bounds)
+    window = m.cost_aware and guess < current - 1 and thorough
 
     def nearby_search(values: Values, free: set[int] | None = None) -> Values:
         # A search around the LP optimum and the incumbent finds good solutions fast.
@@ -655,6 +664,8 @@ def _lp_search(
             current = cost(values)
             if current <= lp:
                 return m.placement_from(values), True, float(current)
+    if not thorough:  # the neighbourhood search above was all
+        return m.placement_from(values), False, float(lp)
     narrowed: Restore = []
     try:
         keep = dict(enumerate(values))
@@ -785,8 +796,11 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
                     inst, new
                 ) < _soft(inst, old)
 
+            # The soft cost gets at most its share of the whole budget: at 2,000x300 its
+            # 245,833-variable model runs 3-4 s of wall time per deterministic second.
+            cap = min(search.budget, SOFT_SHARE * search.total)
             placement, proven_soft, best = _lp_search(
-                search, b, b.soft_terms, placement, keeps_levels, search.budget
+                search, b, b.soft_terms, placement, keeps_levels, cap
             )
             if not proven_soft and math.isfinite(best):
                 soft_bound = max(0, math.ceil(best - 1e-6))
