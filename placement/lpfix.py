@@ -140,6 +140,13 @@ class Relaxation:
             ct.SetCoefficient(self.solver.variable(v), float(a))
         self.rows.append((vs, cs, lo, hi))
 
+    def set_lower(self, row: int, lo: float) -> None:
+        """Change the lower bound of row ``row`` (in the order the rows were given and added)."""
+        vs, cs, _, hi = self.rows[row]
+        self.rows[row] = (vs, cs, lo, hi)
+        if self.solver is not None:
+            self.solver.constraint(row).SetLb(lo)
+
     def restrict(self, columns: Collection[int]) -> None:
         """Solve later LPs on ``columns`` first, every other variable held at its lower bound.
 
