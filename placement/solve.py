@@ -48,7 +48,10 @@ SOFT_LP_PAIRS = 30
 """The soft cost's LP starts from each group's this many cheapest shelters (plus the
 incumbent's); the others join when their reduced cost is negative."""
 SOFT_SHARE = 0.2
-"""The soft cost's search may spend at most this share of the whole budget."""
+"""The soft cost's search may spend at most this share of the whole budget; the levels leave it
+in reserve."""
+LEVEL_SHARE = 0.5
+"""Each priority level but the last may spend this share of the levels' budget left."""
 SEARCH_DET_PER_VARIABLE = 1e-5
 """The soft cost's window and full searches run only with at least this many deterministic
 seconds of budget per model variable (1 s per 100,000 variables)."""
@@ -765,16 +768,20 @@ def _cp_sat(inst: Instance, greedy: Placement, search: _Search) -> _Run:
             continue
         if search.out_of_time():
             break
-        # Each level may spend its share of what is left, the soft cost counting as one more
-        # level, so that an unprovable level cannot starve the ones below it. The LP bound is
-        # valid for the full problem: lower priorities only take beds.
-        share = 1.0 / (1 + sum(1 for q in levels_left if q <= p))
+        # The soft cost's share stays in reserve; each level may spend LEVEL_SHARE of what the
+        # levels have left (the last one all of it), so that an unprovable level cannot starve
+        # the ones below it, while the more urgent levels, which come first in the
+        # lexicographic order, get more. The LP bound is valid for the full problem: lower
+        # priorities only take beds.
+        last = not any(q < p for q in levels_left)
+        levels_budget = max(0.0, search.budget - SOFT_SHARE * search.total)
+        cap = levels_budget * (1.0 if last else LEVEL_SHARE)
 
         def better(new: Placement, old: Placement, p: int = p) -> bool:
             return _level_key(inst, new, fixed, p) > _level_key(inst, old, fixed, p)
 
         level = [(v, -w) for v, w in a.level_terms[p]]
-        found, proven, low = _lp_search(search, a, level, placement, better, search.budget * share)
+        found, proven, low = _lp_search(search, a, level, placement, better, cap)
         best = -low if math.isfinite(low) else math.nan
         # Fill what the level left empty: a better start for the next level, same value here.
         placement = greedy_placement(inst, found)
