@@ -13,6 +13,8 @@ covers floating-point rounding of the recomputation itself).
 :class:`Relaxation` builds the LP once and re-solves it per objective (warm-started); each solve
 gives a :class:`ReducedCosts` with the bound, the reduced costs and GLOP's primal solution (a
 guide for rounding and for the neighbourhood of :meth:`ReducedCosts.restricted`, never a proof).
+A large LP can be solved by column generation (:meth:`Relaxation.restrict`): the reduced costs
+and the bound still cover every column, since they come from the duals.
 """
 
 from __future__ import annotations
