@@ -13,18 +13,22 @@ covers floating-point rounding of the recomputation itself).
 :class:`Relaxation` builds the LP once and re-solves it per objective (warm-started); each solve
 gives a :class:`ReducedCosts` with the bound, the reduced costs and GLOP's primal solution (a
 guide for rounding and for the neighbourhood of :meth:`ReducedCosts.restricted`, never a proof).
+A large LP can be solved by column generation (:meth:`Relaxation.restrict`): the reduced costs
+and the bound still cover every column, since they come from the duals.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.sat.python import cp_model
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+PRICE_ROUNDS = 50
+"""Column-generation rounds at most in one :meth:`Relaxation.minimise` (see ``restrict``)."""
 
 
 def _finite(v: int) -> float:
@@ -76,6 +80,7 @@ class Relaxation:
         self.ub: list[float] = []
         self.nvars = 0
         self.solver: pywraplp.Solver | None = None
+        self._held: set[int] = set()
         proto = model.proto
         lb: list[float] = []
         ub: list[float] = []
@@ -137,8 +142,47 @@ class Relaxation:
             ct.SetCoefficient(self.solver.variable(v), float(a))
         self.rows.append((vs, cs, lo, hi))
 
+    def set_lower(self, row: int, lo: float) -> None:
+        """Change the lower bound of row ``row`` (in the order the rows were given and added)."""
+        vs, cs, _, hi = self.rows[row]
+        self.rows[row] = (vs, cs, lo, hi)
+        if self.solver is not None:
+            self.solver.constraint(row).SetLb(lo)
+
+    def restrict(self, columns: Collection[int]) -> None:
+        """Solve later LPs on ``columns`` first, every other variable held at its lower bound.
+
+        Only GLOP's copy changes; :meth:`minimise` still answers for the whole LP: it prices
+        every held variable with the duals and releases those that could improve the
+        objective, re-solving until none can (column generation). The bound it returns is
+        recomputed from the duals over every variable, so it is valid even if it stops early.
+        """
+        if self.solver is None:
+            return
+        keep = set(columns)
+        variable = self.solver.variable
+        for j in range(self.nvars):
+            if j not in keep and self.lb[j] < self.ub[j] and j not in self._held:
+                variable(j).SetBounds(self.lb[j], self.lb[j])
+                self._held.add(j)
+
+    def release(self, columns: Iterable[int]) -> None:
+        """Let ``columns`` take their whole range again in later solves."""
+        if self.solver is None:
+            return
+        variable = self.solver.variable
+        for j in columns:
+            if j in self._held:
+                self._held.discard(j)
+                variable(j).SetBounds(self.lb[j], self.ub[j])
+
     def minimise(self, terms: Sequence[tuple[int, int]]) -> ReducedCosts:
-        """Solve the LP under ``min Σ c·x`` (terms by proto index) and derive reduced costs."""
+        """Solve the LP under ``min Σ c·x`` (terms by proto index) and derive reduced costs.
+
+        With variables held by :meth:`restrict`, the LP is solved on the others first and held
+        variables whose reduced cost is negative join, up to ``PRICE_ROUNDS`` rounds; if the
+        restricted LP is not solved to optimality, every variable is released.
+        """
         out = ReducedCosts(self.model)
         if not self.ok or self.solver is None:
             return out
@@ -149,19 +193,58 @@ class Relaxation:
         cost = [0.0] * nvars
         for v, a in terms:
             cost[v] += float(a)
+        held = self._held
         for j in range(nvars):
-            if cost[j]:
+            if cost[j] and j not in held:
                 obj.SetCoefficient(variable(j), cost[j])
         obj.SetMinimization()
-        if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
-            return out
+        for _ in range(PRICE_ROUNDS):
+            if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+                if not held:
+                    return out
+                self._release_all(cost)
+                continue
+            bound, d, response = self._reduced(cost)
+            # Held variables at their lower bound that would lower the objective join.
+            joining = [j for j in held if d[j] < -1e-9 * (1.0 + abs(cost[j]))]
+            if not joining:
+                break
+            for j in sorted(joining):
+                held.discard(j)
+                variable(j).SetBounds(self.lb[j], self.ub[j])
+                if cost[j]:
+                    obj.SetCoefficient(variable(j), cost[j])
+        else:
+            if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+                return out
+            bound, d, response = self._reduced(cost)
+        out.bound, out.lb, out.ub, out.d = bound, self.lb, self.ub, d
+        out.x = list(response.variable_value)
+        return out
+
+    def _release_all(self, cost: list[float]) -> None:
+        assert self.solver is not None
+        variable = self.solver.variable
+        obj = self.solver.Objective()
+        for j in sorted(self._held):
+            variable(j).SetBounds(self.lb[j], self.ub[j])
+            if cost[j]:
+                obj.SetCoefficient(variable(j), cost[j])
+        self._held.clear()
+
+    def _reduced(
+        self, cost: list[float]
+    ) -> tuple[float, list[float], linear_solver_pb2.MPSolutionResponse]:
+        """The bound and reduced costs of the whole LP from the last solve's duals."""
+        assert self.solver is not None
         # Primal and dual values in one call each instead of one per variable and row.
         response = linear_solver_pb2.MPSolutionResponse()
         self.solver.FillSolutionResponseProto(response)
         lb, ub = self.lb, self.ub
         # Recompute reduced costs and the bound from the duals (valid for any duals of the
-        # right sign; a wrong sign on an unbounded side is clipped to zero).
-        d = cost
+        # right sign; a wrong sign on an unbounded side is clipped to zero), over every
+        # variable, held ones included, with their whole ranges.
+        d = list(cost)
         bound = 0.0
         for (vs, cs, lo, hi), y in zip(self.rows, response.dual_value, strict=True):
             if (y > 0 and lo == -math.inf) or (y < 0 and hi == math.inf):
@@ -171,11 +254,9 @@ class Relaxation:
             bound += y * (lo if y > 0 else hi)
             for v, a in zip(vs, cs, strict=True):
                 d[v] -= y * a
-        for j in range(nvars):
+        for j in range(self.nvars):
             bound += d[j] * (lb[j] if d[j] > 0 else ub[j])
-        out.bound, out.lb, out.ub, out.d = bound, lb, ub, d
-        out.x = list(response.variable_value)
-        return out
+        return bound, d, response
 
 
 def _merged(vs: Sequence[int], cs: Sequence[int]) -> dict[int, int]:
@@ -213,17 +294,21 @@ class ReducedCosts:
             return None
         return math.ceil(self.bound - 1e-7 * abs(self.bound) - 1e-6)
 
-    def restricted(self, keep: dict[int, int]) -> cp_model.CpModel:
+    def restricted(self, keep: dict[int, int], free: Collection[int] = ()) -> cp_model.CpModel:
         """A copy of the model keeping at zero every variable that the LP and ``keep`` leave there.
 
         Not exact: a neighbourhood of the LP solution and the incumbent ``keep`` (values by
         proto index) for finding solutions fast, never for proving. Only variables whose domain
-        starts at zero are fixed; the model itself is not changed.
+        starts at zero are fixed, never those in ``free``; the model itself is not changed.
         """
         zero = [
             j
             for j, xj in enumerate(self.x)
-            if self.lb[j] == 0 and self.ub[j] > 0 and xj <= 1e-6 and keep.get(j, 0) == 0
+            if self.lb[j] == 0
+            and self.ub[j] > 0
+            and xj <= 1e-6
+            and keep.get(j, 0) == 0
+            and j not in free
         ]
         copy = cp_model.CpModel()
         copy.proto.copy_from(self.model.proto)

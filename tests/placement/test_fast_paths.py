@@ -109,6 +109,66 @@ def test_the_lp_neighbourhood_keeps_the_incumbent_and_leaves_the_model_alone(see
     assert _optimum(nearby, xs, costs) == best
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_the_wider_neighbourhood_frees_whole_groups_and_keeps_the_incumbent(seed: int) -> None:
+    from placement.greedy import greedy_placement
+    from placement.instance import Instance
+    from placement.solve import _Model
+
+    inst = Instance(_problem(120, 15, seed))
+    m = _Model(inst, cost_aware=False)
+    terms = [(v, -w) for v, w in m.level_terms[3]]
+    rc = m.relaxation().minimise(terms)
+    placement = greedy_placement(inst)
+    values = m.values_of(placement)
+    free = m.open_groups(rc.x, values, terms)
+    level = {v for v, _ in terms}
+    for g in m.groups:
+        variables = [*g.n, *(y for ys in g.y for us in ys.values() for y in us.values())]
+        waiting = sum(values[n] for n in g.n) < len(g.requests) and g.n[0] in level
+        split = any(abs(rc.x[j] - round(rc.x[j])) > 1e-6 for j in variables)
+        # A group is opened whole or not at all, exactly when it waits or the LP splits it.
+        assert {j in free for j in variables} == {waiting or split}
+    wide = rc.restricted(dict(enumerate(values)), free)
+    narrow = rc.restricted(dict(enumerate(values)))
+    for j, (a, b) in enumerate(zip(wide.proto.variables, narrow.proto.variables, strict=True)):
+        assert a.domain[1] >= b.domain[1]  # only ever wider
+        assert a.domain[0] <= values[j] <= a.domain[1]  # the incumbent stays feasible
+        if j in free:
+            assert list(a.domain) == list(m.model.proto.variables[j].domain)
+
+
+@pytest.mark.parametrize(("seed", "k"), [(0, 1), (1, 2), (2, 1), (3, 0)])
+def test_a_relaxation_restricted_to_few_columns_prices_in_the_rest_to_the_same_bound(
+    seed: int, k: int
+) -> None:
+    from placement.greedy import greedy_placement
+    from placement.instance import Instance
+    from placement.problem import PRIORITIES
+    from placement.solve import _Model
+
+    inst = Instance(_problem(150, 15, seed))
+    placement = greedy_placement(inst)
+    placed = inst.placed_by_priority(placement)
+    m = _Model(inst, cost_aware=True)
+    restricted = m.relaxation()
+    restricted.restrict(m.cheapest_columns(k))
+    for p in PRIORITIES:
+        if m.level_terms[p]:
+            m.at_least(m.level_terms[p], placed[5 - p])
+    full = Relaxation(m.model, m.rows, m.bounds).minimise(m.soft_terms)
+    if k:  # the incumbent's columns make the restricted LP feasible
+        restricted.release(v for v, x in enumerate(m.values_of(placement)) if x)
+    # (k = 0 holds every column and no incumbent: the LP is infeasible, all columns return)
+    priced = restricted.minimise(m.soft_terms)
+    assert priced.bound == pytest.approx(full.bound, rel=1e-7, abs=1e-4)
+    lower = priced.integer_bound()
+    assert lower is not None
+    assert lower <= sum(inst.pair_cost(ri, si) for ri, (si, _) in placement.items())
+    # Every variable's reduced cost is there, held ones too, for the narrowing.
+    assert len(priced.d) == len(m.bounds) == len(priced.x)
+
+
 @pytest.mark.parametrize(("seed", "cost_aware"), [(0, False), (1, True), (2, True)])
 def test_the_model_rows_give_the_relaxation_read_from_the_proto(
     seed: int, cost_aware: bool

@@ -326,3 +326,29 @@ def test_moves_place_more_and_unplace_nobody(
             used[(si, u)] = used.get((si, u), 0) + len(inst.blocks[ri][b])
         assert not inst.separated[ri] & {r for r, (s, _) in moved.items() if s == si}
     assert all(n <= inst.free[si][u] for (si, u), n in used.items())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_soft_budget_too_small_for_the_model_keeps_the_levels_and_a_valid_soft_bound(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    import sys
+
+    from placement.generator import generate
+
+    solve_module = sys.modules["placement.solve"]
+    problem = Problem.from_document(generate(120, 15, seed=seed))
+    thorough = solve(problem, time_limit_s=2, seed=1)
+    # As if the cost-aware model were far too large for the soft level's budget: only the
+    # neighbourhood search runs there.
+    monkeypatch.setattr(solve_module, "SEARCH_DET_PER_VARIABLE", 1.0)
+    quick = solve(problem, time_limit_s=2, seed=1)
+    assert verify(problem, quick) == []
+    assert quick.objective.placed_by_priority == thorough.objective.placed_by_priority
+    assert quick.bound.placed_by_priority == thorough.bound.placed_by_priority
+    # The soft bound stays a lower bound of the proven optimum (when there is one).
+    assert quick.bound.soft_cost <= quick.objective.soft_cost
+    if thorough.status == "optimal":
+        assert quick.bound.soft_cost <= thorough.objective.soft_cost
+        assert quick.objective.soft_cost >= thorough.objective.soft_cost
+    assert quick.result_bytes() == solve(problem, time_limit_s=2, seed=1).result_bytes()
