@@ -129,7 +129,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
     # Inside the edge: the log counts the time a request queued.
     app.add_middleware(
         AdmissionMiddleware,
-        in_flight=settings.max_in_flight,
+        in_flight=settings.in_flight,
         slow_after_s=settings.slow_request_ms / 1000,
     )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -88,6 +89,9 @@ def serve(
             "-d username=demo-coordinator -d password=<password above>"
         )
     _configure_logging()
+    # Each worker reads its settings from the environment; how many there are sets the
+    # default of REFUGE_MAX_IN_FLIGHT.
+    os.environ["REFUGE_WORKER_PROCESSES"] = str(workers)
     uvicorn.run(
         "service.app:create_app_from_env",
         factory=True,

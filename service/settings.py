@@ -39,12 +39,15 @@ class Settings(BaseSettings):
     suppression_k: int = Field(default=11, ge=3)
     retention_days: int = Field(default=365, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
-    max_in_flight: int = Field(
-        default=1,
+    max_in_flight: int | None = Field(
+        default=None,
         ge=1,
         le=32,
         description="requests a worker process works on at once, besides slow ones; the rest "
-        "queue (see README)",
+        "queue (see README). Unset: 1, or 2 on PostgreSQL served by one worker process",
+    )
+    worker_processes: int = Field(
+        default=1, ge=1, le=64, description="set by `refuge serve --workers` for its workers"
     )
     slow_request_ms: int = Field(
         default=50,
@@ -71,6 +74,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def in_flight(self) -> int:
+        """``max_in_flight``, or its default for this engine and number of worker processes.
+
+        A request spends nearly all its time running Python, so one at a time keeps a process
+        busiest (README, "Load"); on PostgreSQL part of it is spent waiting for the database,
+        which a second request can use when no other worker process would.
+        """
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        return 2 if not self.is_sqlite and self.worker_processes == 1 else 1
 
     def sqlite_path(self) -> Path | None:
         """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""

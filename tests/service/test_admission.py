@@ -136,3 +136,41 @@ def test_a_served_app_freezes_what_start_up_made(fresh_database: str) -> None:
             assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@pytest.mark.parametrize(
+    ("url", "workers", "chosen", "expected"),
+    [
+        ("sqlite:///x.db", 1, None, 1),
+        ("sqlite:///x.db", 4, None, 1),
+        ("postgresql://u@h/db", 1, None, 2),  # a second request uses the network waits
+        ("postgresql://u@h/db", 4, None, 1),  # the other workers use them already
+        ("postgresql://u@h/db", 1, 6, 6),
+        ("sqlite:///x.db", 4, 3, 3),
+    ],
+)
+def test_requests_in_flight_default_to_the_engine_and_worker_count(
+    url: str, workers: int, chosen: int | None, expected: int
+) -> None:
+    settings = Settings(
+        database_url=url, secret_key="k" * 40, worker_processes=workers, max_in_flight=chosen
+    )
+    assert settings.in_flight == expected
+
+
+def test_serve_tells_its_workers_how_many_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from service import cli
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(cli, "_configure_logging", lambda: None)
+    monkeypatch.setenv("REFUGE_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("REFUGE_DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("REFUGE_WORKER_PROCESSES", "1")  # restored (unset) after the test
+    result = CliRunner().invoke(cli.app, ["serve", "--workers", "3"])
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == 3
+    assert Settings().worker_processes == 3
+    assert Settings().in_flight == 1
