@@ -377,9 +377,9 @@ def update_unit(
             for field in fields
         ],
     )
-    held = session.identity_map.get(session.identity_key(Unit, unit_id))
-    if held is not None:
-        session.expire(held)
+    copy = session.identity_map.get(session.identity_key(Unit, unit_id))
+    if copy is not None:
+        session.expire(copy)
     return replace(unit, **changed, version=unit.version + 1, updated_at=now)
 
 
