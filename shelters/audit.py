@@ -195,12 +195,17 @@ def _safe_request_id(value: str | None) -> str | None:
 
 _EVENTS = AuditEvent.__table__
 _HEAD = select(_EVENTS.c.seq, _EVENTS.c.hash).order_by(_EVENTS.c.seq.desc()).limit(1)
-# PostgreSQL: the chain lock and the head in one round trip (migration 0009).
-_LOCKED_HEAD = text("SELECT seq, hash FROM refuge_audit_head_locked(:cls, :obj)").bindparams(
-    cls=LOCK_CLASS, obj=LOCK_OBJECT
-)
+# PostgreSQL: lock, head and insert in one round trip (migration 0009).
+_APPEND = text(
+    "SELECT new_seq, new_prev_hash, new_hash FROM refuge_audit_append(:cls, :obj, :before, "
+    ":after, :at, :actor_user_id, :actor_role, :action, :resource_type, :resource_id, "
+    ":outcome, :request_id)"
+).bindparams(cls=LOCK_CLASS, obj=LOCK_OBJECT)
+# Stands for the previous hash in a content template; no field may hold a "<".
+_PREV_MARK = "<prev_hash>"
 _INSERT = insert(AuditEvent)
 _COLUMNS = tuple(column.key for column in _EVENTS.columns)
+_SERVER_SIDE = {"seq", "prev_hash", "hash"}
 
 
 def head(session: Session) -> tuple[int, str]:
@@ -209,13 +214,28 @@ def head(session: Session) -> tuple[int, str]:
     return (row.seq, row.hash) if row is not None else (0, GENESIS)
 
 
-def _locked_head(session: Session) -> tuple[int, str]:
-    """The head, once the chain lock is held (PostgreSQL) or the write lock is (SQLite)."""
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        return head(session)
-    row = connection.execute(_LOCKED_HEAD).first()
-    return (row.seq, row.hash) if row is not None else (0, GENESIS)
+def _content_template(event: AuditEvent) -> tuple[str, str]:
+    """The entry's canonical content as (before, after): before + prev_hash + after + seq + "}".
+
+    What migration 0009's function completes once it holds the chain lock and knows the head.
+    """
+    content = canonical_content(
+        seq=0,
+        at=event.at,
+        actor_user_id=event.actor_user_id,
+        actor_role=event.actor_role,
+        action=event.action,
+        resource_type=event.resource_type,
+        resource_id=event.resource_id,
+        outcome=event.outcome,
+        request_id=event.request_id,
+        prev_hash=_PREV_MARK,
+    ).decode()
+    before, mark, after = content.partition(_PREV_MARK)
+    # "seq" sorts last: the content ends with its number and the closing brace.
+    if not mark or _PREV_MARK in after or not after.endswith('"seq":0}'):
+        raise ValueError("an audit field holds what the content template reserves")
+    return before, after.removesuffix("0}")
 
 
 def append(session: Session, record: AuditRecord, *, now: datetime | None = None) -> AuditEvent:
@@ -228,9 +248,7 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
     if record.outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
     session.flush()  # the transaction's own writes first, as before the entry
-    last_seq, last_hash = _locked_head(session)
     event = AuditEvent(
-        seq=last_seq + 1,
         # Whole microseconds in UTC: what both engines store and give back unchanged.
         at=(now or utcnow()).astimezone(UTC),
         actor_user_id=record.actor_user_id,
@@ -240,13 +258,22 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
         resource_id=_safe_resource_id(record.resource_id),
         outcome=record.outcome,
         request_id=_safe_request_id(record.request_id),
-        prev_hash=last_hash,
     )
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Lock, head, hash and insert in one call, the lock held for as short as can be.
+        before, after = _content_template(event)
+        fields = {key: getattr(event, key) for key in _COLUMNS if key not in _SERVER_SIDE}
+        row = connection.execute(_APPEND, fields | {"before": before, "after": after}).one()
+        event.seq, event.prev_hash, event.hash = row
+        return event
+    # SQLite: the caller's write transaction already excludes every other writer. A plain
+    # insert on the session's connection, not the ORM's unit of work: every audited request
+    # appends one entry, never changed afterwards. The returned object is not in the session.
+    event.seq, event.prev_hash = head(session)
+    event.seq += 1
     event.hash = entry_hash(event)
-    # A plain insert on the session's connection, not the ORM's unit of work: every audited
-    # request appends one entry, and the entry is never changed afterwards. The returned
-    # object is not attached to the session.
-    session.connection().execute(_INSERT, {key: getattr(event, key) for key in _COLUMNS})
+    connection.execute(_INSERT, {key: getattr(event, key) for key in _COLUMNS})
     return event
 
 

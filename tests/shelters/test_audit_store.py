@@ -256,3 +256,35 @@ def test_concurrent_appends_keep_one_linear_chain(fresh_database: str) -> None:
         assert seqs == list(range(1, workers * each + 1))
     finally:
         engine.dispose()
+
+
+def test_the_content_template_completes_to_the_canonical_content() -> None:
+    # What PostgreSQL's append function hashes: the template around the previous hash and seq.
+    event = AuditEvent(
+        at=datetime(2026, 11, 29, 2, 30, 0, 123456, tzinfo=UTC),
+        actor_user_id=7,
+        actor_role="coordinator",
+        action="update",
+        resource_type="unit",
+        resource_id="42",
+        outcome="ok",
+        request_id="req-1.a_b",
+    )
+    before, after = audit._content_template(event)
+    prev = "ab" * 32
+    completed = (before + prev + after + "1234" + "}").encode()
+    assert completed == audit.canonical_content(
+        seq=1234,
+        at=event.at,
+        actor_user_id=7,
+        actor_role="coordinator",
+        action="update",
+        resource_type="unit",
+        resource_id="42",
+        outcome="ok",
+        request_id="req-1.a_b",
+        prev_hash=prev,
+    )
+    event.resource_type = "<prev_hash>"
+    with pytest.raises(ValueError, match="reserves"):
+        audit._content_template(event)
