@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -62,61 +60,22 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-PING_AFTER_IDLE_S = 0.5
-"""A pooled PostgreSQL connection idle for longer is pinged before it is handed out."""
-_IDLE_SINCE = "refuge_idle_since"
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    """Ping a pooled connection before use only if it has been idle for a while.
-
-    A connection can die while it waits in the pool (a database restart, a terminated
-    backend); pinging it at checkout hands out a live one instead (the pool replaces a dead
-    one and tries again). Pinging at every checkout cost a round trip per session, two of the
-    nine round trips of a capacity update; a connection given back less than
-    ``PING_AFTER_IDLE_S`` ago is handed out unpinged, as connection pools commonly do. If the
-    server went away within that window, the request using it fails like one that was running
-    at that moment (503 with Retry-After), and the pool then renews every older connection.
-    """
-    dialect = engine.dialect
-
-    def _mark_idle(_dbapi_connection: Any, record: Any, *_: Any) -> None:
-        record.info[_IDLE_SINCE] = time.monotonic()
-
-    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        since = record.info.get(_IDLE_SINCE)
-        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_S:
-            return
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi_connection, None):
-                raise DisconnectionError("a pooled connection was dead") from exc
-            raise
-
-    event.listen(engine.pool, "connect", _mark_idle)
-    event.listen(engine.pool, "checkin", _mark_idle)
-    event.listen(engine.pool, "checkout", _ping)
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings Refuge depends on.
 
-    PostgreSQL: a connection idle for ``PING_AFTER_IDLE_S`` is pinged before use (see
-    :func:`_ping_when_idle`). SQLite: WAL, foreign keys, a busy timeout, and transactions that
-    take the write lock when they begin (``BEGIN IMMEDIATE``), so two writers queue instead of
-    failing with "database is locked" halfway through; writers of one process queue on a
-    ``WriterTurn`` before that. A connection with the execution option ``refuge_read_only``
-    begins a deferred transaction instead, so that readers never wait for writers.
+    SQLite: WAL, foreign keys, a busy timeout, and transactions that take the write lock when
+    they begin (``BEGIN IMMEDIATE``), so two writers queue instead of failing with "database is
+    locked" halfway through; writers of one process queue on a ``WriterTurn`` before that. A
+    connection with the execution option ``refuge_read_only`` begins a deferred transaction
+    instead, so that readers never wait for writers.
     """
     # JSON columns (services, admission rules, the documents of every match) are decoded on
     # every read and encoded on every write: orjson does both several times faster.
     kwargs.setdefault("json_deserializer", _json_loads)
     kwargs.setdefault("json_serializer", _json_dumps)
     if not url.startswith("sqlite"):
-        engine = create_engine(url, **kwargs)
-        _ping_when_idle(engine)
-        return engine
+        kwargs.setdefault("pool_pre_ping", True)
+        return create_engine(url, **kwargs)
 
     in_memory = url in ("sqlite://", "sqlite:///:memory:")
     connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from service.db import PING_AFTER_IDLE_S, Sessions, make_engine, writer_turn
+from service.db import Sessions, make_engine, writer_turn
 from shelters.models import Organization
 
 
@@ -123,43 +122,5 @@ def test_the_writers_turn_is_given_back_however_a_transaction_ends(
             assert not turn.taken
             names = list(reader.scalars(select(Organization.name)))
         assert names == ["Committed"]
-    finally:
-        engine.dispose()
-
-
-def test_postgres_pings_only_connections_that_sat_idle(
-    fresh_database: str, is_postgres: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not is_postgres:
-        pytest.skip("SQLite connections live in the process: nothing to ping")
-    engine = make_engine(fresh_database, pool_size=1, max_overflow=0)
-    pings = 0
-    ping = engine.dialect.do_ping
-
-    def counting_ping(dbapi_connection: object) -> bool:
-        nonlocal pings
-        pings += 1
-        return ping(dbapi_connection)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(engine.dialect, "do_ping", counting_ping)
-    try:
-        with engine.connect() as conn:
-            first = conn.scalar(text("SELECT pg_backend_pid()"))
-        with engine.connect() as conn:  # back in the pool a moment ago: handed out as it is
-            assert conn.scalar(text("SELECT pg_backend_pid()")) == first
-        assert pings == 0
-        # The server drops the idle connection; the next checkout after the window pings it,
-        # finds it dead and hands out a new one instead of failing.
-        other = make_engine(fresh_database)
-        try:
-            with other.connect() as killer:
-                killer.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
-                killer.commit()
-        finally:
-            other.dispose()
-        time.sleep(PING_AFTER_IDLE_S + 0.2)
-        with engine.connect() as conn:
-            assert conn.scalar(text("SELECT pg_backend_pid()")) != first
-        assert pings >= 1
     finally:
         engine.dispose()
