@@ -164,22 +164,25 @@ def canonical_content(
     return json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
 
 
+def _content_of(event: ChainEntry, *, seq: int, prev_hash: str) -> bytes:
+    """An entry's canonical content with this sequence number and previous hash."""
+    return canonical_content(
+        seq=seq,
+        at=event.at,
+        actor_user_id=event.actor_user_id,
+        actor_role=event.actor_role,
+        action=event.action,
+        resource_type=event.resource_type,
+        resource_id=event.resource_id,
+        outcome=event.outcome,
+        request_id=event.request_id,
+        prev_hash=prev_hash,
+    )
+
+
 def entry_hash(event: ChainEntry) -> str:
     """SHA-256 (hex) of the entry's canonical content, as it should be stored in ``hash``."""
-    return hashlib.sha256(
-        canonical_content(
-            seq=event.seq,
-            at=event.at,
-            actor_user_id=event.actor_user_id,
-            actor_role=event.actor_role,
-            action=event.action,
-            resource_type=event.resource_type,
-            resource_id=event.resource_id,
-            outcome=event.outcome,
-            request_id=event.request_id,
-            prev_hash=event.prev_hash,
-        )
-    ).hexdigest()
+    return hashlib.sha256(_content_of(event, seq=event.seq, prev_hash=event.prev_hash)).hexdigest()
 
 
 def _safe_resource_id(value: str | int | None) -> str | None:
@@ -219,18 +222,7 @@ def _content_template(event: AuditEvent) -> tuple[str, str]:
 
     What migration 0009's function completes once it holds the chain lock and knows the head.
     """
-    content = canonical_content(
-        seq=0,
-        at=event.at,
-        actor_user_id=event.actor_user_id,
-        actor_role=event.actor_role,
-        action=event.action,
-        resource_type=event.resource_type,
-        resource_id=event.resource_id,
-        outcome=event.outcome,
-        request_id=event.request_id,
-        prev_hash=_PREV_MARK,
-    ).decode()
+    content = _content_of(event, seq=0, prev_hash=_PREV_MARK).decode()
     before, mark, after = content.partition(_PREV_MARK)
     # "seq" sorts last: the content ends with its number and the closing brace.
     if not mark or _PREV_MARK in after or not after.endswith('"seq":0}'):
