@@ -35,6 +35,8 @@ from shelters.pagination import Page, paginate
 
 GENESIS = "0" * 64
 OUTCOMES = ("ok", "denied", "failed")
+SYSTEM_ROLE = "system"
+"""The actor role of what the system does by itself (no user): expiries, runs given up."""
 # pg_advisory_xact_lock(int4, int4) lives in a key space of its own, apart from bigint keys.
 LOCK_CLASS = 0x52464741  # "RFGA"
 LOCK_OBJECT = 1

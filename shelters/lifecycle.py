@@ -8,7 +8,6 @@ status change frees or moves beds in the same transaction and is recorded with i
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -34,11 +33,6 @@ from shelters.models import (
 )
 from shelters.pagination import Page, paginate
 from shelters.profiles import CaseProfile
-
-_SYSTEM_EXPIRY = functools.partial(
-    audit.AuditRecord, action="expire", resource_type="placement", actor_role="system"
-)
-"""The audit record of a hold released because it ran out."""
 
 HOLDING = ("proposed", "accepted")
 OPEN_REQUEST = ("pending", "proposed")
@@ -412,7 +406,15 @@ def expire_holds(
     expired = 0
     for placement in session.scalars(stmt.execution_options(populate_existing=True)):
         _end(session, placement, "expired", actor_id=None, now=now)
-        audit.defer(session, _SYSTEM_EXPIRY(resource_id=placement.id))
+        audit.defer(
+            session,
+            audit.AuditRecord(
+                action="expire",
+                resource_type="placement",
+                resource_id=placement.id,
+                actor_role=audit.SYSTEM_ROLE,
+            ),
+        )
         expired += 1
     session.flush()
     return expired

@@ -183,7 +183,7 @@ def fail_abandoned(session: Session, *, before: datetime, reason: str) -> int:
                 action="give_up",
                 resource_type="matching_run",
                 resource_id=run.id,
-                actor_role="system",
+                actor_role=audit.SYSTEM_ROLE,
             ),
         )
         failed += 1
