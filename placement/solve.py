@@ -200,6 +200,14 @@ class _Group:
     # y[k][b] = {unit: var} for pair k and bed blocks with more than one candidate unit
     y: list[dict[int, dict[int, int]]] = field(default_factory=list)
 
+    def variables(self, pairs: int | None = None) -> list[int]:
+        """The count and unit variables (proto indices) of its first ``pairs`` pairs (all)."""
+        out: list[int] = []
+        for n, ys in zip(self.n[:pairs], self.y[:pairs], strict=True):
+            out.append(n)
+            out.extend(y for units in ys.values() for y in units.values())
+        return out
+
 
 Terms = list[tuple[int, int]]
 """(variable's proto index, coefficient) pairs of a linear expression."""
@@ -384,7 +392,7 @@ class _Model:
         in_objective = {v for v, _ in terms}
         free: set[int] = set()
         for g in self.groups:
-            variables = [*g.n, *(y for ys in g.y for units in ys.values() for y in units.values())]
+            variables = g.variables()
             fractional = any(abs(x[j] - round(x[j])) > 1e-6 for j in variables)
             unplaced = sum(values[n] for n in g.n) < len(g.requests) and g.n[0] in in_objective
             if fractional or unplaced:
@@ -393,12 +401,7 @@ class _Model:
 
     def cheapest_columns(self, k: int) -> list[int]:
         """Variables (by proto index) of each group's ``k`` cheapest shelters."""
-        out: list[int] = []
-        for g in self.groups:
-            for n, ys in zip(g.n[:k], g.y[:k], strict=False):
-                out.append(n)
-                out.extend(y for units in ys.values() for y in units.values())
-        return out
+        return [v for g in self.groups for v in g.variables(k)]
 
     def values_of(self, placement: Placement) -> Values:
         """Variable values encoding a placement."""
