@@ -231,17 +231,19 @@ def forget(request: Request) -> None:
     setattr(request.state, _RECORDED, False)
 
 
-def record_in(session: Session, request: Request) -> None:
-    """Append the request's entry to ``session``'s transaction (the unit of work's last step)."""
+def commit_with_entry(session: Session, request: Request) -> None:
+    """Commit the request's unit of work, its audit entry (if audited) appended last."""
     spec = _claim(request)
-    if spec is not None:
-        audit.append(session, _record(request, spec, "ok"))
+    if spec is None:
+        session.commit()
+    else:
+        audit.append_and_commit(session, _record(request, spec, "ok"))
 
 
 def _append_alone(request: Request, record: AuditRecord) -> None:
     sessions: Sessions = request.app.state.sessions
-    with sessions.write() as session, session.begin():
-        audit.append(session, record)
+    with sessions.write() as session:
+        audit.append_and_commit(session, record)
 
 
 def record_alone(request: Request) -> None:

@@ -45,13 +45,13 @@ class UnitOfWork:
         self,
         session: Session,
         *,
-        before_commit: Callable[[Session], None] | None = None,
+        commit: Callable[[Session], None] | None = None,
         on_commit_failure: Callable[[], None] | None = None,
         after_commit: Callable[[], None] | None = None,
     ) -> None:
         self.session = session  # not begun: no I/O until its first statement
         self.ended = False
-        self._before_commit = before_commit
+        self._commit = commit or Session.commit
         self._on_commit_failure = on_commit_failure
         self._after_commit = after_commit
         session.info[_UNIT] = self
@@ -72,9 +72,7 @@ class UnitOfWork:
                 session.rollback()
             else:
                 try:
-                    if self._before_commit is not None:
-                        self._before_commit(session)
-                    session.commit()
+                    self._commit(session)
                 except BaseException:
                     if self._on_commit_failure is not None:
                         self._on_commit_failure()
@@ -128,12 +126,12 @@ class UnitOfWorkRoute(APIRoute):
 async def write_session(request: Request) -> AsyncIterator[Session]:
     """A session whose transaction commits when the route returns and rolls back on error.
 
-    An audited request (``service/audit.py``) appends its audit entry in this transaction,
-    just before the commit.
+    An audited request (``service/audit.py``) appends its audit entry in this transaction, as
+    its last statement, together with the commit.
     """
     unit = UnitOfWork(
         _sessions(request).write(),
-        before_commit=lambda session: audit.record_in(session, request),
+        commit=lambda session: audit.commit_with_entry(session, request),
         # The entry went down with the transaction; a retry of the request must append it again.
         on_commit_failure=lambda: audit.forget(request),
     )

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import CheckConstraint, Index, Integer, String, insert, select, text
+from sqlalchemy import CheckConstraint, Engine, Index, Integer, String, insert, select, text
 from sqlalchemy import event as orm_event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from shelters.models import Base, UTCDateTime, utcnow
@@ -232,17 +233,10 @@ def _content_template(event: AuditEvent) -> tuple[str, str]:
     return before, after.removesuffix("0}")
 
 
-def append(session: Session, record: AuditRecord, *, now: datetime | None = None) -> AuditEvent:
-    """Append one entry at the head of the chain, in the session's transaction; written at once.
-
-    Takes the chain lock first (PostgreSQL; held until the transaction ends, so call this as
-    late as possible, just before commit). On SQLite the caller's write transaction already
-    excludes other writers. Refuses an unknown ``outcome`` with ``ValueError``.
-    """
+def _event_of(record: AuditRecord, now: datetime | None) -> AuditEvent:
     if record.outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
-    session.flush()  # the transaction's own writes first, as before the entry
-    event = AuditEvent(
+    return AuditEvent(
         # Whole microseconds in UTC: what both engines store and give back unchanged.
         at=(now or utcnow()).astimezone(UTC),
         actor_user_id=record.actor_user_id,
@@ -253,12 +247,29 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
         outcome=record.outcome,
         request_id=_safe_request_id(record.request_id),
     )
+
+
+def _append_parameters(event: AuditEvent) -> dict[str, Any]:
+    """What ``_APPEND`` needs besides the lock key: the content template and the columns."""
+    before, after = _content_template(event)
+    fields = {key: getattr(event, key) for key in _COLUMNS if key not in _SERVER_SIDE}
+    return fields | {"before": before, "after": after}
+
+
+def append(session: Session, record: AuditRecord, *, now: datetime | None = None) -> AuditEvent:
+    """Append one entry at the head of the chain, in the session's transaction; written at once.
+
+    Takes the chain lock first (PostgreSQL; held until the transaction ends, so call this as
+    late as possible, just before commit; ``append_and_commit`` holds it shorter still). On
+    SQLite the caller's write transaction already excludes other writers. Refuses an unknown
+    ``outcome`` with ``ValueError``.
+    """
+    event = _event_of(record, now)
+    session.flush()  # the transaction's own writes first, as before the entry
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # Lock, head, hash and insert in one call, the lock held for as short as can be.
-        before, after = _content_template(event)
-        fields = {key: getattr(event, key) for key in _COLUMNS if key not in _SERVER_SIDE}
-        row = connection.execute(_APPEND, fields | {"before": before, "after": after}).one()
+        row = connection.execute(_APPEND, _append_parameters(event)).one()
         event.seq, event.prev_hash, event.hash = row
         return event
     # SQLite: the caller's write transaction already excludes every other writer. A plain
@@ -269,6 +280,69 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
     event.hash = entry_hash(event)
     connection.execute(_INSERT, {key: getattr(event, key) for key in _COLUMNS})
     return event
+
+
+def append_and_commit(
+    session: Session, record: AuditRecord, *, now: datetime | None = None
+) -> AuditEvent:
+    """Append ``record`` as the transaction's last statement, then commit the session.
+
+    On PostgreSQL, when the session runs its own transaction on a psycopg connection, the
+    entry and the ``COMMIT`` leave for the server in one message (psycopg's pipeline mode): the
+    chain lock is taken and released by the server alone, so a client process that is
+    descheduled between its last statement and its commit no longer holds up every other
+    writer, and the commit costs no round trip of its own. SQLAlchemy's commit that follows
+    finds the connection idle and sends nothing. Anywhere else (SQLite, or a session inside a
+    transaction it does not own, as in the tests' rolled-back transactions) it is ``append``
+    followed by ``session.commit()``.
+
+    If the pipelined commit fails, the session is rolled back and the error raised: nothing of
+    the transaction, the entry included, was written.
+    """
+    event = _event_of(record, now)
+    for deferred in session.info.pop(_DEFERRED, ()):
+        append(session, deferred)
+    connection = session.connection()
+    if not _owns_pipelinable_transaction(session, connection.dialect.driver):
+        event = append(session, record, now=now)
+        session.commit()
+        return event
+    session.flush()  # the transaction's own writes first, as before the entry
+    statement = _APPEND.compile(dialect=connection.dialect)
+    parameters = statement.construct_params(_append_parameters(event))
+    driver = connection.connection.driver_connection
+    assert driver is not None, "a connection that has begun a transaction is open"
+    dialect = connection.dialect
+    try:
+        with driver.pipeline():
+            cursor = driver.execute(statement.string, parameters)
+            driver.commit()
+            event.seq, event.prev_hash, event.hash = cursor.fetchone()
+    except dialect.loaded_dbapi.Error as exc:
+        # Raised as SQLAlchemy raises it, so that callers (the 503 handler, the retries)
+        # tell a lost connection or a lock timeout from anything else.
+        lost = dialect.is_disconnect(exc, driver, None)
+        if lost:
+            connection.invalidate(exc)
+        session.rollback()
+        raise DBAPIError.instance(
+            statement.string,
+            parameters,
+            exc,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+    return event
+
+
+def _owns_pipelinable_transaction(session: Session, driver: str) -> bool:
+    bind = session.get_bind()
+    return driver == "psycopg" and isinstance(bind, Engine) and not session.in_nested_transaction()
 
 
 _DEFERRED = "refuge_audit_deferred"

@@ -272,8 +272,12 @@ def fake_request(method: str, path: str, params: dict[str, Any], **state: Any) -
 
 def test_a_page_that_does_several_transitions_records_which_one(db: Session) -> None:
     path = "/ui/placements/{placement_id}/{action}"
-    service_audit.record_in(db, fake_request("POST", path, {"placement_id": 7, "action": "admit"}))
-    service_audit.record_in(db, fake_request("POST", path, {"placement_id": 8, "action": "evil"}))
+    service_audit.commit_with_entry(
+        db, fake_request("POST", path, {"placement_id": 7, "action": "admit"})
+    )
+    service_audit.commit_with_entry(
+        db, fake_request("POST", path, {"placement_id": 8, "action": "evil"})
+    )
     assert brief(db) == [
         ("admit", "placement", "7", "ok", None),
         ("transition", "placement", "8", "ok", None),
@@ -283,8 +287,8 @@ def test_a_page_that_does_several_transitions_records_which_one(db: Session) -> 
 def test_a_route_that_answers_a_refusal_itself_can_say_so(db: Session) -> None:
     request = fake_request("POST", "/ui/login", {})
     service_audit.set_outcome(request, "denied")
-    service_audit.record_in(db, request)
-    service_audit.record_in(db, request)  # once per request, however often it is asked
+    service_audit.commit_with_entry(db, request)
+    service_audit.commit_with_entry(db, request)  # once per request, however often it is asked
     assert brief(db) == [("login", "user", None, "denied", None)]
     with pytest.raises(ValueError, match="outcome"):
         service_audit.set_outcome(request, "fine")
@@ -297,16 +301,17 @@ class LostRace(Exception):
 def test_a_request_retried_after_its_commit_failed_still_gets_its_one_entry(
     client: TestClient, world: World, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = service_audit.record_in
+    real = service_audit.commit_with_entry
     attempts = {"n": 0}
 
     def lose_the_first_race(session: Session, request: Request) -> None:
-        real(session, request)
         attempts["n"] += 1
         if attempts["n"] == 1:
+            service_audit._claim(request)  # the entry was claimed, then its commit failed
             raise OperationalError("COMMIT", {}, LostRace())
+        real(session, request)
 
-    monkeypatch.setattr(service_audit, "record_in", lose_the_first_race)
+    monkeypatch.setattr(service_audit, "commit_with_entry", lose_the_first_race)
     case = create_case(client, world.headers(Role.CASEWORKER))
     assert attempts["n"] == 2
     assert brief(db) == [("create", "case", str(case["id"]), "ok", "caseworker")]

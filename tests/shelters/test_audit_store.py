@@ -15,13 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from service.db import make_engine
 from shelters import audit
 from shelters.audit import GENESIS, AuditEvent, AuditRecord, canonical_content
+from shelters.models import Region
 
 SIX = 6
 
@@ -220,7 +221,17 @@ def test_postgres_refuses_truncate(db: Session, connection: Connection, is_postg
     savepoint.rollback()
 
 
-def test_concurrent_appends_keep_one_linear_chain(fresh_database: str) -> None:
+def _append_then_commit(session: Session, record: AuditRecord) -> None:
+    with session.begin():
+        audit.append(session, record)
+
+
+@pytest.mark.parametrize(
+    "write", [_append_then_commit, audit.append_and_commit], ids=["append", "append_and_commit"]
+)
+def test_concurrent_appends_keep_one_linear_chain(
+    fresh_database: str, write: Callable[[Session, AuditRecord], object]
+) -> None:
     engine = make_engine(
         fresh_database, **({} if fresh_database.startswith("sqlite") else {"pool_size": 8})
     )
@@ -232,8 +243,8 @@ def test_concurrent_appends_keep_one_linear_chain(fresh_database: str) -> None:
         try:
             start.wait()
             for i in range(each):
-                with Session(engine) as session, session.begin():
-                    audit.append(
+                with Session(engine) as session:
+                    write(
                         session,
                         AuditRecord(
                             action="read", resource_type="case", resource_id=worker * 100 + i
@@ -288,3 +299,65 @@ def test_the_content_template_completes_to_the_canonical_content() -> None:
     event.resource_type = "<prev_hash>"
     with pytest.raises(ValueError, match="reserves"):
         audit._content_template(event)
+
+
+def _regions_coded(engine: Engine, name: str) -> int:
+    with engine.connect() as conn:
+        return len(
+            conn.execute(text("SELECT code FROM regions WHERE code = :c"), {"c": name}).all()
+        )
+
+
+def test_append_and_commit_commits_the_transaction_with_its_entry(fresh_database: str) -> None:
+    engine = make_engine(fresh_database)
+    try:
+        with Session(engine) as session:
+            session.add(Region(code="audited", name="Audited", lat=50.0, lon=70.0))
+            event = audit.append_and_commit(
+                session, AuditRecord(action="create", resource_type="region", resource_id=1)
+            )
+            # On PostgreSQL the entry and the commit went out together (pipeline mode).
+            owns = audit._owns_pipelinable_transaction(session, engine.dialect.driver)
+            assert owns == (engine.dialect.name == "postgresql")
+        assert _regions_coded(engine, "audited") == 1
+        with Session(engine) as session:
+            assert audit.head(session) == (event.seq, event.hash) == (1, event.hash)
+            assert audit.verify(session).ok
+    finally:
+        engine.dispose()
+
+
+def test_an_entry_that_cannot_be_appended_leaves_nothing_written(
+    fresh_database: str, is_postgres: bool
+) -> None:
+    if not is_postgres:
+        pytest.skip("the chain lock is PostgreSQL's; SQLite's writers exclude each other")
+    engine = make_engine(fresh_database)
+    try:
+        with engine.connect() as holder, Session(engine) as session:
+            holder.execute(
+                text("SELECT pg_advisory_lock(:c, :o)"),
+                {"c": audit.LOCK_CLASS, "o": audit.LOCK_OBJECT},
+            )
+            session.execute(text("SET LOCAL lock_timeout = '100ms'"))
+            session.add(Region(code="lost", name="Lost", lat=50.0, lon=70.0))
+            with pytest.raises(OperationalError, match="lock timeout"):  # answered 503
+                audit.append_and_commit(
+                    session, AuditRecord(action="create", resource_type="region", resource_id=1)
+                )
+            assert not session.in_transaction()
+        assert _regions_coded(engine, "lost") == 0
+        with Session(engine) as session:
+            assert audit.head(session) == (0, GENESIS)
+    finally:
+        engine.dispose()
+
+
+def test_a_session_inside_a_transaction_it_does_not_own_commits_as_usual(
+    db: Session, connection: Connection
+) -> None:
+    # The tests' rolled-back transaction: no COMMIT may reach the server from here.
+    assert not audit._owns_pipelinable_transaction(db, connection.dialect.driver)
+    audit.append_and_commit(db, AuditRecord(action="read", resource_type="case", resource_id=3))
+    assert connection.in_transaction()
+    assert audit.head(db)[0] == 1
