@@ -285,11 +285,12 @@ def append(session: Session, record: AuditRecord, *, now: datetime | None = None
 def append_and_commit(
     session: Session, record: AuditRecord, *, now: datetime | None = None
 ) -> AuditEvent:
-    """Append ``record`` as the transaction's last statement, then commit the session.
+    """Append ``record`` as the transaction's last entry, then commit the session.
 
+    What the system did by itself in the transaction (``defer``) is appended right after it.
     On PostgreSQL, when the session runs its own transaction on a psycopg connection, the
-    entry and the ``COMMIT`` leave for the server in one message (psycopg's pipeline mode): the
-    chain lock is taken and released by the server alone, so a client process that is
+    entries and the ``COMMIT`` leave for the server in one message (psycopg's pipeline mode):
+    the chain lock is taken and released by the server alone, so a client process that is
     descheduled between its last statement and its commit no longer holds up every other
     writer, and the commit costs no round trip of its own. SQLAlchemy's commit that follows
     finds the connection idle and sends nothing. Anywhere else (SQLite, or a session inside a
@@ -297,27 +298,27 @@ def append_and_commit(
     followed by ``session.commit()``.
 
     If the pipelined commit fails, the session is rolled back and the error raised: nothing of
-    the transaction, the entry included, was written.
+    the transaction, the entries included, was written.
     """
-    event = _event_of(record, now)
-    for deferred in session.info.pop(_DEFERRED, ()):
-        append(session, deferred)
+    records = [record, *session.info.pop(_DEFERRED, ())]
     connection = session.connection()
     if not _owns_pipelinable_transaction(session, connection.dialect.driver):
-        event = append(session, record, now=now)
+        events = [append(session, r, now=now) for r in records]
         session.commit()
-        return event
+        return events[0]
+    events = [_event_of(r, now) for r in records]
     session.flush()  # the transaction's own writes first, as before the entry
     statement = _APPEND.compile(dialect=connection.dialect)
-    parameters = statement.construct_params(_append_parameters(event))
+    parameters = [statement.construct_params(_append_parameters(e)) for e in events]
     driver = connection.connection.driver_connection
     assert driver is not None, "a connection that has begun a transaction is open"
     dialect = connection.dialect
     try:
         with driver.pipeline():
-            cursor = driver.execute(statement.string, parameters)
+            cursors = [driver.execute(statement.string, p) for p in parameters]
             driver.commit()
-            event.seq, event.prev_hash, event.hash = cursor.fetchone()
+            for event, cursor in zip(events, cursors, strict=True):
+                event.seq, event.prev_hash, event.hash = cursor.fetchone()
     except dialect.loaded_dbapi.Error as exc:
         # Raised as SQLAlchemy raises it, so that callers (the 503 handler, the retries)
         # tell a lost connection or a lock timeout from anything else.
@@ -327,7 +328,7 @@ def append_and_commit(
         session.rollback()
         raise DBAPIError.instance(
             statement.string,
-            parameters,
+            parameters[0],
             exc,
             dialect.loaded_dbapi.Error,
             connection_invalidated=lost,
@@ -337,7 +338,7 @@ def append_and_commit(
         session.rollback()
         raise
     session.commit()
-    return event
+    return events[0]
 
 
 def _owns_pipelinable_transaction(session: Session, driver: str) -> bool:
