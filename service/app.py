@@ -26,6 +26,7 @@ from service.middleware import (
     EdgeMiddleware,
     RetryMiddleware,
 )
+from service.principals import PrincipalCache
 from service.routes import (
     API_PREFIX,
     audit,
@@ -66,11 +67,17 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         sweeper = None
         if owns_engine and settings.expiry_sweep_s > 0:
             sweeper = asyncio.create_task(_sweep_expired_holds(app, settings.expiry_sweep_s))
+        principals = _principal_cache(settings, app.state.sessions.bind) if owns_engine else None
+        if principals is not None:
+            principals.start()
+        app.state.principals = principals
         if owns_engine:
             # What start-up made (modules, routes, mappers, compiled schemas) lives as long as
             # the process: out of the collector's sight, a full collection no longer walks it.
             gc.freeze()
         yield
+        if principals is not None:
+            principals.stop()
         if sweeper is not None:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -91,6 +98,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.secret_key = settings.resolved_secret_key()
+    app.state.principals = None  # started with the app when it owns a PostgreSQL engine
     engine = bind if bind is not None else make_engine(settings.database_url)
     if owns_engine:
         app.state.sessions = Sessions(engine)
@@ -135,6 +143,13 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)
     app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app
+
+
+def _principal_cache(settings: Settings, engine: Any) -> PrincipalCache | None:
+    """The process's principal cache: PostgreSQL through psycopg, and not switched off."""
+    if settings.principal_cache_s == 0 or engine.dialect.driver != "psycopg":
+        return None
+    return PrincipalCache.for_engine(engine, max_age_s=settings.principal_cache_s)
 
 
 async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 import functools
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
+from service.principals import PrincipalCache
 from service.settings import Settings
 from shelters import identity
 from shelters.errors import Forbidden, InvalidCredentials, NotFound
@@ -78,29 +80,46 @@ def _user_id_from_jwt(token: str, secret: str) -> int:
     return user_id
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, loaded fresh from the database so that a disabled user is refused at once.
+    """The caller as the database has it now, so that a disabled user is refused at once.
 
-    Uses its own short lookup session (autocommit on PostgreSQL), closed before the route's
-    unit of work begins.
+    Looked up in a short session of its own (autocommit on PostgreSQL), closed before the
+    route's unit of work begins; on PostgreSQL a JWT caller's principal may come from the
+    process's ``PrincipalCache``, which forgets it as soon as the database says it changed.
+    On a hit nothing is handed to a worker thread.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidCredentials("missing bearer token")
     token = credentials.credentials
+    cache: PrincipalCache | None = request.app.state.principals
+    if cache is None or identity.is_api_key(token):
+        principal = await run_in_threadpool(_look_up, request, token)
+    else:
+        user_id = _user_id_from_jwt(token, request.app.state.secret_key)
+        cached = cache.get(user_id)
+        if cached is None:
+            generation = cache.generation
+            principal = await run_in_threadpool(_look_up, request, token)
+            cache.put(principal, generation)
+        else:
+            principal = cached
+    request.state.principal = principal
+    return principal
+
+
+def _look_up(request: Request, token: str) -> Principal:
     with request.app.state.sessions.lookup() as session:
         if identity.is_api_key(token):
             user_id = identity.api_key_user_id(session, token)
         else:
             user_id = _user_id_from_jwt(token, request.app.state.secret_key)
         try:
-            principal = identity.load_principal(session, user_id)
+            return identity.load_principal(session, user_id)
         except NotFound:
             raise InvalidCredentials("invalid or expired credentials") from None
-    request.state.principal = principal
-    return principal
 
 
 def allow(*roles: Role) -> Any:
@@ -108,7 +127,7 @@ def allow(*roles: Role) -> Any:
     return allow_via(current_principal, *roles)
 
 
-def allow_via(source: Callable[..., Principal], *roles: Role) -> Any:
+def allow_via(source: Callable[..., Principal | Awaitable[Principal]], *roles: Role) -> Any:
     """Like ``allow``, with the caller taken from ``source`` (the web pages' session cookie)."""
     allowed = frozenset(roles)
 

@@ -7,7 +7,7 @@ sees the count.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, Request
@@ -24,7 +24,7 @@ WINDOW_S = 60
 def limited(
     bucket: str,
     per_minute: Callable[[Any], int],
-    source: Callable[..., Principal] = current_principal,
+    source: Callable[..., Principal | Awaitable[Principal]] = current_principal,
 ) -> Any:
     """A dependency that counts one call of ``bucket`` for the caller, refusing over the limit.
 

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         le=60_000,
         description="a request running this long no longer counts against max_in_flight",
     )
+    principal_cache_s: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="PostgreSQL: how long a process may reuse a caller's role and shelters "
+        "while it hears every change to them (service/principals.py); 0 looks up every caller",
+    )
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
     login_lockout_s: int = Field(default=300, ge=1)
