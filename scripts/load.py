@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -171,6 +172,34 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def connections_per_worker(pid: int, port: int) -> list[int]:
+    """Established connections to ``port`` held by each process under ``pid`` (from /proc).
+
+    uvicorn's workers accept from one shared socket, and the kernel does not spread
+    keep-alive connections evenly over them: this shows how a run's clients were split.
+    """
+    established: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port and fields[3] == "01":
+                established.add(fields[9])  # the socket's inode
+    counts = []
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            inodes = set()
+            for fd in Path(f"/proc/{current}/fd").iterdir():
+                with contextlib.suppress(OSError):  # closed since the listing
+                    inodes.add(os.readlink(fd).removeprefix("socket:[").removesuffix("]"))
+            if held := len(inodes & established):
+                counts.append(held)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(c) for c in (task / "children").read_text().split())
+    return sorted(counts, reverse=True)
+
+
 @contextlib.contextmanager
 def server(args: list[str], env: dict[str, str], ready: str) -> Iterator[tuple[str, int]]:
     port = free_port()
@@ -289,8 +318,16 @@ def main() -> None:
             label: str, base: str, pid: int, clients: int, step: Callable[..., Awaitable[None]]
         ) -> list[str]:
             before = cpu_seconds(pid)
+            spread: list[int] = []
+            port = int(base.rsplit(":", 1)[1])
+            watch = threading.Timer(
+                min(2.0, args.seconds / 2), lambda: spread.extend(connections_per_worker(pid, port))
+            )
+            watch.start()
             stats, elapsed = asyncio.run(drive(base, clients, args.seconds, step))
-            return report(label, stats, elapsed, cpu_seconds(pid) - before)
+            watch.join()
+            lines = report(label, stats, elapsed, cpu_seconds(pid) - before)
+            return [*lines, f"{'':<10} connections per worker process: {spread}"]
 
         with server(uvicorn, env, "/bare") as (base, pid):
 
@@ -371,7 +408,7 @@ def main() -> None:
         f"overbooked units after the run: {len(problems)}"
         + (f" {problems[:5]}" if problems else "")
     )
-    if problems or any("5xx 0" not in line for line in lines):
+    if problems or any("5xx" in line and "5xx 0" not in line for line in lines):
         raise SystemExit(1)
 
 
