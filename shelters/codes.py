@@ -1,7 +1,8 @@
 """Case codes: random, non-sequential, with a check character (SPEC §4, §9).
 
 13 symbols of Crockford's base-32 alphabet carry 65 random bits; a 14th symbol is a Luhn
-mod 32 check, which catches every single mistyped symbol and every swap of two neighbours.
+mod 32 check, which catches every single mistyped symbol and every swap of two neighbours but
+one: 0 and Z (values 0 and 31) swapped, Luhn mod N's blind spot.
 Shown in groups, e.g. ``K7QM-2ZC9-VX4T-PB``; reading ignores case and hyphens and takes
 O for 0 and I/L for 1, as Crockford intends.
 """
