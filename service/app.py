@@ -138,6 +138,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
     app.add_middleware(
         AdmissionMiddleware,
         in_flight=settings.in_flight,
+        crowded_in_flight=settings.crowded_in_flight,
         slow_after_s=settings.slow_request_ms / 1000,
     )
     app.add_middleware(EdgeMiddleware, max_body_bytes=settings.max_body_bytes)

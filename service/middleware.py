@@ -51,12 +51,16 @@ WORKER_THREADS = 40
 MAX_IN_FLIGHT = WORKER_THREADS - 8
 """The most requests a process may work on at once, slow ones included (``Settings.max_in_flight``
 ≤ this)."""
+CROWD = 8
+"""Requests waiting at a process's gate that make it let one more in (``crowded_in_flight``)."""
 
 
 @dataclass
 class _Gates:
     fresh: asyncio.Semaphore
     total: asyncio.Semaphore
+    waiting: int = 0
+    crowded: bool = False  # one permit more than in_flight while a crowd waits
 
 
 class AdmissionMiddleware:
@@ -75,12 +79,22 @@ class AdmissionMiddleware:
     """
 
     def __init__(
-        self, app: ASGIApp, *, in_flight: int, slow_after_s: float, most: int = MAX_IN_FLIGHT
+        self,
+        app: ASGIApp,
+        *,
+        in_flight: int,
+        slow_after_s: float,
+        crowded_in_flight: int | None = None,
+        crowd: int = CROWD,
+        most: int = MAX_IN_FLIGHT,
     ) -> None:
         self.app = app
         self.in_flight = in_flight
         self.slow_after_s = slow_after_s
-        self.most = max(most, in_flight)
+        # At most one more, and only where asked for (PostgreSQL, several workers).
+        self.extra = 1 if crowded_in_flight is not None and crowded_in_flight > in_flight else 0
+        self.crowd = crowd
+        self.most = max(most, in_flight + self.extra)
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gates] = (
             weakref.WeakKeyDictionary()
         )
@@ -98,14 +112,24 @@ class AdmissionMiddleware:
                 asyncio.Semaphore(self.in_flight), asyncio.Semaphore(self.most)
             )
         async with gates.total:
-            await gates.fresh.acquire()
+            gates.waiting += 1
+            if self.extra and not gates.crowded and gates.waiting >= self.crowd:
+                gates.crowded = True
+                gates.fresh.release()  # the extra permit
+            try:
+                await gates.fresh.acquire()
+            finally:
+                gates.waiting -= 1
             counted = True
 
             def stop_counting() -> None:
                 nonlocal counted
                 if counted:
                     counted = False
-                    gates.fresh.release()
+                    if gates.crowded and gates.waiting < self.crowd:
+                        gates.crowded = False  # the extra permit goes: keep this one
+                    else:
+                        gates.fresh.release()
 
             timer = loop.call_later(self.slow_after_s, stop_counting)
             try:

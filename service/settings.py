@@ -94,6 +94,18 @@ class Settings(BaseSettings):
             return self.max_in_flight
         return 2 if not self.is_sqlite and self.worker_processes == 1 else 1
 
+    @property
+    def crowded_in_flight(self) -> int | None:
+        """How many a worker lets in while a crowd waits at its gate (None: no more).
+
+        PostgreSQL with several workers and the default limit: a worker that holds most of the
+        clients' keep-alive connections (the kernel's split, README "Load") works on two at
+        once, as a single worker would, while the others idle.
+        """
+        if self.max_in_flight is not None or self.is_sqlite or self.worker_processes == 1:
+            return None
+        return 2
+
     def sqlite_path(self) -> Path | None:
         """The SQLite database file, or None for PostgreSQL and in-memory SQLite."""
         if not self.is_sqlite:

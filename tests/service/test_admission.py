@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -174,3 +175,74 @@ def test_serve_tells_its_workers_how_many_they_are(monkeypatch: pytest.MonkeyPat
     assert seen["workers"] == 3
     assert Settings().worker_processes == 3
     assert Settings().in_flight == 1
+
+
+def _most_running(gate_for: Callable[[ASGIApp], AdmissionMiddleware], requests: int) -> int:
+    running = 0
+    most = 0
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+
+    gate = gate_for(app)
+
+    async def burst() -> None:
+        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(requests)))
+
+    asyncio.run(burst())
+    return most
+
+
+def test_a_crowd_at_the_gate_lets_one_more_in_and_only_then() -> None:
+    def crowd_gate(app: ASGIApp) -> AdmissionMiddleware:
+        return AdmissionMiddleware(
+            app, in_flight=1, crowded_in_flight=2, crowd=4, slow_after_s=10.0
+        )
+
+    assert _most_running(crowd_gate, 3) == 1  # two wait: no crowd
+    assert _most_running(crowd_gate, 12) == 2
+    # Without a crowded limit the crowd changes nothing.
+    plain = lambda app: AdmissionMiddleware(app, in_flight=1, crowd=4, slow_after_s=10.0)  # noqa: E731
+    assert _most_running(plain, 12) == 1
+
+
+def test_once_the_crowd_is_gone_the_extra_place_is_given_back() -> None:
+    running = 0
+    seen: list[int] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal running
+        running += 1
+        seen.append(running)
+        await asyncio.sleep(0.005)
+        running -= 1
+
+    gate = AdmissionMiddleware(app, in_flight=1, crowded_in_flight=2, crowd=4, slow_after_s=10.0)
+
+    async def scenario() -> None:
+        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(12)))
+        seen.clear()
+        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(3)))
+
+    asyncio.run(scenario())
+    assert max(seen) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "workers", "expected"),
+    [
+        ("postgresql+psycopg://u@h/d", 4, 2),
+        ("postgresql+psycopg://u@h/d", 1, None),
+        ("sqlite:///./refuge.db", 4, None),
+    ],
+)
+def test_only_postgresql_workers_of_several_let_a_crowd_in(
+    url: str, workers: int, expected: int | None
+) -> None:
+    settings = make_settings(url, worker_processes=workers)
+    assert settings.crowded_in_flight == expected
+    assert make_settings(url, worker_processes=workers, max_in_flight=1).crowded_in_flight is None
