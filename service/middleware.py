@@ -75,7 +75,9 @@ class AdmissionMiddleware:
     counting against ``in_flight``, so that it does not hold up the quick ones behind it; at
     most ``MAX_IN_FLIGHT`` requests run at all, fewer than the worker threads: a request
     between its endpoint and its commit may hold no thread, and some threads must stay free
-    for those commits.
+    for those commits. With ``crowded_in_flight`` above ``in_flight``, one more request is let
+    in while at least ``crowd`` wait, and the place is given back once fewer wait: the worker
+    of several that the kernel handed most connections to (README, "Load").
     """
 
     def __init__(
