@@ -18,6 +18,7 @@ DELETE.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -28,8 +29,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import CheckConstraint, Engine, Index, Integer, String, insert, select, text
 from sqlalchemy import event as orm_event
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.sql.compiler import Compiled
 
 from shelters.models import Base, UTCDateTime, utcnow
 from shelters.pagination import Page, paginate
@@ -308,7 +311,7 @@ def append_and_commit(
         return events[0]
     events = [_event_of(r, now) for r in records]
     session.flush()  # the transaction's own writes first, as before the entry
-    statement = _APPEND.compile(dialect=connection.dialect)
+    statement = _compiled_append(connection.dialect)
     parameters = [statement.construct_params(_append_parameters(e)) for e in events]
     driver = connection.connection.driver_connection
     assert driver is not None, "a connection that has begun a transaction is open"
@@ -341,6 +344,12 @@ def append_and_commit(
     return events[0]
 
 
+@functools.lru_cache(maxsize=4)
+def _compiled_append(dialect: Dialect) -> Compiled:
+    """``_APPEND`` compiled once per dialect: the pipelined path sends the driver its SQL."""
+    return _APPEND.compile(dialect=dialect)
+
+
 def _owns_pipelinable_transaction(session: Session, driver: str) -> bool:
     bind = session.get_bind()
     return driver == "psycopg" and isinstance(bind, Engine) and not session.in_nested_transaction()
@@ -360,6 +369,19 @@ def defer(session: Session, record: AuditRecord) -> None:
     if record.outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {record.outcome!r}")
     session.info.setdefault(_DEFERRED, []).append(record)
+
+
+def defer_system(session: Session, action: str, resource_type: str, resource_id: int) -> None:
+    """``defer`` an entry for what the system did by itself (no user: role ``system``)."""
+    defer(
+        session,
+        AuditRecord(
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            actor_role=SYSTEM_ROLE,
+        ),
+    )
 
 
 @orm_event.listens_for(Session, "before_commit")

@@ -406,15 +406,7 @@ def expire_holds(
     expired = 0
     for placement in session.scalars(stmt.execution_options(populate_existing=True)):
         _end(session, placement, "expired", actor_id=None, now=now)
-        audit.defer(
-            session,
-            audit.AuditRecord(
-                action="expire",
-                resource_type="placement",
-                resource_id=placement.id,
-                actor_role=audit.SYSTEM_ROLE,
-            ),
-        )
+        audit.defer_system(session, "expire", "placement", placement.id)
         expired += 1
     session.flush()
     return expired

@@ -177,15 +177,7 @@ def fail_abandoned(session: Session, *, before: datetime, reason: str) -> int:
         run.status = "failed"
         run.error = reason[:500]
         run.finished_at = utcnow()
-        audit.defer(
-            session,
-            audit.AuditRecord(
-                action="give_up",
-                resource_type="matching_run",
-                resource_id=run.id,
-                actor_role=audit.SYSTEM_ROLE,
-            ),
-        )
+        audit.defer_system(session, "give_up", "matching_run", run.id)
         failed += 1
     session.flush()
     return failed
