@@ -60,7 +60,7 @@ class _Gates:
     fresh: asyncio.Semaphore
     total: asyncio.Semaphore
     waiting: int = 0
-    crowded: bool = False  # one permit more than in_flight while a crowd waits
+    lent: int = 0  # places above in_flight handed out while a crowd waits, not yet given back
 
 
 class AdmissionMiddleware:
@@ -75,9 +75,10 @@ class AdmissionMiddleware:
     counting against ``in_flight``, so that it does not hold up the quick ones behind it; at
     most ``MAX_IN_FLIGHT`` requests run at all, fewer than the worker threads: a request
     between its endpoint and its commit may hold no thread, and some threads must stay free
-    for those commits. With ``crowded_in_flight`` above ``in_flight``, one more request is let
-    in while at least ``crowd`` wait, and the place is given back once fewer wait: the worker
-    of several that the kernel handed most connections to (README, "Load").
+    for those commits. With ``crowded_in_flight`` above ``in_flight``, that many are let in
+    while at least ``crowd`` wait, and the extra places are given back as requests end once
+    fewer wait: the worker of several that the kernel handed most connections to (README,
+    "Load").
     """
 
     def __init__(
@@ -93,8 +94,8 @@ class AdmissionMiddleware:
         self.app = app
         self.in_flight = in_flight
         self.slow_after_s = slow_after_s
-        # At most one more, and only where asked for (PostgreSQL, several workers).
-        self.extra = 1 if crowded_in_flight is not None and crowded_in_flight > in_flight else 0
+        # Only where asked for (PostgreSQL, several workers).
+        self.extra = max(0, (crowded_in_flight or 0) - in_flight)
         self.crowd = crowd
         self.most = max(most, in_flight + self.extra)
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gates] = (
@@ -115,9 +116,10 @@ class AdmissionMiddleware:
             )
         async with gates.total:
             gates.waiting += 1
-            if self.extra and not gates.crowded and gates.waiting >= self.crowd:
-                gates.crowded = True
-                gates.fresh.release()  # the extra permit
+            if self.extra and not gates.lent and gates.waiting >= self.crowd:
+                gates.lent = self.extra
+                for _ in range(self.extra):
+                    gates.fresh.release()
             try:
                 await gates.fresh.acquire()
             finally:
@@ -128,8 +130,8 @@ class AdmissionMiddleware:
                 nonlocal counted
                 if counted:
                     counted = False
-                    if gates.crowded and gates.waiting < self.crowd:
-                        gates.crowded = False  # the extra permit goes: keep this one
+                    if gates.lent and gates.waiting < self.crowd:
+                        gates.lent -= 1  # an extra place goes back: keep this one
                     else:
                         gates.fresh.release()
 

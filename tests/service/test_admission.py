@@ -97,23 +97,10 @@ def test_a_slow_request_stops_holding_up_the_quick_ones_behind_it() -> None:
 
 
 def test_slow_requests_never_exceed_the_hard_cap() -> None:
-    running = 0
-    most = 0
+    def capped(app: ASGIApp) -> AdmissionMiddleware:
+        return AdmissionMiddleware(app, in_flight=1, slow_after_s=0.001, most=3)
 
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await asyncio.sleep(0.05)
-        running -= 1
-
-    gate = AdmissionMiddleware(app, in_flight=1, slow_after_s=0.001, most=3)
-
-    async def burst() -> None:
-        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(12)))
-
-    asyncio.run(burst())
-    assert most == 3
+    assert most_running(capped, [12], seconds=0.05) == [3]
 
 
 def test_the_cap_leaves_threads_for_commits() -> None:
@@ -140,23 +127,26 @@ def test_a_served_app_freezes_what_start_up_made(fresh_database: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "workers", "chosen", "expected"),
+    ("url", "workers", "chosen", "expected", "crowded"),
     [
-        ("sqlite:///x.db", 1, None, 1),
-        ("sqlite:///x.db", 4, None, 1),
-        ("postgresql://u@h/db", 1, None, 2),  # a second request uses the network waits
-        ("postgresql://u@h/db", 4, None, 1),  # the other workers use them already
-        ("postgresql://u@h/db", 1, 6, 6),
-        ("sqlite:///x.db", 4, 3, 3),
+        ("sqlite:///x.db", 1, None, 1, None),
+        ("sqlite:///x.db", 4, None, 1, None),
+        ("postgresql://u@h/db", 1, None, 2, None),  # a second request uses the network waits
+        # The other workers use them already, unless one holds a crowd.
+        ("postgresql://u@h/db", 4, None, 1, 2),
+        ("postgresql://u@h/db", 1, 6, 6, None),
+        ("postgresql://u@h/db", 4, 1, 1, None),  # a chosen limit is kept, crowd or not
+        ("sqlite:///x.db", 4, 3, 3, None),
     ],
 )
 def test_requests_in_flight_default_to_the_engine_and_worker_count(
-    url: str, workers: int, chosen: int | None, expected: int
+    url: str, workers: int, chosen: int | None, expected: int, crowded: int | None
 ) -> None:
     settings = Settings(
         database_url=url, secret_key="k" * 40, worker_processes=workers, max_in_flight=chosen
     )
     assert settings.in_flight == expected
+    assert settings.crowded_in_flight == crowded
 
 
 def test_serve_tells_its_workers_how_many_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,72 +167,49 @@ def test_serve_tells_its_workers_how_many_they_are(monkeypatch: pytest.MonkeyPat
     assert Settings().in_flight == 1
 
 
-def _most_running(gate_for: Callable[[ASGIApp], AdmissionMiddleware], requests: int) -> int:
+def most_running(
+    gate_for: Callable[[ASGIApp], AdmissionMiddleware], bursts: list[int], seconds: float = 0.005
+) -> list[int]:
+    """Through one gate, bursts of requests one after the other: the most running in each."""
     running = 0
-    most = 0
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        nonlocal running, most
-        running += 1
-        most = max(most, running)
-        await asyncio.sleep(0.005)
-        running -= 1
-
-    gate = gate_for(app)
-
-    async def burst() -> None:
-        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(requests)))
-
-    asyncio.run(burst())
-    return most
-
-
-def test_a_crowd_at_the_gate_lets_one_more_in_and_only_then() -> None:
-    def crowd_gate(app: ASGIApp) -> AdmissionMiddleware:
-        return AdmissionMiddleware(
-            app, in_flight=1, crowded_in_flight=2, crowd=4, slow_after_s=10.0
-        )
-
-    assert _most_running(crowd_gate, 3) == 1  # two wait: no crowd
-    assert _most_running(crowd_gate, 12) == 2
-    # Without a crowded limit the crowd changes nothing.
-    plain = lambda app: AdmissionMiddleware(app, in_flight=1, crowd=4, slow_after_s=10.0)  # noqa: E731
-    assert _most_running(plain, 12) == 1
-
-
-def test_once_the_crowd_is_gone_the_extra_place_is_given_back() -> None:
-    running = 0
-    seen: list[int] = []
+    most: list[int] = []
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         nonlocal running
         running += 1
-        seen.append(running)
-        await asyncio.sleep(0.005)
+        most[-1] = max(most[-1], running)
+        await asyncio.sleep(seconds)
         running -= 1
 
-    gate = AdmissionMiddleware(app, in_flight=1, crowded_in_flight=2, crowd=4, slow_after_s=10.0)
+    gate = gate_for(app)
 
     async def scenario() -> None:
-        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(12)))
-        seen.clear()
-        await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(3)))
+        for size in bursts:
+            most.append(0)
+            await asyncio.gather(*(gate({"type": "http"}, _nothing, _ignore) for _ in range(size)))
 
     asyncio.run(scenario())
-    assert max(seen) == 1
+    return most
 
 
-@pytest.mark.parametrize(
-    ("url", "workers", "expected"),
-    [
-        ("postgresql+psycopg://u@h/d", 4, 2),
-        ("postgresql+psycopg://u@h/d", 1, None),
-        ("sqlite:///./refuge.db", 4, None),
-    ],
-)
-def test_only_postgresql_workers_of_several_let_a_crowd_in(
-    url: str, workers: int, expected: int | None
-) -> None:
-    settings = make_settings(url, worker_processes=workers)
-    assert settings.crowded_in_flight == expected
-    assert make_settings(url, worker_processes=workers, max_in_flight=1).crowded_in_flight is None
+def crowd_gate(app: ASGIApp) -> AdmissionMiddleware:
+    return AdmissionMiddleware(app, in_flight=1, crowded_in_flight=2, crowd=4, slow_after_s=10.0)
+
+
+def test_a_crowd_at_the_gate_lets_one_more_in_and_only_then() -> None:
+    assert most_running(crowd_gate, [3]) == [1]  # two wait: no crowd
+    assert most_running(crowd_gate, [12]) == [2]
+    # Without a crowded limit the crowd changes nothing.
+    plain = lambda app: AdmissionMiddleware(app, in_flight=1, crowd=4, slow_after_s=10.0)  # noqa: E731
+    assert most_running(plain, [12]) == [1]
+
+
+def test_once_the_crowd_is_gone_the_extra_places_are_given_back() -> None:
+    assert most_running(crowd_gate, [12, 3]) == [2, 1]
+
+    def roomier(app: ASGIApp) -> AdmissionMiddleware:
+        return AdmissionMiddleware(
+            app, in_flight=1, crowded_in_flight=3, crowd=4, slow_after_s=10.0
+        )
+
+    assert most_running(roomier, [12, 3]) == [3, 1]
