@@ -1,61 +1,49 @@
-"""The ``refuge`` command line."""
+"""The ``refuge`` command line.
+
+Each group of commands lives in a module of its own (``service/cli_*.py``) with a ``register``
+function, added at the end of this module. Every one of them imports what its commands need
+(the database layer, the solver, the web app) inside the commands, so that ``refuge --help``
+and a command that needs none of them start without loading them (tests/service/test_cli.py).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
-import secrets
+import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from alembic import command
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from migrations import alembic_config
 from service import cli_audit, cli_placement, cli_reports
-from service.app import create_app
-from service.db import make_engine
-from service.settings import SecretKeyMissing, Settings
-from shelters import demo, identity
-from shelters.errors import DomainError
-from shelters.identity import Role
-from shelters.models import User
+from service.cli_support import fail, migrate_database, require_database, transaction
 
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+__all__ = ["app", "main", "migrate_database"]
+
+# The plain help formatter: the rich one of typer 0.29 labels flags `<bool>`, as if they
+# took a value, and cuts a long default off with an ellipsis.
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Refuge: shelter beds and placement."
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Refuge: shelter beds and placement.",
 )
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def migrate_database(settings: Settings) -> None:
-    """Bring the database schema to the newest Alembic revision."""
-    path = settings.sqlite_path()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    try:
-        with engine.begin() as connection:
-            command.upgrade(alembic_config(connection=connection), "head")
-    finally:
-        engine.dispose()
-
-
-def _session(settings: Settings) -> Session:
-    return Session(make_engine(settings.database_url), expire_on_commit=False)
+_fail = fail  # the name the commands below have always used
 
 
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (REFUGE_DATABASE_URL)."""
+    from service.settings import Settings
+
     migrate_database(Settings())
     typer.echo("database is at the newest revision")
 
@@ -63,44 +51,102 @@ def migrate() -> None:
 @app.command()
 def serve(
     demo_data: Annotated[
-        bool, typer.Option("--demo", help="Migrate, load demo data and print demo logins.")
+        bool,
+        typer.Option(
+            "--demo", help="Migrate, load demo data and print the addresses and demo logins."
+        ),
     ] = False,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API and the web pages with uvicorn."""
+    from service.settings import SecretKeyMissing, Settings
+
     settings = Settings()
+    # The port first: a server that cannot listen changes nothing (no demo passwords rotated).
+    sock = _listen(host, port)
     try:
-        settings.resolved_secret_key()
-    except SecretKeyMissing as exc:
-        raise _fail(str(exc)) from None
-    if demo_data:
-        migrate_database(settings)
-        with _session(settings) as session, session.begin():
-            passwords = demo.load_demo(session)
-        base = f"http://{host}:{port}"
-        typer.echo(f"Refuge demo at {base}  (OpenAPI: {base}/api/v1/openapi.json)")
-        typer.echo("Demo logins (new random passwords, shown only now):")
-        for username, password in passwords.items():
-            typer.echo(f"  {username:<18} {password}")
-        typer.echo(
-            f"Get a token: curl -s -X POST {base}/api/v1/auth/token "
-            "-d username=demo-coordinator -d password=<password above>"
-        )
-    _configure_logging()
-    # Each worker reads its settings from the environment; how many there are sets the
-    # default of REFUGE_MAX_IN_FLIGHT.
-    os.environ["REFUGE_WORKER_PROCESSES"] = str(workers)
-    uvicorn.run(
+        if not demo_data:
+            _require_served_database(settings)
+        try:
+            settings.resolved_secret_key()
+        except SecretKeyMissing as exc:
+            raise _fail(str(exc)) from None
+        if demo_data:
+            _load_demo(settings, host, sock.getsockname()[1])
+        _configure_logging()
+        # Each worker reads its settings from the environment; how many there are sets the
+        # default of REFUGE_MAX_IN_FLIGHT.
+        os.environ["REFUGE_WORKER_PROCESSES"] = str(workers)
+        _run_uvicorn(sock, workers=workers)
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port``, or exit 1 in one line when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except OSError as exc:
+        sock.close()
+        raise _fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; nothing was changed"
+        ) from None
+    sock.set_inheritable(True)  # the worker processes serve it too
+    return sock
+
+
+def _require_served_database(settings: Settings) -> None:
+    """A SQLite file must exist and be migrated; a PostgreSQL server may come up later."""
+    if settings.is_sqlite:
+        require_database(settings)
+
+
+def _load_demo(settings: Settings, host: str, port: int) -> None:
+    from shelters import demo
+
+    migrate_database(settings)
+    with transaction(settings) as session:
+        passwords = demo.load_demo(session)
+    base = f"http://{host}:{port}"
+    typer.echo(f"Refuge demo at {base}")
+    typer.echo(f"  web pages: {base}/ui   API: {base}/api/v1   OpenAPI: {base}/api/v1/openapi.json")
+    typer.echo("Demo logins (new random passwords, shown only now):")
+    for username, password in passwords.items():
+        typer.echo(f"  {username:<18} {password}")
+    typer.echo(
+        f"Get a token: curl -s -X POST {base}/api/v1/auth/token "
+        "-d username=demo-coordinator -d password=<password above>"
+    )
+
+
+def _run_uvicorn(sock: socket.socket, *, workers: int) -> None:
+    """Serve the app on ``sock`` in this process, or in ``workers`` processes sharing it."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
         "service.app:create_app_from_env",
         factory=True,
-        host=host,
-        port=port,
         workers=workers,
         access_log=False,
         log_config=None,
     )
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if workers == 1 and not server.started:
+        raise typer.Exit(3)
 
 
 def _configure_logging() -> None:
@@ -116,7 +162,9 @@ def _configure_logging() -> None:
 @app.command("create-user")
 def create_user(
     username: str,
-    role: Annotated[Role, typer.Option(help="admin, coordinator, caseworker or funder.")],
+    role: Annotated[
+        str, typer.Option(metavar="ROLE", help="admin, coordinator, caseworker or funder.")
+    ],
     organization_id: Annotated[int | None, typer.Option(help="The user's organisation.")] = None,
     shelter_id: Annotated[
         list[int] | None, typer.Option(help="A shelter a coordinator runs (repeatable).")
@@ -126,17 +174,25 @@ def create_user(
     ] = False,
 ) -> None:
     """Create a user; the password is read from standard input, never from the command line."""
+    from service.settings import Settings
+    from shelters import identity
+    from shelters.errors import DomainError
+    from shelters.identity import Role
+
+    if role not in {r.value for r in Role}:
+        raise _fail(f"--role must be one of {', '.join(r.value for r in Role)}", 2)
     if not password_stdin:
         raise _fail("pass --password-stdin and the password on standard input", 2)
-    password = sys.stdin.readline().rstrip("\r\n")
     settings = Settings()
+    require_database(settings)
+    password = sys.stdin.readline().rstrip("\r\n")
     try:
-        with _session(settings) as session, session.begin():
+        with transaction(settings) as session:
             user = identity.create_user(
                 session,
                 username=username,
                 password=password,
-                role=role,
+                role=Role(role),
                 organization_id=organization_id,
                 shelter_ids=shelter_id or [],
             )
@@ -148,8 +204,13 @@ def create_user(
 @app.command("create-api-key")
 def create_api_key(username: str) -> None:
     """Create an API key for a user and print it once."""
-    settings = Settings()
-    with _session(settings) as session, session.begin():
+    from sqlalchemy import select
+
+    from service.settings import Settings
+    from shelters import identity
+    from shelters.models import User
+
+    with transaction(Settings()) as session:
         user_id = session.scalar(select(User.id).where(User.username == username))
         if user_id is None:
             raise _fail(f"no user named {username!r}")
@@ -164,6 +225,11 @@ def openapi(
     ),
 ) -> None:
     """Write the OpenAPI document of the API."""
+    import secrets
+
+    from service.app import create_app
+    from service.settings import Settings
+
     # Only the routes matter here: an in-memory database and a throwaway key.
     settings = Settings(database_url="sqlite://", secret_key=secrets.token_urlsafe(48))
     document = create_app(settings).openapi()

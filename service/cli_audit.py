@@ -1,35 +1,23 @@
 """``refuge audit verify``, ``refuge audit anchor`` and ``refuge purge`` (SPEC §9).
 
 Register on the main Typer app with :func:`register`. They use ``REFUGE_DATABASE_URL``.
-Exit codes: 0 success; 1 a broken or truncated chain (verify); 2 a malformed argument.
+Exit codes: 0 success; 1 a broken or truncated chain (verify), or a database that is missing
+or not migrated; 2 a malformed argument.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
-from service.db import make_engine
-from service.settings import Settings
-from shelters import audit, retention
-
-
-@contextmanager
-def _transaction(settings: Settings) -> Iterator[Session]:
-    """One transaction on the configured database, committed if the block succeeds."""
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
-            yield session
-    finally:
-        engine.dispose()
+# One transaction on the configured database, refused in one line when it is missing or not
+# migrated (the database layer and the domain are imported when a command runs).
+from service.cli_support import QUIET_HELP, Progress, shows_progress
+from service.cli_support import transaction as _transaction
 
 
 def verify_command(
@@ -42,6 +30,9 @@ def verify_command(
     ] = None,
 ) -> None:
     """Recompute the audit hash chain; exit 1 if it is broken (or truncated after --anchor)."""
+    from service.settings import Settings
+    from shelters import audit
+
     try:
         parsed = audit.parse_anchor(anchor) if anchor is not None else None
     except ValueError as exc:
@@ -66,6 +57,9 @@ def verify_command(
 
 def anchor_command() -> None:
     """Print the chain's head as SEQ:HASH, to keep outside the system for later verification."""
+    from service.settings import Settings
+    from shelters import audit
+
     settings = Settings()
     with _transaction(settings) as session:
         seq, digest = audit.head(session)
@@ -81,11 +75,19 @@ def purge_command(
             help="Days since a case's last placement ended (default: REFUGE_RETENTION_DAYS).",
         ),
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Remove member data of cases finished more than N days ago; safe to run again."""
+    from service.settings import Settings
+    from shelters import retention
+
     settings = Settings()
     days = older_than if older_than is not None else settings.retention_days
-    with _transaction(settings) as session:
+    with (
+        _transaction(settings) as session,
+        Progress(enabled=shows_progress(quiet=quiet)) as progress,
+    ):
+        progress.task(f"purging cases finished more than {days} days ago")
         result = retention.purge(
             session,
             older_than=timedelta(days=days),
@@ -104,7 +106,9 @@ def purge_command(
 
 def register(app: typer.Typer) -> None:
     """Add ``audit verify``, ``audit anchor`` and ``purge`` to ``app``."""
-    group = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+    group = typer.Typer(
+        no_args_is_help=True, rich_markup_mode=None, help="The tamper-evident audit log."
+    )
     group.command("verify")(verify_command)
     group.command("anchor")(anchor_command)
     app.add_typer(group, name="audit")

@@ -2,18 +2,21 @@
 
 Register on the main Typer app with :func:`register`. Exit codes: 0 success; 1 a solution with
 violations (verify); 2 a malformed input file, with the JSON path of the bad field on stderr.
+The solver (OR-Tools) is imported when a command runs, not when ``refuge`` starts.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from placement import Problem, ProblemError, Solution, SolutionError, solve, verify
-from placement.bench import DEFAULT_SIZES, format_results, parse_sizes, run_bench
+from service.cli_support import QUIET_HELP, Progress, shows_progress
+
+if TYPE_CHECKING:
+    from placement import Problem
 
 
 def _load_json(path: Path) -> Any:
@@ -28,6 +31,8 @@ def _load_json(path: Path) -> Any:
 
 
 def _load_problem(path: Path) -> Problem:
+    from placement import Problem, ProblemError
+
     try:
         return Problem.from_document(_load_json(path))
     except ProblemError as exc:
@@ -42,13 +47,21 @@ def solve_command(
     ] = 10.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Solver random seed.")] = 0,
     method: Annotated[str, typer.Option("--method", help="cp-sat or greedy.")] = "cp-sat",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Solve a placement problem and print the solution document."""
     if method not in ("cp-sat", "greedy"):
         typer.echo("error: --method must be cp-sat or greedy", err=True)
         raise typer.Exit(2)
+    from placement import solve
+
     parsed = _load_problem(problem)
-    solution = solve(parsed, time_limit_s=time_limit, seed=seed, method=method)
+    with Progress(enabled=shows_progress(quiet=quiet)) as progress:
+        progress.task(
+            f"solving {len(parsed.requests)} requests, {len(parsed.shelters)} shelters "
+            f"({method}, at most {time_limit:g} s)"
+        )
+        solution = solve(parsed, time_limit_s=time_limit, seed=seed, method=method)
     typer.echo(json.dumps(solution.to_document(), indent=2, sort_keys=False))
 
 
@@ -57,6 +70,8 @@ def verify_command(
     solution: Annotated[Path, typer.Argument(help="Solution document to check.")],
 ) -> None:
     """Check a solution against every hard constraint; exit 1 naming each violation."""
+    from placement import Solution, SolutionError, verify
+
     parsed = _load_problem(problem)
     try:
         sol = Solution.from_document(_load_json(solution))
@@ -71,13 +86,14 @@ def verify_command(
     typer.echo("ok")
 
 
-_DEFAULT_SIZES = ",".join(f"{r}x{s}" for r, s in DEFAULT_SIZES)
+# placement.bench.DEFAULT_SIZES, written out so that the help needs no solver (tested).
+DEFAULT_SIZES = "50x10,500x60,2000x300,10000x1000"
 
 
 def bench_command(
     sizes: Annotated[
         str, typer.Option("--sizes", help="Comma-separated REQUESTSxSHELTERS, e.g. 50x10,500x60.")
-    ] = _DEFAULT_SIZES,
+    ] = DEFAULT_SIZES,
     time_limit: Annotated[
         float | None,
         typer.Option(
@@ -85,15 +101,35 @@ def bench_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Generator and solver seed.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Benchmark CP-SAT against the greedy baseline on generated networks."""
+    """Benchmark CP-SAT against the greedy baseline on generated networks, a row at a time."""
+    from placement.bench import (
+        format_footer,
+        format_header,
+        format_rows,
+        iter_bench,
+        parse_sizes,
+        size_time_limit,
+    )
+
     try:
         parsed = parse_sizes(sizes)
     except ValueError as exc:
         typer.echo(f"error: --sizes: {exc}", err=True)
         raise typer.Exit(2) from exc
-    results = run_bench(parsed, time_limit_s=time_limit, seed=seed)
-    typer.echo(format_results(results))
+    # Each size takes both solvers' time limits; the bar counts seconds of that budget.
+    budget = sum(2 * size_time_limit(size, time_limit) for size in parsed)
+    with Progress(enabled=shows_progress(quiet=quiet)) as progress:
+        for line in format_header():
+            progress.echo(line)
+        task = progress.task(f"{len(parsed)} sizes, at most {budget:g} s", total=budget)
+        for result in iter_bench(parsed, time_limit_s=time_limit, seed=seed):
+            for line in format_rows(result):
+                progress.echo(line)
+            progress.advance(task, 2 * result.time_limit_s)
+        for line in format_footer():
+            progress.echo(line)
 
 
 def register(app: typer.Typer) -> None:

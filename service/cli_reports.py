@@ -2,7 +2,8 @@
 
 Builds, on a scratch SQLite file (default) or a PostgreSQL URL, a network of shelters with
 five years of unit changes, requests, placements and unplaced matching outcomes, then times
-each report over the whole five years. Synthetic data only: no person is described.
+each report over the whole five years. Synthetic data only: no person is described. The
+database layer is imported when the command runs, not when ``refuge`` starts.
 """
 
 from __future__ import annotations
@@ -13,32 +14,16 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from alembic import command
-from sqlalchemy import insert
-from sqlalchemy.orm import Session
 
-from migrations import alembic_config
-from service.db import make_engine
-from service.settings import Settings
-from shelters import reports
-from shelters.funding import Grant
-from shelters.identity import Principal, Role
-from shelters.models import (
-    Case,
-    MatchingRun,
-    Organization,
-    Placement,
-    PlacementRequest,
-    Region,
-    RunOutcome,
-    Shelter,
-    Unit,
-    UnitChange,
-    User,
-)
+from service.cli_support import QUIET_HELP, Progress, shows_progress
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy.orm import Session
 
 REASONS = (
     "capacity_taken",
@@ -51,8 +36,35 @@ START = datetime(2021, 1, 1, tzinfo=UTC)
 DAYS = 5 * 365
 
 
-def build_history(session: Session, *, placements: int, shelters: int, seed: int) -> None:
-    """Fill an empty, migrated database with a synthetic five-year history (bulk inserts)."""
+def build_history(
+    session: Session,
+    *,
+    placements: int,
+    shelters: int,
+    seed: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> None:
+    """Fill an empty, migrated database with a synthetic five-year history (bulk inserts).
+
+    ``on_batch`` is called with the number of placements of each batch once it is written.
+    """
+    from sqlalchemy import insert
+
+    from shelters.funding import Grant
+    from shelters.models import (
+        Case,
+        MatchingRun,
+        Organization,
+        Placement,
+        PlacementRequest,
+        Region,
+        RunOutcome,
+        Shelter,
+        Unit,
+        UnitChange,
+        User,
+    )
+
     rng = random.Random(seed)  # noqa: S311 (synthetic benchmark data, not secrets)
     regions = [f"region-{i:02d}" for i in range(20)]
     session.execute(
@@ -230,13 +242,17 @@ def build_history(session: Session, *, placements: int, shelters: int, seed: int
         session.execute(insert(Placement), rows)
         if outcomes:
             session.execute(insert(RunOutcome), outcomes)
+        if on_batch is not None:
+            on_batch(len(rows))
 
 
-def _time(label: str, work: Any) -> None:
+def _time(progress: Progress, label: str, work: Any) -> None:
+    task = progress.task(label)
     started = time.perf_counter()
     result = work()
     elapsed = time.perf_counter() - started
-    typer.echo(f"{label:<34} {elapsed * 1000:9.1f} ms  ({len(result.rows)} rows)")
+    progress.done(task)
+    progress.echo(f"{label:<34} {elapsed * 1000:9.1f} ms  ({len(result.rows)} rows)")
 
 
 def bench_reports_command(
@@ -250,8 +266,18 @@ def bench_reports_command(
     shelters: Annotated[int, typer.Option(min=1, help="Shelters to create.")] = 60,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     k: Annotated[int, typer.Option(min=3, help="Suppression threshold.")] = 11,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
     """Build a five-year synthetic history and time each report over it."""
+    from alembic import command
+    from sqlalchemy.orm import Session
+
+    from migrations import alembic_config
+    from service.db import make_engine
+    from service.settings import Settings
+    from shelters import reports
+    from shelters.identity import Principal, Role
+
     scratch = None
     if database_url is None:
         scratch = tempfile.TemporaryDirectory(prefix="refuge-bench-reports-")
@@ -259,11 +285,28 @@ def bench_reports_command(
     url = Settings(database_url=database_url).database_url
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
+        with (
+            Progress(enabled=shows_progress(quiet=quiet)) as progress,
+            engine.begin() as connection,
+        ):
+            task = progress.task("migrating the scratch database")
             command.upgrade(alembic_config(connection=connection), "heads")
+            progress.done(task)
         started = time.perf_counter()
-        with Session(engine) as session, session.begin():
-            build_history(session, placements=placements, shelters=shelters, seed=seed)
+        with (
+            Progress(enabled=shows_progress(quiet=quiet)) as progress,
+            Session(engine) as session,
+            session.begin(),
+        ):
+            task = progress.task("building the history (placements)", total=placements)
+            build_history(
+                session,
+                placements=placements,
+                shelters=shelters,
+                seed=seed,
+                on_batch=lambda n: progress.advance(task, n),
+            )
+            progress.done(task)
         typer.echo(
             f"engine {engine.dialect.name}; built {placements} placements, {shelters} shelters "
             f"over five years in {time.perf_counter() - started:.1f} s"
@@ -276,16 +319,21 @@ def bench_reports_command(
             organization_id=None,
             shelter_ids=frozenset(),
         )
-        with Session(engine) as session:
+        with Progress(enabled=shows_progress(quiet=quiet)) as progress, Session(engine) as session:
             for group_by in reports.GROUPINGS:
                 _time(
+                    progress,
                     f"allocation by {group_by}",
                     lambda g=group_by: reports.allocation_report(
                         session, when=when, group_by=g, k=k
                     ),
                 )
-            _time("grants", lambda: reports.grants_report(session, admin, when=when))
-            _time("unmet demand", lambda: reports.unmet_demand_report(session, when=when, k=k))
+            _time(progress, "grants", lambda: reports.grants_report(session, admin, when=when))
+            _time(
+                progress,
+                "unmet demand",
+                lambda: reports.unmet_demand_report(session, when=when, k=k),
+            )
     finally:
         engine.dispose()
         if scratch is not None:

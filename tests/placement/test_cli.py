@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
+from placement import bench
+from service import cli_placement
 from service.cli_placement import register
 from tests.placement.test_problem import base, mutate
 
@@ -82,3 +89,51 @@ def test_bench_prints_both_methods_for_each_size() -> None:
     ]
     assert [row.split("|")[3].strip() for row in rows] == ["cp-sat", "greedy", "cp-sat", "greedy"]
     assert CliRunner().invoke(app(), ["bench", "--sizes", "12by3"]).exit_code == 2
+
+
+def test_bench_help_default_is_the_benchmark_default() -> None:
+    assert ",".join(f"{r}x{s}" for r, s in bench.DEFAULT_SIZES) == cli_placement.DEFAULT_SIZES
+
+
+def test_bench_prints_each_size_as_soon_as_it_is_measured(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen_before: list[str] = []
+
+    def measured(sizes: list[tuple[int, int]], **_: object) -> Iterator[bench.BenchResult]:
+        for requests, shelters in sizes:
+            seen_before.append(capsys.readouterr().out)
+            yield bench.BenchResult(
+                requests=requests, shelters=shelters, people=requests, time_limit_s=1.0,
+                status="optimal", wall_s=0.1, placed=(0, 0, requests, 0, 0),
+                bound=(0, 0, requests, 0, 0), soft_cost=0, soft_bound=0,
+                safety_net_expired=False, greedy_wall_s=0.01,
+                greedy_placed=(0, 0, requests, 0, 0), greedy_soft_cost=0,
+            )  # fmt: skip
+
+    monkeypatch.setattr(bench, "iter_bench", measured)
+    cli_placement.bench_command(sizes="12x3,20x4", time_limit=1.0, seed=0, quiet=True)
+    rest = capsys.readouterr().out
+    assert "| size |" in seen_before[0]  # the header before the first size is solved
+    assert [line[:6] for line in seen_before[1].splitlines()] == ["| 12x3", "| 12x3"]
+    assert rest.startswith("| 20x4")
+    assert "gap = (bound - placed)" in rest
+
+
+def test_bench_piped_draws_no_progress(tmp_path: Path) -> None:
+    refuge = Path(sys.executable).with_name("refuge")
+    result = subprocess.run(
+        [str(refuge), "bench", "--sizes", "12x3", "--time-limit", "0.5"],
+        env=os.environ | {"TERM": "xterm-256color"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "\r" not in result.stdout
+    assert "\x1b" not in result.stdout
+    assert [line[:6] for line in result.stdout.splitlines() if line.startswith("| 12x3")] == [
+        "| 12x3",
+        "| 12x3",
+    ]

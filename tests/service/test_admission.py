@@ -155,12 +155,12 @@ def test_serve_tells_its_workers_how_many_they_are(monkeypatch: pytest.MonkeyPat
     from service import cli
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr(cli.uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(cli, "_run_uvicorn", lambda sock, **kwargs: seen.update(kwargs))
     monkeypatch.setattr(cli, "_configure_logging", lambda: None)
     monkeypatch.setenv("REFUGE_SECRET_KEY", "k" * 40)
     monkeypatch.setenv("REFUGE_DATABASE_URL", "postgresql://u@h/db")
     monkeypatch.setenv("REFUGE_WORKER_PROCESSES", "1")  # restored (unset) after the test
-    result = CliRunner().invoke(cli.app, ["serve", "--workers", "3"])
+    result = CliRunner().invoke(cli.app, ["serve", "--workers", "3", "--port", "0"])
     assert result.exit_code == 0, result.output
     assert seen["workers"] == 3
     assert Settings().worker_processes == 3
