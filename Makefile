@@ -2,6 +2,7 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
+PORT   ?= 8000
 
 .PHONY: demo test install install-test lint openapi
 
@@ -20,9 +21,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## Install, migrate ./refuge.db, load demo data and serve on http://127.0.0.1:8000
+## Install, migrate ./refuge.db, load demo data and serve on http://127.0.0.1:$(PORT)
+## (make demo PORT=8080 for another port)
 demo: install
-	$(BIN)/refuge serve --demo
+	$(BIN)/refuge serve --demo --port $(PORT)
 
 ## Install the test extra and run the whole suite (SQLite, then PostgreSQL when reachable)
 test: install-test

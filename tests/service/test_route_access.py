@@ -67,7 +67,7 @@ def test_routes_that_are_not_public_refuse_anonymous_callers(
     assert pages >= 10
 
 
-def test_only_health_login_and_the_stylesheet_are_public(app: FastAPI) -> None:
+def test_only_the_root_health_login_and_the_stylesheet_are_public(app: FastAPI) -> None:
     public = sorted(
         f"{method} {r.path}"
         for r in api_routes(app)
@@ -75,6 +75,7 @@ def test_only_health_login_and_the_stylesheet_are_public(app: FastAPI) -> None:
         for method in r.methods
     )
     assert public == [
+        "GET /",  # a redirect to the pages, or an index of the entry points
         "GET /healthz",
         "GET /readyz",
         "GET /ui/login",
