@@ -10,11 +10,13 @@ import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from placement import Problem, problem_digest
 from service.cli import app as cli
-from shelters.identity import Role
+from shelters import access
+from shelters.identity import Role, load_principal
 from tests.conftest import World
 from tests.service.lifecycle_helpers import ADULT_WOMEN, create_case, create_request, match
 
@@ -170,3 +172,51 @@ def test_a_page_of_shelters_is_located_with_one_query(
     assert len(page) == 6
     assert [s["id"] for s in page if "address" in s] == [network["near"].id]
     assert len([s for s in statements if "FROM placements" in s]) == 1
+
+
+def test_one_shelter_and_every_shelter_are_located_by_the_same_rule(
+    client: TestClient, world: World, db: Session
+) -> None:
+    shelters = [world.shelter() for _ in range(4)]
+    for shelter in shelters:
+        world.unit(shelter, capacity=2, admits=[ADULT_WOMEN])
+    ids = [s.id for s in shelters]
+    org = world.organization()
+    caseworker = world.user(Role.CASEWORKER, org=org)
+    coordinator = world.user(Role.COORDINATOR, shelters=shelters)
+    cw, co = world.headers_for(caseworker), world.headers_for(coordinator)
+    placements = []
+    for target in ids:
+        others = [i for i in ids if i != target]
+        _, answer = single_match(client, cw, excluded_shelter_ids=others)
+        assert answer["placement"]["shelter_id"] == target
+        placements.append(answer["placement"]["id"])
+    # proposed, accepted, admitted, declined: only the middle two open the address.
+    for placement_id, actions in zip(
+        placements, ([], ["accept"], ["accept", "admit"], ["decline"]), strict=True
+    ):
+        for action in actions:
+            body = {"reason": "staffing"} if action == "decline" else None
+            answer = client.post(
+                f"/api/v1/placements/{placement_id}/{action}", headers=co, json=body
+            )
+            assert answer.status_code == 200, answer.text
+    principals = {
+        "admin": world.user(Role.ADMIN),
+        "coordinator of the first": world.user(Role.COORDINATOR, shelters=shelters[:1]),
+        "caseworker": caseworker,
+        "another caseworker": world.user(Role.CASEWORKER),
+        "funder": world.user(Role.FUNDER),
+    }
+    expected = {
+        "admin": ids,
+        "coordinator of the first": ids[:1],
+        "caseworker": ids[1:3],
+        "another caseworker": [],
+        "funder": [],
+    }
+    for name, user in principals.items():
+        principal = load_principal(db, user.id)
+        located = access.located_shelters(db, principal)
+        one_by_one = [i for i in ids if access.may_see_location(db, principal, i)]
+        assert [i for i in ids if i in located] == one_by_one == expected[name], name
