@@ -167,15 +167,45 @@ class Weights:
     outside_preferred_regions: int = 100_000
 
 
+REDACTION_NOTE = (
+    "One reader's view of a stored problem: the listed shelters' locations are withheld (null), "
+    "so distances to them are computed from their region's centroid, and the listed requests "
+    "are left out. Solving it runs, but its digest and solution may differ from the stored run's."
+)
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """The marker of a redacted document: what was withheld from this reader, and what follows.
+
+    Attributes:
+        shelters: ids of the shelters whose ``location`` was withheld (it is null here, so
+            distances to them come from their region's centroid, ``distances``).
+        requests: ids (opaque to this reader) of the requests left out of ``requests``.
+        distances: how distances to the withheld shelters are computed: ``region_centroid``.
+        note: the same in words.
+    """
+
+    shelters: tuple[str, ...] = ()
+    requests: tuple[str, ...] = ()
+    distances: Literal["region_centroid"] = "region_centroid"
+    note: str = REDACTION_NOTE
+
+
 @dataclass(frozen=True)
 class Problem:
-    """A whole placement problem. Order of regions, shelters, units and requests is kept."""
+    """A whole placement problem. Order of regions, shelters, units and requests is kept.
+
+    ``redacted`` is set only on a reader's view of a stored problem (see :class:`Redaction`);
+    the solver ignores it.
+    """
 
     majority_age: int = 18
     regions: tuple[Region, ...] = ()
     shelters: tuple[Shelter, ...] = ()
     requests: tuple[Request, ...] = ()
     weights: Weights = field(default_factory=Weights)
+    redacted: Redaction | None = None
 
     @classmethod
     def from_document(cls, doc: object) -> Problem:
@@ -193,8 +223,12 @@ class Problem:
         return _parse_problem(doc)
 
     def to_document(self) -> dict[str, Any]:
-        """Return the normalized document: every field explicit, JSON-serialisable."""
-        return {
+        """Return the normalized document: every field explicit, JSON-serialisable.
+
+        ``redacted`` appears only when set, so that an unredacted problem's digest does not
+        depend on the marker's existence.
+        """
+        doc: dict[str, Any] = {
             "schema": SCHEMA,
             "majority_age": self.majority_age,
             "regions": [{"code": r.code, "lat": r.lat, "lon": r.lon} for r in self.regions],
@@ -207,6 +241,19 @@ class Problem:
                 "outside_preferred_regions": self.weights.outside_preferred_regions,
             },
         }
+        if self.redacted is not None:
+            doc["redacted"] = redaction_doc(self.redacted)
+        return doc
+
+
+def redaction_doc(redaction: Redaction) -> dict[str, Any]:
+    """The ``redacted`` marker of a document, JSON-serialisable."""
+    return {
+        "shelters": list(redaction.shelters),
+        "requests": list(redaction.requests),
+        "distances": redaction.distances,
+        "note": redaction.note,
+    }
 
 
 def canonical_json(doc: object) -> bytes:
@@ -542,9 +589,26 @@ def _weights(value: object, path: str) -> Weights:
     return Weights(**given)
 
 
+def _redaction(value: object, path: str) -> Redaction | None:
+    if value is None:
+        return None
+    obj = _object(value, path, ("shelters", "requests", "distances", "note"))
+    note = obj.get("note", REDACTION_NOTE)
+    if not isinstance(note, str) or len(note) > 1000:
+        raise ProblemError(f"{path}.note", "must be a string of at most 1000 characters")
+    _choice(obj.get("distances", "region_centroid"), f"{path}.distances", ("region_centroid",))
+    return Redaction(
+        shelters=_str_set(obj.get("shelters", []), f"{path}.shelters", "id"),
+        requests=_str_set(obj.get("requests", []), f"{path}.requests", "id"),
+        note=note,
+    )
+
+
 def _parse_problem(doc: object) -> Problem:
     obj = _object(
-        doc, "$", ("schema", "majority_age", "regions", "shelters", "requests", "weights")
+        doc,
+        "$",
+        ("schema", "majority_age", "regions", "shelters", "requests", "weights", "redacted"),
     )
     if _required(obj, "schema", "$") != SCHEMA:
         raise ProblemError("schema", f"must be {SCHEMA!r}")
@@ -568,14 +632,38 @@ def _parse_problem(doc: object) -> Problem:
         raise ProblemError("requests", f"must hold at most {MAX_REQUESTS} requests")
     requests = [_request(r, f"requests[{i}]") for i, r in enumerate(requests_raw)]
     weights = _weights(obj.get("weights"), "weights")
+    redacted = _redaction(obj.get("redacted"), "redacted")
     _check_semantics(regions, shelters, requests)
+    if redacted is not None:
+        _check_redaction(redacted, shelters, requests)
     return Problem(
         majority_age=majority,
         regions=tuple(regions),
         shelters=tuple(shelters),
         requests=tuple(requests),
         weights=weights,
+        redacted=redacted,
     )
+
+
+def _check_redaction(
+    redacted: Redaction, shelters: Sequence[Shelter], requests: Sequence[Request]
+) -> None:
+    """A withheld shelter is one of the problem's, with no location; a left-out request is not."""
+    located = {s.id: s.location is not None for s in shelters}
+    for j, shelter_id in enumerate(redacted.shelters):
+        if shelter_id not in located:
+            raise ProblemError(f"redacted.shelters[{j}]", f"unknown shelter id {shelter_id!r}")
+        if located[shelter_id]:
+            raise ProblemError(
+                f"redacted.shelters[{j}]", f"shelter {shelter_id!r} has a location all the same"
+            )
+    present = {q.id for q in requests}
+    for j, request_id in enumerate(redacted.requests):
+        if request_id in present:
+            raise ProblemError(
+                f"redacted.requests[{j}]", f"request {request_id!r} is in the problem all the same"
+            )
 
 
 def _check_semantics(

@@ -438,7 +438,9 @@ class MatchingRunOut(BaseModel):
     kind: Literal["batch", "single"]
     status: Literal["queued", "running", "done", "failed"]
     dry_run: bool
-    started_by: int
+    started_by: int | None = Field(
+        description="The user who started the run; null for funders, who see counts only."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -446,7 +448,12 @@ class MatchingRunOut(BaseModel):
     attempts: int
     requests_count: int
     placed_count: int
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] = Field(
+        description=(
+            "As the run was asked. Only admins see the listed `request_ids`; everyone else "
+            "sees `request_ids_count` instead (null: every pending request)."
+        )
+    )
     solver_version: str | None
     problem_digest: str | None
     error: str | None

@@ -174,6 +174,11 @@ def may_see_location(session: Session, principal: Principal, shelter_id: int) ->
     return access.may_see_location(session, principal, shelter_id)
 
 
+def located_shelters(session: Session, principal: Principal) -> access.LocatedShelters:
+    """Every shelter whose address and coordinates this caller may see (one query at most)."""
+    return access.located_shelters(session, principal)
+
+
 # --- units ----------------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 import placement
 from placement import Problem, Solution
 from placement.problem import Weights, problem_canonical_json
-from shelters import audit
+from shelters import access, audit, redaction
 from shelters.errors import Conflict, InvalidInput, NotFound, ServiceBusy
 from shelters.identity import Principal, Role
 from shelters.lifecycle import hold_beds
@@ -357,61 +357,34 @@ def _own_request_ids(session: Session, principal: Principal, run: MatchingRun) -
 def problem_for(
     session: Session, principal: Principal, run_id: int, *, secret: str
 ) -> dict[str, Any]:
-    """The stored problem document; other organisations' requests reduced to opaque ids.
+    """The stored problem document as this caller may see it (:mod:`shelters.redaction`).
 
-    Admins get the document exactly as solved. Funders never get it (the caller's route
-    refuses them).
+    Admins get the document exactly as solved. Others get locations withheld where
+    :func:`shelters.access.located_shelters` says so and other organisations' requests left
+    out, with a ``redacted`` marker. Funders never get it (the caller's route refuses them).
     """
     run = get_run(session, principal, run_id)
     if run.problem is None:
         raise Conflict(f"matching run {run_id} has no problem yet ({run.status})")
-    own = _own_request_ids(session, principal, run)
-    if own is None:
-        return run.problem
-    doc = dict(run.problem)
-    ids = {r["id"] for r in doc["requests"]}
-    rename = {i: i if i in own else _opaque(secret, run.id, i) for i in ids}
-    doc["requests"] = [
-        {
-            **r,
-            "separate_from": sorted(rename.get(s, s) for s in r["separate_from"]),
-        }
-        if r["id"] in own
-        else {"id": rename[r["id"]], "redacted": True}
-        for r in doc["requests"]
-    ]
-    return doc
+    return redaction.problem_view(
+        run.problem,
+        located=access.located_shelters(session, principal),
+        own=_own_request_ids(session, principal, run),
+        rename=lambda request_id: _opaque(secret, run.id, request_id),
+    )
 
 
 def solution_for(
     session: Session, principal: Principal, run_id: int, *, secret: str
 ) -> dict[str, Any]:
-    """The stored solution document; other organisations' requests reduced to opaque ids."""
+    """The stored solution document as this caller may see it (:mod:`shelters.redaction`)."""
     run = get_run(session, principal, run_id)
-    if run.solution is None:
+    if run.solution is None or run.problem is None:
         raise Conflict(f"matching run {run_id} has no solution yet ({run.status})")
-    own = _own_request_ids(session, principal, run)
-    if own is None:
-        return run.solution
-    doc = dict(run.solution)
-
-    def name(request_id: str) -> str:
-        return request_id if request_id in own else _opaque(secret, run.id, request_id)
-
-    def scrub(reason: str) -> str:
-        parts = reason.split(":")
-        if len(parts) == 4 and parts[2] in ("capacity_taken", "separated_from"):
-            parts[3] = name(parts[3])
-        return ":".join(parts)
-
-    doc["assignments"] = [
-        a if a["request"] in own else {"request": name(a["request"]), "shelter": a["shelter"]}
-        for a in doc["assignments"]
-    ]
-    doc["unplaced"] = [
-        {"request": u["request"], "reasons": [scrub(r) for r in u["reasons"]]}
-        if u["request"] in own
-        else {"request": name(u["request"])}
-        for u in doc["unplaced"]
-    ]
-    return doc
+    return redaction.solution_view(
+        run.solution,
+        run.problem,
+        located=access.located_shelters(session, principal),
+        own=_own_request_ids(session, principal, run),
+        rename=lambda request_id: _opaque(secret, run.id, request_id),
+    )

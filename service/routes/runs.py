@@ -16,7 +16,7 @@ from service.ratelimit import RUN_LIMIT
 from service.routes import API_PREFIX
 from service.schemas import MatchingRunIn, MatchingRunOut, PageOut
 from service.settings import Settings
-from shelters import runs
+from shelters import redaction, runs
 from shelters.errors import InvalidInput
 from shelters.identity import Principal, Role
 from shelters.models import MatchingRun
@@ -27,26 +27,9 @@ READERS = (Role.ADMIN, Role.CASEWORKER, Role.FUNDER)
 DOCUMENT_READERS = (Role.ADMIN, Role.CASEWORKER)
 
 
-def run_out(run: MatchingRun) -> MatchingRunOut:
-    """A run's summary."""
-    return MatchingRunOut(
-        id=run.id,
-        kind=run.kind,
-        status=run.status,
-        dry_run=run.dry_run,
-        started_by=run.started_by,
-        created_at=run.created_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        wall_s=run.wall_s,
-        attempts=run.attempts,
-        requests_count=run.requests_count,
-        placed_count=run.placed_count,
-        parameters=run.parameters,
-        solver_version=run.solver_version,
-        problem_digest=run.problem_digest,
-        error=run.error,
-    )
+def run_out(run: MatchingRun, principal: Principal) -> MatchingRunOut:
+    """A run's summary, cut to what this caller may see (``shelters.redaction.run_summary``)."""
+    return MatchingRunOut(**redaction.run_summary(run, principal))
 
 
 def _dispatch(request: Request, run_id: int) -> None:
@@ -93,7 +76,7 @@ def start_run(
     # Handed over only after this request's transaction has committed the queued run.
     background.add_task(_dispatch, request, run.id)
     response.headers["Location"] = f"{API_PREFIX}/matching-runs/{run.id}"
-    return idem.remember(db, 202, run_out(run))
+    return idem.remember(db, 202, run_out(run, principal))
 
 
 @router.get("/matching-runs", responses=problem_responses(401, 403, 422))
@@ -105,7 +88,7 @@ def list_runs(
 ) -> PageOut[MatchingRunOut]:
     """Runs you may see, newest first (caseworkers: those that touched your requests)."""
     page = runs.list_runs(db, principal, limit=limit, cursor=cursor)
-    return PageOut(items=[run_out(r) for r in page.items], next_cursor=page.next_cursor)
+    return PageOut(items=[run_out(r, principal) for r in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/matching-runs/{run_id}", responses=problem_responses(401, 403, 404))
@@ -113,7 +96,7 @@ def read_run(
     run_id: int, principal: Annotated[Principal, allow(*READERS)], db: WriteDb
 ) -> MatchingRunOut:
     """One run's summary: status, counts and timings."""
-    return run_out(runs.get_run(db, principal, run_id))
+    return run_out(runs.get_run(db, principal, run_id), principal)
 
 
 @router.get("/matching-runs/{run_id}/problem", responses=problem_responses(401, 403, 404, 409))

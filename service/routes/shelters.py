@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy.orm import Session
 
 from service.audit import set_resource_id
 from service.auth import ANY_ROLE, allow
@@ -40,10 +39,12 @@ MANAGERS = (Role.ADMIN, Role.COORDINATOR)
 CLEARABLE = {"address", "location"}
 
 
-def shelter_out(
-    db: Session, principal: Principal, shelter: Shelter
-) -> ShelterOut | ShelterConfidentialOut:
-    """The shelter as this caller may see it: with its location only where the rules allow."""
+def shelter_out(shelter: Shelter, *, located: bool) -> ShelterOut | ShelterConfidentialOut:
+    """The shelter as a caller sees it: its address and location only when ``located``.
+
+    ``located`` comes from the one rule of :mod:`shelters.access` (``may_see_location`` for
+    one shelter, ``located_shelters`` for a page of them).
+    """
     public = ShelterOut(
         id=shelter.id,
         organization_id=shelter.organization_id,
@@ -57,7 +58,7 @@ def shelter_out(
         status=shelter.status,
         version=shelter.version,
     )
-    if not registry.may_see_location(db, principal, shelter.id):
+    if not located:
         return public
     location = None
     if shelter.lat is not None and shelter.lon is not None:
@@ -129,8 +130,10 @@ def list_shelters(
     page = registry.list_shelters(
         db, principal, limit=limit, cursor=cursor, region=region, status=shelter_status
     )
+    located = registry.located_shelters(db, principal)
     return PageOut(
-        items=[shelter_out(db, principal, s) for s in page.items], next_cursor=page.next_cursor
+        items=[shelter_out(s, located=s.id in located) for s in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -156,7 +159,7 @@ def create_shelter(
     )
     set_resource_id(request, shelter.id)
     set_etag(response, "shelter", shelter.id, shelter.version)
-    out = shelter_out(db, principal, shelter)
+    out = shelter_out(shelter, located=registry.may_see_location(db, principal, shelter.id))
     assert isinstance(out, ShelterConfidentialOut)
     return out
 
@@ -171,7 +174,7 @@ def read_shelter(
     """One shelter; its address and location only for those allowed to see them."""
     shelter = registry.get_shelter(db, principal, shelter_id)
     set_etag(response, "shelter", shelter.id, shelter.version)
-    return shelter_out(db, principal, shelter)
+    return shelter_out(shelter, located=registry.may_see_location(db, principal, shelter.id))
 
 
 @router.patch("/shelters/{shelter_id}", responses=problem_responses(401, 403, 404, 412, 422, 428))
@@ -189,7 +192,7 @@ def update_shelter(
         db, principal, shelter_id, expected_version=version, changes=_shelter_changes(body)
     )
     set_etag(response, "shelter", shelter.id, shelter.version)
-    return shelter_out(db, principal, shelter)
+    return shelter_out(shelter, located=registry.may_see_location(db, principal, shelter.id))
 
 
 @router.get("/shelters/{shelter_id}/units", responses=problem_responses(401, 403, 404))

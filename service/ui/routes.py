@@ -27,8 +27,8 @@ from service.ratelimit import limited
 from service.routes import reports as report_routes
 from service.routes.cases import case_out, request_out
 from service.routes.placements import placement_out
-from service.routes.shelters import unit_out
-from service.schemas import PlacementOut
+from service.routes.shelters import shelter_out, unit_out
+from service.schemas import PlacementOut, ShelterOut
 from service.settings import Settings
 from service.ui import forms, plain
 from service.ui.session import (
@@ -214,12 +214,14 @@ def home(request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)
 # --- coordinators -------------------------------------------------------------------------------
 
 
-def _all_shelters(db: Session, principal: Principal) -> list[Any]:
-    shelters: list[Any] = []
+def _all_shelters(db: Session, principal: Principal) -> list[ShelterOut]:
+    """The shelters the caller may read, as the API shows them to the same caller."""
+    located = registry.located_shelters(db, principal)
+    shelters: list[ShelterOut] = []
     cursor: str | None = None
     while True:
         page = registry.list_shelters(db, principal, limit=MAX_LIMIT, cursor=cursor)
-        shelters.extend(page.items)
+        shelters.extend(shelter_out(s, located=s.id in located) for s in page.items)
         cursor = page.next_cursor
         if cursor is None:
             return shelters

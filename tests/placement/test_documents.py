@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 from hypothesis import given, settings
 
-from placement import Problem, ProblemError, solve
+from placement import Problem, ProblemError, solve, verify
 from placement.generator import generate
 from tests.placement.strategies import problem_docs
 from tests.placement.test_problem import base, mutate
@@ -82,3 +82,20 @@ def test_placement_imports_only_the_standard_library_and_ortools() -> None:
     assert found == {}
     assert "typer" not in allowed
     assert "jsonschema" not in allowed
+
+
+def test_a_redacted_view_matches_the_schema_and_still_solves() -> None:
+    doc = generate(20, 5, seed=4)
+    hidden = [s["id"] for s in doc["shelters"][:5]]
+    for s in doc["shelters"][:5]:
+        s["location"] = None
+    doc["redacted"] = {"shelters": hidden, "requests": ["other-0123456789abcdef"]}
+    PROBLEM.validate(doc)
+    problem = Problem.from_document(doc)
+    PROBLEM.validate(problem.to_document())
+    solution = solve(problem, method="cp-sat", time_limit_s=5)
+    SOLUTION.validate(solution.to_document())
+    # verify() recomputes the soft cost with region centroids for the withheld shelters.
+    assert verify(problem, solution) == []
+    doc["redacted"]["distances"] = "exact"
+    assert not PROBLEM.is_valid(doc)

@@ -219,3 +219,45 @@ def test_unknown_separated_and_excluded_ids_are_allowed() -> None:
     doc["requests"][0]["excluded_shelters"] = ["s-elsewhere"]
     problem = Problem.from_document(doc)
     assert problem.requests[0].separate_from == ("r-elsewhere",)
+
+
+def redacted(**marker: Any) -> dict[str, Any]:
+    doc = base()
+    doc["redacted"] = {"shelters": ["s1"], "requests": ["other-1"]} | marker
+    return doc
+
+
+def test_a_redaction_marker_round_trips_and_changes_the_digest() -> None:
+    problem = Problem.from_document(redacted())
+    assert problem.redacted is not None
+    assert problem.redacted.shelters == ("s1",)
+    assert problem.redacted.distances == "region_centroid"
+    assert Problem.from_document(problem.to_document()) == problem
+    assert problem_digest(problem) != problem_digest(base())
+    # Without a marker the document, and so every stored run's digest, is as before.
+    assert "redacted" not in Problem.from_document(base()).to_document()
+
+
+@pytest.mark.parametrize(
+    ("marker", "path"),
+    [
+        ({"shelters": ["s9"]}, "redacted.shelters[0]"),
+        ({"requests": ["r1"]}, "redacted.requests[0]"),
+        ({"distances": "exact"}, "redacted.distances"),
+        ({"reason": "x"}, "redacted.reason"),
+    ],
+)
+def test_a_redaction_marker_must_say_what_the_document_withholds(
+    marker: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(ProblemError) as caught:
+        Problem.from_document(redacted(**marker))
+    assert caught.value.path == path
+
+
+def test_a_redaction_marker_may_not_name_a_shelter_whose_location_is_there() -> None:
+    doc = redacted()
+    doc["shelters"][0]["location"] = {"lat": 50.0, "lon": 70.0}
+    with pytest.raises(ProblemError) as caught:
+        Problem.from_document(doc)
+    assert caught.value.path == "redacted.shelters[0]"
