@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from migrations import alembic_config
-from service import cli_audit, cli_placement, cli_reports
+from service import cli_access, cli_audit, cli_placement, cli_reports
 from service.app import create_app
 from service.db import make_engine
 from service.settings import SecretKeyMissing, Settings
@@ -175,6 +175,7 @@ def openapi(
 cli_placement.register(app)
 cli_reports.register(app)
 cli_audit.register(app)
+cli_access.register(app)
 
 
 def main() -> None:
