@@ -4,7 +4,8 @@ Every route declares who may call it with ``allow(...)`` or ``PUBLIC``; a test w
 and fails on one that declares neither. Tokens are HS256 JWTs with a pinned algorithm, an issuer
 and an expiry of at most 60 minutes. A token must say when it was issued (``iat``), not in the
 future, and live no longer than ``token_minutes``: a token signed with the real key but made to
-last longer (a leaked key, a bug) is refused all the same.
+last longer (a leaked key, a bug) is refused all the same. Tokens issued (to the second) before
+the user's password changed or the user was disabled are refused too.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def _verified_claims(token: str, secret: str, max_lifetime_s: int) -> tuple[int,
 
     Cached: a client sends the same token for up to an hour, and checking it again costs more
     than the rest of a cheap read. Only tokens that verified are cached (a refusal raises), and
-    the times are compared with the clock on every use by ``_user_id_from_jwt``. A token that
+    the times are compared with the clock on every use by ``_jwt_subject``. A token that
     claims to live longer than ``max_lifetime_s`` is refused whatever its signature.
     """
     try:
@@ -118,12 +119,13 @@ def _verified_claims(token: str, secret: str, max_lifetime_s: int) -> tuple[int,
     return user_id, issued, expires
 
 
-def _user_id_from_jwt(token: str, secret: str, settings: Settings) -> int:
+def _jwt_subject(token: str, secret: str, settings: Settings) -> tuple[int, int]:
+    """The user id and issue time of a token valid now."""
     user_id, issued, expires = _verified_claims(token, secret, settings.token_minutes * 60)
     now = time.time()
     if now >= expires or issued > now + CLOCK_LEEWAY_S:
         raise InvalidCredentials("invalid or expired token")
-    return user_id
+    return user_id, issued
 
 
 async def current_principal(
@@ -140,38 +142,45 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidCredentials("missing bearer token")
     token = credentials.credentials
-    cache: PrincipalCache | None = request.app.state.principals
-    if cache is None or identity.is_api_key(token):
-        principal = await run_in_threadpool(_look_up, request, token)
+    if identity.is_api_key(token):
+        principal = await run_in_threadpool(_look_up_key, request, token)
     else:
-        user_id = _user_id_from_jwt(token, request.app.state.secret_key, request.app.state.settings)
-        cached = cache.get(user_id)
-        if cached is None:
-            generation = cache.generation
-            principal = await run_in_threadpool(_look_up, request, token)
-            cache.put(principal, generation)
-        else:
+        user_id, issued = _jwt_subject(
+            token, request.app.state.secret_key, request.app.state.settings
+        )
+        cache: PrincipalCache | None = request.app.state.principals
+        cached = cache.get(user_id) if cache is not None else None
+        if cached is not None:
             principal = cached
+        else:
+            generation = cache.generation if cache is not None else 0
+            principal = await run_in_threadpool(_look_up_user, request, user_id)
+            if cache is not None:
+                cache.put(principal, generation)
+        if principal.tokens_not_before is not None and issued < principal.tokens_not_before:
+            # Issued before a password change or the user being disabled.
+            raise InvalidCredentials("invalid or expired token")
     request.state.principal = principal
     return principal
 
 
-def _look_up(request: Request, token: str) -> Principal:
-    sessions = request.app.state.sessions
-    use: identity.KeyUse | None = None
-    with sessions.lookup() as session:
-        if identity.is_api_key(token):
-            use = identity.check_api_key(session, token)
-            user_id = use.user_id
-        else:
-            user_id = _user_id_from_jwt(
-                token, request.app.state.secret_key, request.app.state.settings
-            )
+def _look_up_user(request: Request, user_id: int) -> Principal:
+    with request.app.state.sessions.lookup() as session:
         try:
-            principal = identity.load_principal(session, user_id)
+            return identity.load_principal(session, user_id)
         except NotFound:
             raise InvalidCredentials("invalid or expired credentials") from None
-    if use is not None and use.note_due:
+
+
+def _look_up_key(request: Request, token: str) -> Principal:
+    sessions = request.app.state.sessions
+    with sessions.lookup() as session:
+        use = identity.check_api_key(session, token)
+        try:
+            principal = identity.load_principal(session, use.user_id)
+        except NotFound:
+            raise InvalidCredentials("invalid or expired credentials") from None
+    if use.note_due:
         # At most once a minute per key, in a short write of its own (the lookup only reads).
         with sessions.write() as session, session.begin():
             identity.note_key_use(session, use.key_id)

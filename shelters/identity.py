@@ -64,6 +64,8 @@ class Principal:
     role: Role
     organization_id: int | None
     shelter_ids: frozenset[int]
+    tokens_not_before: int | None = None
+    """Epoch second before which this user's access tokens were issued in vain (None: any)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +92,12 @@ def principal_of(user: User) -> Principal:
         role=Role(user.role),
         organization_id=user.organization_id,
         shelter_ids=frozenset(s.id for s in user.shelters),
+        tokens_not_before=_epoch(user.credentials_changed_at),
     )
+
+
+def _epoch(at: datetime | None) -> int | None:
+    return None if at is None else int(at.timestamp())
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -144,8 +151,9 @@ def create_user(
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace the user's password hash."""
+    """Replace the user's password hash; tokens issued before now stop working."""
     user.password_hash = hash_password(password)
+    user.credentials_changed_at = utcnow()
     session.flush()
 
 
@@ -183,6 +191,7 @@ def change_password(
     except InvalidCredentials:
         raise WrongPassword("the current password is not right") from None
     user.password_hash = hashed
+    user.credentials_changed_at = utcnow()
     return end_web_sessions(session, user.id)
 
 
@@ -219,6 +228,8 @@ def set_active(
         raise NotFound(f"user {user_id} not found")
     if user.is_active != active:
         user.is_active = active
+    if not active:
+        user.credentials_changed_at = utcnow()
     session.flush()
     return user, 0 if active else end_web_sessions(session, user.id)
 
@@ -420,6 +431,7 @@ _PRINCIPAL_ROW = select(
     select(func.aggregate_strings(cast(user_shelters.c.shelter_id, String), ","))
     .where(user_shelters.c.user_id == User.id)
     .scalar_subquery(),
+    User.credentials_changed_at,
 ).where(User.id == bindparam("user_id"), User.is_active.is_(True))
 """Built once: the statement runs on every request, its construction need not."""
 
@@ -440,6 +452,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
         role=Role(row[2]),
         organization_id=row[3],
         shelter_ids=frozenset(map(int, row[4].split(","))) if row[4] else frozenset(),
+        tokens_not_before=_epoch(row[5]),
     )
 
 

@@ -137,6 +137,8 @@ class User(Base):
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Tokens issued before this (a password change, the user disabled) are refused.
+    credentials_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     shelters: Mapped[list[Shelter]] = relationship(
         secondary=user_shelters, lazy="raise", order_by="Shelter.id"

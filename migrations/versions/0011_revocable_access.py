@@ -7,6 +7,8 @@ Create Date: 2026-12-01 23:00:00.000000
 - ``web_sessions``: the web pages' sessions live on the server; the cookie carries a random id
   whose SHA-256 is the row's key, so deleting the row ends the session at once.
 - ``api_keys.expires_at`` (optional) and ``api_keys.last_used_at`` (coarse, once a minute).
+- ``users.credentials_changed_at``: tokens issued before it are refused (a password change,
+  the user disabled); a change of the row notifies the principal caches as before (0010).
 - ``totp_factors`` and ``recovery_codes``: the optional second factor.
 """
 
@@ -75,6 +77,12 @@ def upgrade() -> None:
     with op.batch_alter_table("recovery_codes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_recovery_codes_user_id"), ["user_id"], unique=False)
 
+    op.add_column(
+        "users",
+        sa.Column(
+            "credentials_changed_at", shelters.models.UTCDateTime(timezone=True), nullable=True
+        ),
+    )
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("expires_at", shelters.models.UTCDateTime(timezone=True), nullable=True)
@@ -88,6 +96,8 @@ def downgrade() -> None:
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_column("last_used_at")
         batch_op.drop_column("expires_at")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("credentials_changed_at")
     with op.batch_alter_table("recovery_codes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_recovery_codes_user_id"))
     op.drop_table("recovery_codes")

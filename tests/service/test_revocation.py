@@ -74,6 +74,13 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def issued_earlier(user: User, seconds: int = 5) -> dict[str, str]:
+    """A valid token issued a few seconds ago (changes made now are later, to the second)."""
+    now = int(utcnow().timestamp())
+    claims = {"sub": str(user.id), "iss": ISSUER, "iat": now - seconds, "exp": now + 600}
+    return bearer(jwt.encode(claims, TEST_SECRET, algorithm=ALGORITHM))
+
+
 def actions(db: Session) -> list[tuple[str, str, str | None, str]]:
     rows = db.scalars(select(AuditEvent).order_by(AuditEvent.seq))
     return [(e.action, e.resource_type, e.resource_id, e.outcome) for e in rows]
@@ -168,7 +175,7 @@ def test_disabling_a_user_stops_their_token_key_and_sessions_on_the_next_request
     client: TestClient, browser: TestClient, world: World, app: FastAPI, db: Session
 ) -> None:
     user = world.user(Role.CASEWORKER)
-    jwt_headers = world.headers_for(user)
+    jwt_headers = issued_earlier(user)
     key = bearer(identity.create_api_key(db, user))
     cookie = log_in(browser, user)
     admin = world.headers(Role.ADMIN)
@@ -185,8 +192,11 @@ def test_disabling_a_user_stops_their_token_key_and_sessions_on_the_next_request
 
     enabled = client.post(f"/api/v1/users/{user.id}/enable", headers=admin)
     assert enabled.json()["active"] is True
-    assert client.get("/api/v1/me", headers=jwt_headers).status_code == 200
-    assert not opens_page(cookie, app)  # ended sessions stay ended
+    # Enabling brings no stolen token or session back; the key (not revoked) works again.
+    assert client.get("/api/v1/me", headers=jwt_headers).status_code == 401
+    assert not opens_page(cookie, app)
+    assert client.get("/api/v1/me", headers=key).status_code == 200
+    assert client.get("/api/v1/me", headers=world.headers_for(user)).status_code == 200
     assert [a[:2] for a in actions(db) if a[0] in ("disable", "enable")] == [
         ("disable", "user"),
         ("enable", "user"),
@@ -374,18 +384,20 @@ def test_a_token_made_for_a_longer_lifetime_is_refused_once_the_setting_shrinks(
 # --- changing one's password --------------------------------------------------------------------
 
 
-def test_a_password_change_ends_web_sessions_and_the_old_password(
+def test_a_password_change_ends_web_sessions_tokens_and_the_old_password(
     client: TestClient, browser: TestClient, world: World, app: FastAPI, db: Session
 ) -> None:
     user = world.user(Role.CASEWORKER)
     cookie = log_in(browser, user)
+    old_token = issued_earlier(user)
     response = client.post(
         "/api/v1/me/password",
-        headers=world.headers_for(user),
+        headers=old_token,
         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
     )
     assert response.status_code == 204, response.text
     assert not opens_page(cookie, app)
+    assert client.get("/api/v1/me", headers=old_token).status_code == 401
     token = client.post(
         "/api/v1/auth/token", data={"username": user.username, "password": PASSWORD}
     )
