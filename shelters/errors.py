@@ -65,6 +65,10 @@ class InvalidCredentials(DomainError):
     commit_anyway = True
 
 
+class SecondFactorRequired(InvalidCredentials):
+    """The password was right, but the account needs a valid one-time code and got none."""
+
+
 class TooManyAttempts(DomainError):
     """Too many failed logins for one username; retry after ``retry_after_s`` seconds."""
 

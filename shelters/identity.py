@@ -24,6 +24,7 @@ from shelters.errors import (
     InvalidCredentials,
     InvalidInput,
     NotFound,
+    SecondFactorRequired,
     TooManyAttempts,
     WrongPassword,
 )
@@ -275,9 +276,10 @@ def authenticate(
         .where(User.username == username, User.is_active.is_(True))
     )
     ok, new_hash = _HASHER.verify_and_update(password, user.password_hash if user else _DUMMY_HASH)
-    message = "incorrect username or password"
+    refusal = InvalidCredentials("incorrect username or password")
     if user is not None and ok and second_factor is not None and not second_factor(user):
-        ok, message = False, "a valid one-time code is required for this account"
+        ok = False
+        refusal = SecondFactorRequired("a valid one-time code is required for this account")
     if user is not None and ok:
         session.delete(throttle)
         if new_hash is not None:  # parameters were raised since this hash was made
@@ -291,7 +293,7 @@ def authenticate(
         throttle.locked_until = now + timedelta(seconds=policy.lockout_s)
         throttle.failures, throttle.window_started_at = 0, now
     session.flush()
-    raise InvalidCredentials(message)
+    raise refusal
 
 
 def _sha256(secret: str) -> str:

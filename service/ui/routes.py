@@ -49,6 +49,7 @@ from shelters.errors import (
     DomainError,
     InvalidCredentials,
     InvalidInput,
+    SecondFactorRequired,
     StaleVersion,
     TooManyAttempts,
 )
@@ -186,13 +187,15 @@ def login(request: Request, form: Form, db: WriteDb) -> Response:
     except InvalidCredentials as exc:
         audit.set_outcome(request, "denied")
         message = (
-            "Incorrect username or password."
-            if exc.detail.startswith("incorrect")
-            else "Enter a valid one-time code from your authenticator app (or a recovery code)."
+            "Enter a valid one-time code from your authenticator app (or a recovery code)."
+            if isinstance(exc, SecondFactorRequired)
+            else "Incorrect username or password."
         )
         ctx = {"next": target, "error": message, "username": username}
         return render(request, "login.html", ctx, 401)
     audit.set_resource_id(request, user.id)
+    if session.token is not None:  # logged in already (perhaps as someone else): that ends
+        web_sessions.end(db, session.token)
     # A new session id at every login: a session fixed before login is never the one used.
     token = web_sessions.start(db, user.id, request.app.state.ui_settings.policy)
     response = RedirectResponse(target, status_code=303)

@@ -113,6 +113,24 @@ def test_a_copied_cookie_is_refused_after_logout(
     assert ("logout", "user", str(user.id), "ok") in actions(db)
 
 
+def test_logging_in_again_ends_the_session_the_browser_had(
+    browser: TestClient, world: World, app: FastAPI
+) -> None:
+    first = log_in(browser, world.user(Role.CASEWORKER))
+    other = world.user(Role.CASEWORKER)
+    form = {
+        "username": other.username,
+        "password": PASSWORD,
+        "csrf_token": csrf_of(browser, "/ui/caseworker"),
+    }
+    assert browser.post("/ui/login", data=form).status_code == 303
+    second = browser.cookies.get("refuge_session")
+    assert second
+    assert second != first
+    assert not opens_page(first, app)
+    assert opens_page(second, app)
+
+
 def test_logout_without_the_csrf_token_ends_nothing(
     browser: TestClient, world: World, app: FastAPI
 ) -> None:
