@@ -64,6 +64,14 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{V1}/auth/token"): Audited("login", "user"),
     ("POST", f"{V1}/users"): Audited("create", "user"),
     ("POST", f"{V1}/users/{{user_id}}/api-keys"): Audited("create_api_key", "user"),
+    ("GET", f"{V1}/users/{{user_id}}/api-keys"): Audited("list_api_keys", "user"),
+    ("POST", f"{V1}/users/{{user_id}}/disable"): Audited("disable", "user"),
+    ("POST", f"{V1}/users/{{user_id}}/enable"): Audited("enable", "user"),
+    ("POST", f"{V1}/users/{{user_id}}/totp/reset"): Audited("reset_totp", "user"),
+    ("POST", f"{V1}/api-keys/{{key_id}}/revoke"): Audited("revoke", "api_key"),
+    ("POST", f"{V1}/me/password"): Audited("change_password", "user"),
+    ("POST", f"{V1}/me/totp"): Audited("enrol_totp", "user"),
+    ("POST", f"{V1}/me/totp/confirm"): Audited("confirm_totp", "user"),
     # registry
     ("POST", f"{V1}/regions"): Audited("create", "region"),
     ("POST", f"{V1}/organizations"): Audited("create", "organization"),
@@ -119,6 +127,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{V1}/audit-events"): Audited("list", "audit_event"),
     # web pages (service/ui): the same actions through forms, and the pages that show cases
     ("POST", f"{UI}/login"): Audited("login", "user"),
+    ("POST", f"{UI}/logout"): Audited("logout", "user"),
     ("GET", f"{UI}/coordinator"): Audited("list", "placement", case_level=True),
     ("GET", f"{UI}/units/{{unit_id}}/edit"): Audited("read", "unit"),
     ("POST", f"{UI}/units/{{unit_id}}"): Audited("update", "unit"),
@@ -148,7 +157,6 @@ AUDITED: dict[tuple[str, str], Audited] = {
 
 # Routes that write or sit under a case-level path but are deliberately not recorded.
 NOT_AUDITED: dict[tuple[str, str], str] = {
-    ("POST", f"{UI}/logout"): "clears the session cookie; touches no stored data",
     ("GET", f"{UI}/reports"): "a page of links; the charts and downloads it links are audited",
 }
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service import cli_audit, cli_placement, cli_reports
+from service import cli_access, cli_audit, cli_placement, cli_reports
 from service.cli_support import fail, migrate_database, require_database, transaction
 
 if TYPE_CHECKING:
@@ -241,6 +241,7 @@ def openapi(
 cli_placement.register(app)
 cli_reports.register(app)
 cli_audit.register(app)
+cli_access.register(app)
 
 
 def main() -> None:

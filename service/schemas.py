@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from shelters.identity import Role
 
@@ -58,8 +65,51 @@ class UserIn(Strict):
 UserOut = MeOut
 
 
+class ApiKeyIn(Strict):
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working by itself (optional, future)."
+    )
+
+
 class ApiKeyOut(BaseModel):
     token: str = Field(description="Shown once: only its hash is kept.")
+    id: int
+    expires_at: datetime | None
+
+
+class ApiKeyInfo(BaseModel):
+    """An API key without its secret."""
+
+    id: int
+    user_id: int
+    prefix: str = Field(description="The `rfg_<prefix>_` start of the token, to recognise it.")
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None = Field(description="To the minute (written once a minute).")
+
+
+class UserStateOut(BaseModel):
+    id: int
+    active: bool
+    web_sessions_ended: int = Field(description="Web sessions this change ended at once.")
+
+
+class PasswordChangeIn(Strict):
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    new_password: Annotated[str, StringConstraints(min_length=12, max_length=256)]
+
+
+class TotpEnrolmentOut(BaseModel):
+    otpauth_uri: str = Field(description="Shown once: scan it into an authenticator app.")
+
+
+class TotpCodeIn(Strict):
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
+
+
+class RecoveryCodesOut(BaseModel):
+    recovery_codes: list[str] = Field(description="Shown once; each works once.")
 
 
 class RegionIn(Strict):

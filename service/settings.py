@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
     login_lockout_s: int = Field(default=300, ge=1)
+    totp_required_roles: str = Field(
+        default="",
+        description="comma-separated roles (e.g. admin,caseworker) that must give a one-time "
+        "code at login; a user who set up a second factor gives one whatever the role",
+    )
     cors_origins: list[str] = Field(default_factory=list)
     demo: bool = False
 
@@ -77,6 +82,21 @@ class Settings(BaseSettings):
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
             raise ValueError("REFUGE_DATABASE_URL must be a sqlite:// or postgresql:// URL")
         return value
+
+    @field_validator("totp_required_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        known = {"admin", "coordinator", "caseworker", "funder"}
+        roles = [r.strip() for r in value.split(",") if r.strip()]
+        unknown = sorted(set(roles) - known)
+        if unknown:
+            raise ValueError(f"REFUGE_TOTP_REQUIRED_ROLES names unknown roles: {unknown}")
+        return ",".join(roles)
+
+    @property
+    def roles_needing_totp(self) -> frozenset[str]:
+        """The roles that must give a one-time code at every login."""
+        return frozenset(r for r in self.totp_required_roles.split(",") if r)
 
     @property
     def is_sqlite(self) -> bool:

@@ -50,10 +50,23 @@ class InvalidInput(DomainError):
     """The input is well-formed but breaks a domain rule (unknown region, bad guardian, …)."""
 
 
+class WrongPassword(InvalidInput):
+    """A signed-in user's current password, asked again to change it, was wrong.
+
+    Counted towards the username's login lock, like a failed login, so it commits anyway.
+    """
+
+    commit_anyway = True
+
+
 class InvalidCredentials(DomainError):
     """Unknown user, wrong password, or an invalid or expired token or key."""
 
     commit_anyway = True
+
+
+class SecondFactorRequired(InvalidCredentials):
+    """The password was right, but the account needs a valid one-time code and got none."""
 
 
 class TooManyAttempts(DomainError):

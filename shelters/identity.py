@@ -9,22 +9,32 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import String, bindparam, cast, func, select
+from sqlalchemy import String, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from shelters.errors import InvalidCredentials, InvalidInput, NotFound, TooManyAttempts
+from shelters.errors import (
+    Conflict,
+    InvalidCredentials,
+    InvalidInput,
+    NotFound,
+    SecondFactorRequired,
+    TooManyAttempts,
+    WrongPassword,
+)
 from shelters.models import (
     ApiKey,
     LoginThrottle,
     Organization,
     Shelter,
     User,
+    WebSession,
     insert_missing,
     user_shelters,
     utcnow,
@@ -35,6 +45,8 @@ _HASHER = PasswordHash((Argon2Hasher(),))
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 API_KEY_PREFIX = "rfg_"
 MIN_PASSWORD_LENGTH = 12
+LAST_USED_PRECISION = timedelta(minutes=1)
+"""``api_keys.last_used_at`` is written at most this often per key (see ``note_key_use``)."""
 
 
 class Role(StrEnum):
@@ -53,6 +65,8 @@ class Principal:
     role: Role
     organization_id: int | None
     shelter_ids: frozenset[int]
+    tokens_not_before: int | None = None
+    """Epoch second before which this user's access tokens were issued in vain (None: any)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +93,12 @@ def principal_of(user: User) -> Principal:
         role=Role(user.role),
         organization_id=user.organization_id,
         shelter_ids=frozenset(s.id for s in user.shelters),
+        tokens_not_before=_epoch(user.credentials_changed_at),
     )
+
+
+def _epoch(at: datetime | None) -> int | None:
+    return None if at is None else int(at.timestamp())
 
 
 def get_user(session: Session, user_id: int) -> User:
@@ -133,9 +152,95 @@ def create_user(
 
 
 def set_password(session: Session, user: User, password: str) -> None:
-    """Replace the user's password hash."""
+    """Replace the user's password hash; tokens issued before now stop working."""
     user.password_hash = hash_password(password)
+    user.credentials_changed_at = utcnow()
     session.flush()
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    """Whether ``password`` matches an Argon2id hash made by this module."""
+    return _HASHER.verify(password, password_hash)
+
+
+def hash_secret(secret: str) -> str:
+    """Argon2id hash of a short secret that is not a password (a recovery code)."""
+    return _HASHER.hash(secret)
+
+
+def change_password(
+    session: Session,
+    user_id: int,
+    *,
+    current_password: str,
+    new_password: str,
+    policy: ThrottlePolicy,
+    now: datetime | None = None,
+) -> int:
+    """Replace an active user's password after checking the current one; end their web sessions.
+
+    The check is the throttled login check: a wrong current password counts towards the
+    username's lock (``WrongPassword`` keeps the count), so a stolen token cannot be used to
+    guess the password. Returns how many web sessions were ended.
+    """
+    user = get_user(session, user_id)
+    hashed = hash_password(new_password)  # refuse a short one before counting anything
+    try:
+        authenticate(
+            session, username=user.username, password=current_password, policy=policy, now=now
+        )
+    except InvalidCredentials:
+        raise WrongPassword("the current password is not right") from None
+    user.password_hash = hashed
+    user.credentials_changed_at = utcnow()
+    return end_web_sessions(session, user.id)
+
+
+def end_web_sessions(session: Session, user_id: int) -> int:
+    """Delete every web session of a user (they end at once); returns how many there were."""
+    session.flush()
+    ended = count_web_sessions(session, user_id)
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return ended
+
+
+def count_web_sessions(session: Session, user_id: int) -> int:
+    """How many web sessions of a user are stored (some may have run out)."""
+    counted = session.scalar(select(func.count()).where(WebSession.user_id == user_id))
+    return int(counted or 0)
+
+
+def set_active(
+    session: Session, actor_id: int | None, user_id: int, *, active: bool
+) -> tuple[User, int]:
+    """Enable or disable a user; disabling ends their web sessions at once (how many: second).
+
+    A disabled user's tokens and API keys stop working on their next request, because every
+    caller's principal is read from an active user (and the principal cache on PostgreSQL is
+    told of the change by the trigger on ``users`` when this commits). Enabling a user makes
+    their unexpired tokens and unrevoked keys work again: revoke keys you no longer trust.
+    An admin may not disable themselves (``Conflict``), so the last admin is not locked out
+    by a slip. Raises ``NotFound`` for an unknown id.
+    """
+    if not active and actor_id == user_id:
+        raise Conflict("you cannot disable your own account")
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise NotFound(f"user {user_id} not found")
+    if user.is_active != active:
+        user.is_active = active
+    if not active:
+        user.credentials_changed_at = utcnow()
+    session.flush()
+    return user, 0 if active else end_web_sessions(session, user.id)
+
+
+def find_user_id(session: Session, username: str) -> int:
+    """The id of the user with this username, active or not; ``NotFound`` otherwise."""
+    user_id = session.scalar(select(User.id).where(User.username == username))
+    if user_id is None:
+        raise NotFound(f"no user named {username!r}")
+    return user_id
 
 
 def authenticate(
@@ -145,12 +250,14 @@ def authenticate(
     password: str,
     policy: ThrottlePolicy,
     now: datetime | None = None,
+    second_factor: Callable[[User], bool] | None = None,
 ) -> User:
     """The user whose credentials these are.
 
     Raises ``TooManyAttempts`` while the username is locked (even for a right password) and
     ``InvalidCredentials`` otherwise; each failure counts towards the lock. Both errors keep
-    their counter changes (``commit_anyway``).
+    their counter changes (``commit_anyway``). ``second_factor``, when given, is asked about
+    a user whose password was right; False refuses the login and counts as a failure.
     """
     now = now or utcnow()
     insert_missing(
@@ -169,6 +276,10 @@ def authenticate(
         .where(User.username == username, User.is_active.is_(True))
     )
     ok, new_hash = _HASHER.verify_and_update(password, user.password_hash if user else _DUMMY_HASH)
+    refusal = InvalidCredentials("incorrect username or password")
+    if user is not None and ok and second_factor is not None and not second_factor(user):
+        ok = False
+        refusal = SecondFactorRequired("a valid one-time code is required for this account")
     if user is not None and ok:
         session.delete(throttle)
         if new_hash is not None:  # parameters were raised since this hash was made
@@ -182,34 +293,136 @@ def authenticate(
         throttle.locked_until = now + timedelta(seconds=policy.lockout_s)
         throttle.failures, throttle.window_started_at = 0, now
     session.flush()
-    raise InvalidCredentials("incorrect username or password")
+    raise refusal
 
 
 def _sha256(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_api_key(session: Session, user: User) -> str:
+def create_api_key(session: Session, user: User, *, expires_at: datetime | None = None) -> str:
     """Create an API key for ``user`` and return the token; it is never retrievable again."""
+    return issue_api_key(session, user.id, expires_at=expires_at)[1]
+
+
+def issue_api_key(
+    session: Session, user_id: int, *, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """The stored key and its token (shown once) for an existing user.
+
+    ``expires_at`` (optional) ends the key by itself; ``InvalidInput`` unless in the future.
+    """
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("expires_at must lie in the future")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    session.add(ApiKey(user_id=user.id, prefix=prefix, secret_sha256=_sha256(secret)))
+    key = ApiKey(
+        user_id=user_id, prefix=prefix, secret_sha256=_sha256(secret), expires_at=expires_at
+    )
+    session.add(key)
     session.flush()
-    return f"{API_KEY_PREFIX}{prefix}_{secret}"
+    return key, f"{API_KEY_PREFIX}{prefix}_{secret}"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A valid API key's owner, and whether its ``last_used_at`` is due to be written."""
+
+    user_id: int
+    key_id: int
+    note_due: bool
+
+
+_KEY_ROW = select(
+    ApiKey.id,
+    ApiKey.user_id,
+    ApiKey.secret_sha256,
+    ApiKey.revoked_at,
+    ApiKey.expires_at,
+    ApiKey.last_used_at,
+).where(ApiKey.prefix == bindparam("prefix"))
+
+
+def check_api_key(session: Session, token: str, *, now: datetime | None = None) -> KeyUse:
+    """The owner of this API key if it is valid now; ``InvalidCredentials`` for anything else.
+
+    Revoked and expired keys are refused alike. Reads only: ``note_key_use`` writes the use.
+    """
+    now = now or utcnow()
+    body = token.removeprefix(API_KEY_PREFIX)
+    prefix, _, secret = body.partition("_")
+    row = session.execute(_KEY_ROW, {"prefix": prefix}).one_or_none()
+    if (
+        row is None
+        or not hmac.compare_digest(row.secret_sha256, _sha256(secret))
+        or row.revoked_at is not None
+        or (row.expires_at is not None and row.expires_at <= now)
+    ):
+        raise InvalidCredentials("invalid API key")
+    last = row.last_used_at
+    return KeyUse(
+        user_id=row.user_id,
+        key_id=row.id,
+        note_due=last is None or now - last >= LAST_USED_PRECISION,
+    )
 
 
 def api_key_user_id(session: Session, token: str) -> int:
     """The id of the user owning this API key; ``InvalidCredentials`` for anything else."""
-    body = token.removeprefix(API_KEY_PREFIX)
-    prefix, _, secret = body.partition("_")
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-    if (
-        key is None
-        or key.revoked_at is not None
-        or not hmac.compare_digest(key.secret_sha256, _sha256(secret))
+    return check_api_key(session, token).user_id
+
+
+def note_key_use(session: Session, key_id: int, *, now: datetime | None = None) -> None:
+    """Record that a key was used, unless that was recorded less than a minute ago.
+
+    Coarse on purpose: a write on every request would turn each read made with a key into a
+    write transaction (on SQLite, a turn at the one write lock), for a field whose use is to
+    tell keys in use from keys forgotten. The condition makes concurrent notes harmless.
+    """
+    now = now or utcnow()
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_PRECISION),
+        )
+        .values(last_used_at=now)
+    )
+
+
+def list_api_keys(session: Session, principal: Principal, user_id: int) -> list[ApiKey]:
+    """The keys of a user, newest first: one's own, or (admins) anyone's; others ``NotFound``."""
+    if principal.role is not Role.ADMIN and principal.user_id != user_id:
+        raise NotFound(f"user {user_id} not found")
+    if session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} not found")
+    return list_user_api_keys(session, user_id)
+
+
+def list_user_api_keys(session: Session, user_id: int) -> list[ApiKey]:
+    """Every key of a user, newest first (the operator's view: no permission check)."""
+    return list(
+        session.scalars(select(ApiKey).where(ApiKey.user_id == user_id).order_by(ApiKey.id.desc()))
+    )
+
+
+def revoke_api_key(session: Session, principal: Principal | None, key_id: int) -> ApiKey:
+    """Revoke a key at once: its owner or an admin may (``principal`` None: the operator's CLI).
+
+    Anyone else's key is ``NotFound``, so key ids are not probed. Revoking twice keeps the
+    first time.
+    """
+    key = session.get(ApiKey, key_id, with_for_update=True)
+    if key is None or (
+        principal is not None
+        and principal.role is not Role.ADMIN
+        and principal.user_id != key.user_id
     ):
-        raise InvalidCredentials("invalid API key")
-    return key.user_id
+        raise NotFound(f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.flush()
+    return key
 
 
 _PRINCIPAL_ROW = select(
@@ -220,6 +433,7 @@ _PRINCIPAL_ROW = select(
     select(func.aggregate_strings(cast(user_shelters.c.shelter_id, String), ","))
     .where(user_shelters.c.user_id == User.id)
     .scalar_subquery(),
+    User.credentials_changed_at,
 ).where(User.id == bindparam("user_id"), User.is_active.is_(True))
 """Built once: the statement runs on every request, its construction need not."""
 
@@ -240,6 +454,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
         role=Role(row[2]),
         organization_id=row[3],
         shelter_ids=frozenset(map(int, row[4].split(","))) if row[4] else frozenset(),
+        tokens_not_before=_epoch(row[5]),
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from service import audit
-from service.auth import ANY_ROLE, PUBLIC
+from service.auth import ANY_ROLE, PUBLIC, log_in
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.ratelimit import limited
 from service.routes import reports as report_routes
@@ -34,14 +34,14 @@ from service.ui import forms, plain
 from service.ui.session import (
     CSRF_FIELD,
     anonymous_session,
-    new_session,
+    logged_in_session,
     page_allow,
     posted_form,
     read_session,
     session_principal,
     write_session,
 )
-from shelters import availability, cases, identity, lifecycle, matching, registry
+from shelters import availability, cases, lifecycle, matching, registry, web_sessions
 from shelters.catalogue import SERVICES
 from shelters.errors import (
     CapacityExceeded,
@@ -49,10 +49,11 @@ from shelters.errors import (
     DomainError,
     InvalidCredentials,
     InvalidInput,
+    SecondFactorRequired,
     StaleVersion,
     TooManyAttempts,
 )
-from shelters.identity import Principal, Role, ThrottlePolicy
+from shelters.identity import Principal, Role
 from shelters.models import DECLINE_REASONS, utcnow
 from shelters.pagination import MAX_LIMIT
 from shelters.profiles import CaseProfile
@@ -169,37 +170,48 @@ def login(request: Request, form: Form, db: WriteDb) -> Response:
         return render(request, "login.html", {"next": target, "error": message}, 403)
     settings = _settings(request)
     username = str(form.get("username") or "")
+    code = form.get("totp")
     try:
-        user = identity.authenticate(
+        user = log_in(
             db,
+            settings,
             username=username,
             password=str(form.get("password") or ""),
-            policy=ThrottlePolicy(
-                max_failures=settings.login_max_failures,
-                window_s=settings.login_window_s,
-                lockout_s=settings.login_lockout_s,
-            ),
+            code=code if isinstance(code, str) and code else None,
         )
     except TooManyAttempts as exc:
         minutes = max(1, round(exc.retry_after_s / 60))
         message = f"Too many failed logins. Try again in about {minutes} minute(s)."
         audit.set_outcome(request, "denied")
         return render(request, "login.html", {"next": target, "error": message}, 429)
-    except InvalidCredentials:
+    except InvalidCredentials as exc:
         audit.set_outcome(request, "denied")
-        message = "Incorrect username or password."
+        message = (
+            "Enter a valid one-time code from your authenticator app (or a recovery code)."
+            if isinstance(exc, SecondFactorRequired)
+            else "Incorrect username or password."
+        )
         ctx = {"next": target, "error": message, "username": username}
         return render(request, "login.html", ctx, 401)
-    fresh = new_session(user.id)
-    request.state.web_session = fresh
+    audit.set_resource_id(request, user.id)
+    if session.token is not None:  # logged in already (perhaps as someone else): that ends
+        web_sessions.end(db, session.token)
+    # A new session id at every login: a session fixed before login is never the one used.
+    token = web_sessions.start(db, user.id, request.app.state.ui_settings.policy)
     response = RedirectResponse(target, status_code=303)
-    write_session(request, response, fresh)
+    write_session(request, response, logged_in_session(request, user.id, token))
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)]) -> Response:
-    """End the session."""
+def logout(
+    request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)], db: WriteDb
+) -> Response:
+    """End the session on the server: its cookie, even copied, no longer logs anyone in."""
+    audit.set_resource_id(request, principal.user_id)
+    session = read_session(request)
+    if session is not None and session.token is not None:
+        web_sessions.end(db, session.token)
     response = RedirectResponse(f"{PREFIX}/login?notice=logged_out", status_code=303)
     write_session(request, response, None)
     return response

@@ -180,11 +180,12 @@ def test_a_rolled_back_change_forgets_nothing(served: Served) -> None:
         )
         transaction.rollback()
     # A notice of another user's change after it: once that one is heard, ours would have been.
+    # The generation is read before that change commits: its notice may be heard at once.
+    generation = served.cache.generation
     with Session(served.engine) as session, session.begin():
         other = World(session, make_settings(str(served.engine.url))).user(Role.FUNDER)
         session.flush()
         session.execute(text("UPDATE users SET is_active = true WHERE id = :u"), {"u": other.id})
-    generation = served.cache.generation
     assert eventually(lambda: served.cache.generation > generation)
     assert served.cache.get(served.user_id) is not None
 
@@ -239,3 +240,26 @@ def test_api_keys_are_always_looked_up(served: Served) -> None:
 
     by_token = reads_of_users(served.headers)  # kept since the POST
     assert reads_of_users(key) == reads_of_users(key) == by_token + 1
+
+
+def test_disabling_through_the_api_reaches_the_cache_and_stops_token_and_key(
+    served: Served,
+) -> None:
+    key = served.client.post(f"/api/v1/users/{served.user_id}/api-keys", headers=served.headers)
+    assert key.status_code == 201, key.text
+    key_headers = {"Authorization": f"Bearer {key.json()['token']}"}
+    with Session(served.engine, expire_on_commit=False) as session, session.begin():
+        world = World(session, make_settings(str(served.engine.url)))
+        admin = world.headers(Role.ADMIN)
+    path = f"/api/v1/units/{served.unit_id}"
+    assert served.client.get(path, headers=served.headers).status_code == 200
+    assert served.cache.get(served.user_id) is not None
+    disabled = served.client.post(f"/api/v1/users/{served.user_id}/disable", headers=admin)
+    assert disabled.status_code == 200, disabled.text
+    # The trigger's notice arrives within milliseconds of the commit.
+    assert eventually(lambda: served.cache.get(served.user_id) is None)
+    assert served.client.get(path, headers=served.headers).status_code == 401
+    assert served.client.get(path, headers=key_headers).status_code == 401
+    enabled = served.client.post(f"/api/v1/users/{served.user_id}/enable", headers=admin)
+    assert enabled.status_code == 200
+    assert served.client.get(path, headers=key_headers).status_code == 200
