@@ -264,7 +264,7 @@ def _execute(sessions: Sessions, settings: Settings, claim: Claim) -> None:
                 if not params.dry_run:
                     # The commit lock before the run's row: while this waits for another
                     # run's commit, this process keeps beating for its run.
-                    runs.take_commit_lock(session)
+                    runs.take_commit_lock(session, idle_timeout_s=settings.run_heartbeat_timeout_s)
                 run = runs.lock_claimed(session, claim)
                 if run is None:
                     log.warning("matching run %s was taken from this process while it ran", run_id)

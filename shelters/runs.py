@@ -329,9 +329,20 @@ def pending_requests(session: Session, params: RunParameters) -> list[PlacementR
     return list(session.scalars(stmt.order_by(PlacementRequest.id)))
 
 
-def take_commit_lock(session: Session) -> None:
-    """Only one non-dry run commits at a time, in every process (SQLite: its write lock)."""
+def take_commit_lock(session: Session, *, idle_timeout_s: float | None = None) -> None:
+    """Only one non-dry run commits at a time, in every process (SQLite: its write lock).
+
+    ``idle_timeout_s`` (PostgreSQL): the transaction is ended by the server when it waits
+    that long for its client between two statements. A process that dies with its machine
+    sends no goodbye, and its transaction would otherwise hold the lock, for every run, until
+    TCP gives up on it (hours).
+    """
     if session.get_bind().dialect.name == "postgresql":
+        if idle_timeout_s is not None:
+            session.execute(
+                text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
+                {"ms": str(max(1, round(idle_timeout_s * 1000)))},
+            )
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COMMIT_LOCK_KEY})
 
 

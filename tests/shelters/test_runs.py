@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shelters import runs
@@ -125,3 +126,9 @@ def test_only_the_claim_that_holds_the_run_may_write_it(
 @pytest.mark.parametrize(("claims", "action"), [(1, "requeue"), (2, "requeue"), (3, "fail")])
 def test_after_a_lost_claim_a_run_is_requeued_until_max_claims(claims: int, action: str) -> None:
     assert runs.after_lost_claim(claims, max_claims=3) == action
+
+
+@pytest.mark.postgres
+def test_the_commit_lock_ends_a_transaction_left_idle_by_a_dead_process(db: Session) -> None:
+    runs.take_commit_lock(db, idle_timeout_s=60)
+    assert db.scalar(text("SHOW idle_in_transaction_session_timeout")) == "1min"
