@@ -46,8 +46,6 @@ from service.settings import Settings
 from service.ui import UiSettings
 from service.ui import install as install_pages
 from shelters import lifecycle
-from shelters.models import utcnow
-from shelters.runs import fail_abandoned
 
 VERSION = "0.1.0"
 log = logging.getLogger("refuge.app")
@@ -72,12 +70,16 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
             principals.start()
         app.state.principals = principals
         if owns_engine:
+            # Beats for this process's runs; finishes runs queued or held by dead processes.
+            app.state.run_worker.start()
+        if owns_engine:
             # What start-up made (modules, routes, mappers, compiled schemas) lives as long as
             # the process: out of the collector's sight, a full collection no longer walks it.
             gc.freeze()
         yield
         if principals is not None:
             principals.stop()
+        app.state.run_worker.stop()
         if sweeper is not None:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -106,6 +108,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         app.state.sessions = Sessions(engine, join_transaction_mode="create_savepoint")
     # Bound to a test's connection, batch runs execute inline: one connection, one thread.
     app.state.run_executor = jobs.make_executor(settings, inline=not owns_engine)
+    app.state.run_worker = jobs.RunWorker(app.state.sessions, settings, app.state.run_executor)
 
     problems.install(app)
     for module in (
@@ -154,33 +157,22 @@ def _principal_cache(settings: Settings, engine: Any) -> PrincipalCache | None:
 
 
 async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
-    """Release overdue holds and give up abandoned runs every ``interval_s`` seconds.
+    """Release overdue holds every ``interval_s`` seconds, whether or not anyone reads them.
 
-    Whether or not anyone reads them: holds run out, and a matching run whose process died
-    would otherwise stay active for ever.
+    Matching runs of processes that died are recovered by each process's ``RunWorker``.
     """
     sessions: Sessions = app.state.sessions
-    settings: Settings = app.state.settings
-    abandoned_after = jobs.abandoned_after(settings)
 
-    def sweep() -> tuple[int, int]:
+    def sweep() -> int:
         with sessions.write() as session, session.begin():
-            expired = lifecycle.expire_holds(session)
-            given_up = fail_abandoned(
-                session,
-                before=utcnow() - abandoned_after,
-                reason=f"abandoned: no result within {abandoned_after.total_seconds():.0f} s",
-            )
-            return expired, given_up
+            return lifecycle.expire_holds(session)
 
     while True:
         await asyncio.sleep(interval_s)
         try:
-            expired, given_up = await run_in_threadpool(sweep)
+            expired = await run_in_threadpool(sweep)
             if expired:
                 log.info("released %d expired holds", expired)
-            if given_up:
-                log.warning("gave up %d abandoned matching runs", given_up)
         except Exception:  # the database may be restarting; try again next round
             log.warning("expiry sweep failed", exc_info=True)
 

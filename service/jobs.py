@@ -1,31 +1,44 @@
-"""Batch matching runs, executed off the event loop.
+"""Batch matching runs, executed off the event loop, by whichever process is alive.
 
 ``POST /matching-runs`` stores a queued run and returns at once; after its transaction has
-committed, the run is handed to the app's executor (a thread pool of ``solver_threads``;
-inline in tests). The job commits its own short transactions: mark running, build the
-problem (read), solve (no transaction open), apply (one write transaction under the commit
-lock), or mark failed. Runs are in the database, so any worker process answers polls.
+committed, the run is handed to this process's ``RunWorker``, which runs it on the app's
+executor (a thread pool of ``solver_threads``; inline in tests). Runs live in the database,
+and a process holds a run only by its claim there:
+
+- a job first claims its run (queued → running, with this process's random worker id and one
+  claim more); a run another process claimed first is left to it;
+- while a process holds runs it beats their ``heartbeat_at`` every ``run_heartbeat_s``;
+- every ``run_heartbeat_s`` (and once at start) each worker process also requeues the running
+  runs whose heartbeat is older than ``run_heartbeat_timeout_s`` (their process died), or
+  fails those claimed ``run_max_claims`` times, and claims queued runs for its idle solvers, so
+  a run queued or held by a dead process is finished by a live one;
+- the job commits its own short transactions: claim, build the problem (read), solve (no
+  transaction open), apply (one write transaction under the commit lock that first checks the
+  claim still holds the run), or mark failed. A run whose claim was taken away writes nothing,
+  so a run's proposals are written by one claim at most, exactly once.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
 
 from placement import solve
-from placement.solve import SAFETY_FACTOR, SAFETY_SLACK_S
 from service.db import Sessions
 from service.settings import Settings
 from shelters import audit, lifecycle, runs
 from shelters.audit import AuditRecord
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.matching import build_problem
-from shelters.models import MatchingRun
+from shelters.models import utcnow
+from shelters.runs import Claim, Recovered
 
 log = logging.getLogger("refuge.jobs")
 
@@ -42,17 +55,6 @@ class InlineExecutor(Executor):
         return future
 
 
-def abandoned_after(settings: Settings) -> timedelta:
-    """How old a queued or running run must be before it counts as abandoned.
-
-    Far beyond the longest a run may take: every active run before it may use the solver's
-    wall-clock safety net in full at the largest time limit allowed, plus ten minutes each
-    for building and applying.
-    """
-    longest = SAFETY_FACTOR * settings.max_run_time_limit_s + SAFETY_SLACK_S + 600
-    return timedelta(seconds=settings.max_active_runs * longest)
-
-
 def make_executor(settings: Settings, *, inline: bool) -> Executor:
     """The executor for batch runs of one app."""
     if inline:
@@ -60,27 +62,194 @@ def make_executor(settings: Settings, *, inline: bool) -> Executor:
     return ThreadPoolExecutor(max_workers=settings.solver_threads, thread_name_prefix="solver")
 
 
-def execute_run(sessions: Sessions, settings: Settings, run_id: int) -> None:
-    """Run a queued batch to its end: done, or failed with a reason. Never raises."""
+def new_worker_id() -> str:
+    """A random id for one process's claims: says nothing about the machine or a person."""
+    return "w-" + secrets.token_hex(8)
+
+
+class RunWorker:
+    """One process's share of executing batch runs: claims, heartbeats, recovery.
+
+    ``clock`` gives the time written as heartbeats and compared with them (tests inject one).
+    ``start`` begins the loop that beats and polls every ``run_heartbeat_s``; without it (the
+    tests' connection-bound apps) runs are executed when ``dispatch`` is called, and ``poll``
+    does one round by hand.
+    """
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        settings: Settings,
+        executor: Executor,
+        *,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.executor = executor
+        self.worker_id = worker_id or new_worker_id()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._busy = 0  # jobs submitted and not yet ended
+        self._held: set[int] = set()
+        self._closing = threading.Event()
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def timeout(self) -> timedelta:
+        return timedelta(seconds=self.settings.run_heartbeat_timeout_s)
+
+    def held(self) -> set[int]:
+        """The runs this process's jobs hold right now."""
+        with self._lock:
+            return set(self._held)
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Beat and poll in a thread of its own until the process ends (a daemon thread)."""
+        self._thread = threading.Thread(target=self._loop, name="run-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Claim nothing more; keep beating for the runs still being solved until they end.
+
+        The loop (a daemon thread) ends at once when this process holds no run, else after
+        the last held run ends or the process exits under it.
+        """
+        self._closing.set()
+        if not self.held():
+            self._stopped.set()
+            if self._thread is not None:
+                self._thread.join(timeout=self.settings.run_heartbeat_s + 5)
+
+    def _loop(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self.poll()
+            except Exception:  # the database may be restarting; try again next round
+                log.warning("matching-run poll failed", exc_info=True)
+            if self._closing.is_set() and not self.held():
+                return
+            self._stopped.wait(self.settings.run_heartbeat_s)
+
+    def poll(self) -> Recovered:
+        """One round: beat the held runs, recover stale runs, claim queued runs if idle."""
+        self.beat()
+        recovered = self.recover()
+        if recovered.requeued:
+            log.warning("requeued matching runs of stopped processes: %s", recovered.requeued)
+        if recovered.failed:
+            log.warning("gave up matching runs claimed too often: %s", recovered.failed)
+        self.pick_up()
+        return recovered
+
+    def beat(self) -> set[int]:
+        """Mark this process's runs alive; returns those it still holds."""
+        held = self.held()
+        if not held:
+            return set()
+        with self.sessions.write() as session, session.begin():
+            alive = runs.beat(session, held, worker_id=self.worker_id, now=self.clock())
+        for run_id in sorted(held - alive):
+            # Finished a moment ago, or taken over (the job then says so when it would write).
+            log.info("matching run %s no longer runs in this process's name", run_id)
+        return alive
+
+    def recover(self) -> Recovered:
+        """Requeue or fail the running runs of processes that stopped beating."""
+        before = self.clock() - self.timeout
+        # A read first: the write transaction (SQLite: the database's one write lock) is only
+        # taken when a process has died.
+        with self.sessions.read() as session, session.begin():
+            if not runs.stale_run_ids(session, before=before):
+                return Recovered()
+        with self.sessions.write() as session, session.begin():
+            return runs.recover_stale(
+                session,
+                before=before,
+                max_claims=self.settings.run_max_claims,
+                now=self.clock(),
+            )
+
+    def pick_up(self) -> int:
+        """Start a job for each idle solver while queued runs wait; returns how many."""
+        if self._closing.is_set() or not self.settings.run_worker:
+            return 0
+        with self._lock:
+            idle = self.settings.solver_threads - self._busy
+        if idle <= 0:
+            return 0
+        with self.sessions.read() as session, session.begin():
+            waiting = runs.queued_run_ids(session, limit=idle)
+        for _ in waiting:
+            self._submit(None)
+        return len(waiting)
+
+    # --- jobs -------------------------------------------------------------------------------
+
+    def dispatch(self, run_id: int) -> None:
+        """Execute this queued run here, unless another process claims it first."""
+        if self._closing.is_set() or not self.settings.run_worker:
+            return  # it stays queued for a process that executes runs
+        self._submit(run_id)
+
+    def _submit(self, run_id: int | None) -> None:
+        with self._lock:
+            self._busy += 1
+        try:
+            self.executor.submit(self._job, run_id)
+        except RuntimeError:  # the executor was shut down: the run stays queued
+            with self._lock:
+                self._busy -= 1
+
+    def _job(self, run_id: int | None) -> None:
+        """Claim ``run_id`` (None: the oldest queued run) and run it to its end. Never raises."""
+        try:
+            claim = self._claim(run_id)
+            if claim is None:
+                return
+            with self._lock:
+                self._held.add(claim.run_id)
+            try:
+                execute_claimed(self.sessions, self.settings, claim)
+            finally:
+                with self._lock:
+                    self._held.discard(claim.run_id)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _claim(self, run_id: int | None) -> Claim | None:
+        try:
+            with self.sessions.write() as session, session.begin():
+                if run_id is None:
+                    return runs.claim_next(session, worker_id=self.worker_id, now=self.clock())
+                return runs.claim(session, run_id, worker_id=self.worker_id, now=self.clock())
+        except Exception:  # the run stays queued; the next poll, here or elsewhere, claims it
+            log.warning("could not claim matching run %s", run_id, exc_info=True)
+            return None
+
+
+def execute_claimed(sessions: Sessions, settings: Settings, claim: Claim) -> None:
+    """Run a claimed batch to its end: done, or failed with a reason. Never raises."""
     try:
-        _execute(sessions, settings, run_id)
+        _execute(sessions, settings, claim)
     except Exception as exc:
-        log.exception("matching run %s failed", run_id)
+        log.exception("matching run %s failed", claim.run_id)
         reason = "database unavailable" if isinstance(exc, OperationalError) else "internal error"
         try:
             with sessions.write() as session, session.begin():
-                runs.fail(session, run_id, reason, attempts=0)
+                runs.fail(session, claim.run_id, reason, attempts=0, claim=claim)
         except Exception:
-            log.exception("could not mark matching run %s failed", run_id)
+            log.exception("could not mark matching run %s failed", claim.run_id)
 
 
-def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
-    with sessions.write() as session, session.begin():
-        started = runs.start(session, run_id)
-        if started is None:
-            log.warning("matching run %s was given up before it started", run_id)
-            return
-        params = runs.parameters_of(started)
+def _execute(sessions: Sessions, settings: Settings, claim: Claim) -> None:
+    run_id = claim.run_id
+    params = runs.parameters_of(claim)
     weights = runs.weights_of(params)
     ttl = timedelta(hours=settings.hold_ttl_hours)
     for attempt in range(1, runs.MAX_ATTEMPTS + 1):
@@ -92,12 +261,15 @@ def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
         solution = solve(problem, time_limit_s=params.time_limit_s, seed=params.seed)
         try:
             with sessions.write() as session, session.begin():
-                run = session.get_one(MatchingRun, run_id, with_for_update=True)
-                if run.status != "running":
-                    log.warning("matching run %s was given up while it ran", run_id)
+                if not params.dry_run:
+                    # The commit lock before the run's row: while this waits for another
+                    # run's commit, this process keeps beating for its run.
+                    runs.take_commit_lock(session, idle_timeout_s=settings.run_heartbeat_timeout_s)
+                run = runs.lock_claimed(session, claim)
+                if run is None:
+                    log.warning("matching run %s was taken from this process while it ran", run_id)
                     return
                 if not run.dry_run:
-                    runs.take_commit_lock(session)
                     lifecycle.expire_holds(session)
                 placements = runs.apply(session, run, solution, hold_ttl=ttl)
                 runs.finish(session, run, problem, solution, placements, attempts=attempt)
@@ -121,4 +293,5 @@ def _execute(sessions: Sessions, settings: Settings, run_id: int) -> None:
             run_id,
             f"conflict: free beds or requests changed while solving, {runs.MAX_ATTEMPTS} times",
             attempts=runs.MAX_ATTEMPTS,
+            claim=claim,
         )

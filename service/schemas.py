@@ -495,7 +495,17 @@ class MatchingRunOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     wall_s: float | None
-    attempts: int
+    attempts: int = Field(
+        description="solves of the last claim (a solve that no longer fit "
+        "the free beds is solved again)"
+    )
+    claims: int = Field(
+        description="times a process took the run up; more than 1: a process died holding it "
+        "and the run was requeued"
+    )
+    heartbeat_at: datetime | None = Field(
+        description="when the process holding the run last said it is alive"
+    )
     requests_count: int
     placed_count: int
     parameters: dict[str, Any] = Field(

@@ -10,7 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./refuge.db"
@@ -34,6 +34,28 @@ class Settings(BaseSettings):
     solver_threads: int = Field(default=1, ge=1, le=16, description="batch runs solved at once")
     max_active_runs: int = Field(default=4, ge=1, description="queued + running before 503")
     max_run_time_limit_s: float = Field(default=120.0, gt=0, le=3600)
+    run_worker: bool = Field(
+        default=True,
+        description="this process executes batch runs; false: it only queues them for the "
+        "processes that do",
+    )
+    run_heartbeat_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="how often a process says it still holds its runs, and looks for queued "
+        "runs and for runs of processes that stopped",
+    )
+    run_heartbeat_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="a running run whose heartbeat is older than this is taken from its "
+        "process: requeued, or failed after run_max_claims claims",
+    )
+    run_max_claims: int = Field(
+        default=3, ge=1, le=100, description="claims of one run before it is failed, not requeued"
+    )
     match_rate_per_minute: int = Field(default=120, ge=1, description="single matches per user")
     run_rate_per_minute: int = Field(default=10, ge=1, description="matching runs per user")
     suppression_k: int = Field(default=11, ge=3)
@@ -97,6 +119,15 @@ class Settings(BaseSettings):
     def roles_needing_totp(self) -> frozenset[str]:
         """The roles that must give a one-time code at every login."""
         return frozenset(r for r in self.totp_required_roles.split(",") if r)
+
+    @model_validator(mode="after")
+    def _heartbeat_timeout_spans_beats(self) -> Settings:
+        # One late beat (a busy database, a long write) must not cost a live process its run.
+        if self.run_heartbeat_timeout_s < 2 * self.run_heartbeat_s:
+            raise ValueError(
+                "REFUGE_RUN_HEARTBEAT_TIMEOUT_S must be at least twice REFUGE_RUN_HEARTBEAT_S"
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -565,10 +566,16 @@ class MatchingRun(Base):
     requests_count: Mapped[int] = mapped_column(Integer, default=0)
     placed_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(String(500))
+    # A batch run's claim (service/jobs.py): the random token of the process that holds it,
+    # when that process last said it is alive, and how many times a process took it up.
+    worker_id: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (
         CheckConstraint(_in("status", RUN_STATUSES), name="status_known"),
         CheckConstraint("kind IN ('batch', 'single')", name="kind_known"),
+        CheckConstraint("claims >= 0", name="claims_not_negative"),
     )
 
 

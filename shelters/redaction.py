@@ -176,6 +176,8 @@ def run_summary(run: MatchingRun, principal: Principal) -> dict[str, Any]:
         "finished_at": run.finished_at,
         "wall_s": run.wall_s,
         "attempts": run.attempts,
+        "claims": run.claims,
+        "heartbeat_at": run.heartbeat_at,
         "requests_count": run.requests_count,
         "placed_count": run.placed_count,
         "parameters": parameters,

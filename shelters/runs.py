@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 import placement
@@ -57,6 +57,16 @@ class RunParameters:
             "method": "cp-sat",
             "workers": 1,
         }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One process's hold on a batch run: ``number`` counts the claims of the run so far."""
+
+    run_id: int
+    worker_id: str
+    number: int
+    parameters: Mapping[str, Any]
 
 
 def reason_codes(reasons: Iterable[str]) -> list[str]:
@@ -128,7 +138,7 @@ def weights_of(params: RunParameters | Mapping[str, Any]) -> Weights:
         raise InvalidInput(f"unknown weight: {exc}") from None
 
 
-def parameters_of(run: MatchingRun) -> RunParameters:
+def parameters_of(run: MatchingRun | Claim) -> RunParameters:
     """The stored parameters of a run."""
     p = run.parameters
     ids = p.get("request_ids")
@@ -141,46 +151,174 @@ def parameters_of(run: MatchingRun) -> RunParameters:
     )
 
 
-def start(session: Session, run_id: int) -> MatchingRun | None:
-    """Mark a queued run running; None when it is no longer queued (given up as abandoned)."""
-    run = session.get(MatchingRun, run_id, with_for_update=True)
-    if run is None:
-        raise NotFound(f"matching run {run_id} not found")
-    if run.status != "queued":
+def claim(session: Session, run_id: int, *, worker_id: str, now: datetime) -> Claim | None:
+    """Take a queued batch run for ``worker_id``: running, one claim more, heartbeat ``now``.
+
+    None when the run is not (or no longer) a queued batch run: another process claimed it,
+    or it ended. A conditional UPDATE, so two processes that try at once cannot both win
+    (PostgreSQL: the row lock of the UPDATE; SQLite: the write transaction).
+    """
+    claimed = session.execute(
+        update(MatchingRun)
+        .where(
+            MatchingRun.id == run_id,
+            MatchingRun.kind == "batch",
+            MatchingRun.status == "queued",
+        )
+        .values(
+            status="running",
+            worker_id=worker_id,
+            heartbeat_at=now,
+            started_at=now,
+            claims=MatchingRun.claims + 1,
+        )
+        .returning(MatchingRun.claims, MatchingRun.parameters)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if claimed is None:
         return None
-    run.status = "running"
-    run.started_at = utcnow()
-    session.flush()
-    return run
+    number, parameters = claimed
+    return Claim(run_id=run_id, worker_id=worker_id, number=number, parameters=parameters)
 
 
-def fail_abandoned(session: Session, *, before: datetime, reason: str) -> int:
-    """Fail every queued or running run that began before ``before``; returns how many.
+def queued_run_ids(session: Session, *, limit: int) -> list[int]:
+    """The oldest queued batch runs (at most ``limit``), for a process with idle solvers."""
+    return list(
+        session.scalars(
+            select(MatchingRun.id)
+            .where(MatchingRun.kind == "batch", MatchingRun.status == "queued")
+            .order_by(MatchingRun.id)
+            .limit(limit)
+        )
+    )
 
-    A run's process may die (a restart, a crash) and leave it queued or running for ever,
-    where it would also count against the limit of active runs. The caller picks ``before``
-    far beyond the longest a run can take; a job that still finishes later finds its run
-    failed and writes nothing. Each run given up goes into the audit log as the system's when
-    the transaction commits.
+
+def claim_next(session: Session, *, worker_id: str, now: datetime) -> Claim | None:
+    """Claim the oldest queued batch run; None when there is none left to claim.
+
+    PostgreSQL skips the rows another transaction is claiming (``SKIP LOCKED``), so processes
+    polling at once each take a different run instead of queueing behind one another.
+    """
+    candidates = session.scalars(
+        select(MatchingRun.id)
+        .where(MatchingRun.kind == "batch", MatchingRun.status == "queued")
+        .order_by(MatchingRun.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for run_id in candidates:
+        taken = claim(session, run_id, worker_id=worker_id, now=now)
+        if taken is not None:
+            return taken
+    return None
+
+
+def beat(session: Session, run_ids: Iterable[int], *, worker_id: str, now: datetime) -> set[int]:
+    """Mark the runs ``worker_id`` still holds alive at ``now``; returns their ids.
+
+    A run missing from the answer was taken from this worker (requeued or failed when its
+    heartbeat went stale); its job will find so before it writes anything.
+    """
+    ids = sorted(set(run_ids))
+    if not ids:
+        return set()
+    alive = session.scalars(
+        update(MatchingRun)
+        .where(
+            MatchingRun.id.in_(ids),
+            MatchingRun.worker_id == worker_id,
+            MatchingRun.status == "running",
+        )
+        .values(heartbeat_at=now)
+        .returning(MatchingRun.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(alive)
+
+
+def after_lost_claim(claims: int, *, max_claims: int) -> str:
+    """What becomes of a run whose process stopped beating: ``requeue`` or ``fail``.
+
+    A run is requeued while it has been claimed fewer than ``max_claims`` times: solving again
+    is safe (a run writes all its proposals in one transaction, or nothing). A run that every
+    claim of it outlived its process may be what kills them (a problem too large for memory),
+    so it fails rather than take down one process after another.
+    """
+    return "requeue" if claims < max_claims else "fail"
+
+
+def _stale(before: datetime) -> Any:
+    return (
+        MatchingRun.kind == "batch",
+        MatchingRun.status == "running",
+        func.coalesce(MatchingRun.heartbeat_at, MatchingRun.started_at, MatchingRun.created_at)
+        < before,
+    )
+
+
+def stale_run_ids(session: Session, *, before: datetime) -> list[int]:
+    """Running batch runs whose last heartbeat is older than ``before`` (a read)."""
+    return list(
+        session.scalars(select(MatchingRun.id).where(*_stale(before)).order_by(MatchingRun.id))
+    )
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Runs taken from processes that stopped beating."""
+
+    requeued: tuple[int, ...] = ()
+    failed: tuple[int, ...] = ()
+
+
+def recover_stale(
+    session: Session, *, before: datetime, max_claims: int, now: datetime
+) -> Recovered:
+    """Requeue or fail every running batch run whose heartbeat is older than ``before``.
+
+    Either way the run stops counting against the limit of active runs at once (a failed run
+    is no longer active; a requeued one is claimed by the next process with an idle solver).
+    A job of the old claim that is still alive after all finds the run no longer its own when
+    it comes to write, and writes nothing. Rows another transaction holds are skipped
+    (PostgreSQL): a locked run is being written by someone alive. Each run requeued or given
+    up goes into the audit log as the system's when the transaction commits.
     """
     stmt = (
         select(MatchingRun)
-        .where(
-            MatchingRun.status.in_(ACTIVE),
-            func.coalesce(MatchingRun.started_at, MatchingRun.created_at) < before,
-        )
+        .where(*_stale(before))
         .order_by(MatchingRun.id)
         .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
     )
-    failed = 0
+    requeued: list[int] = []
+    failed: list[int] = []
     for run in session.scalars(stmt):
-        run.status = "failed"
-        run.error = reason[:500]
-        run.finished_at = utcnow()
-        audit.defer_system(session, "give_up", "matching_run", run.id)
-        failed += 1
+        if after_lost_claim(run.claims, max_claims=max_claims) == "requeue":
+            run.status = "queued"
+            run.worker_id = None
+            run.heartbeat_at = None
+            audit.defer_system(session, "requeue", "matching_run", run.id)
+            requeued.append(run.id)
+        else:
+            run.status = "failed"
+            run.error = f"abandoned: its process stopped, {run.claims} times"
+            run.finished_at = now
+            audit.defer_system(session, "give_up", "matching_run", run.id)
+            failed.append(run.id)
     session.flush()
-    return failed
+    return Recovered(tuple(requeued), tuple(failed))
+
+
+def lock_claimed(session: Session, claim: Claim) -> MatchingRun | None:
+    """The run locked for writing, if ``claim`` still holds it; None when it was taken away.
+
+    Call it inside the write transaction that applies the run (after the commit lock): the
+    check and the writes then commit together, so one claim at most ever writes a run.
+    """
+    run = session.get_one(MatchingRun, claim.run_id, with_for_update=True, populate_existing=True)
+    if run.status != "running" or (run.worker_id, run.claims) != (claim.worker_id, claim.number):
+        return None
+    return run
 
 
 def pending_requests(session: Session, params: RunParameters) -> list[PlacementRequest]:
@@ -191,9 +329,20 @@ def pending_requests(session: Session, params: RunParameters) -> list[PlacementR
     return list(session.scalars(stmt.order_by(PlacementRequest.id)))
 
 
-def take_commit_lock(session: Session) -> None:
-    """Only one non-dry run commits at a time, in every process (SQLite: its write lock)."""
+def take_commit_lock(session: Session, *, idle_timeout_s: float | None = None) -> None:
+    """Only one non-dry run commits at a time, in every process (SQLite: its write lock).
+
+    ``idle_timeout_s`` (PostgreSQL): the transaction is ended by the server when it waits
+    that long for its client between two statements. A process that dies with its machine
+    sends no goodbye, and its transaction would otherwise hold the lock, for every run, until
+    TCP gives up on it (hours).
+    """
     if session.get_bind().dialect.name == "postgresql":
+        if idle_timeout_s is not None:
+            session.execute(
+                text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true)"),
+                {"ms": str(max(1, round(idle_timeout_s * 1000)))},
+            )
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COMMIT_LOCK_KEY})
 
 
@@ -280,9 +429,17 @@ def finish(
     session.flush()
 
 
-def fail(session: Session, run_id: int, error: str, *, attempts: int) -> None:
-    """Mark a run failed with a short reason (no details of people, no stack trace)."""
-    run = session.get(MatchingRun, run_id, with_for_update=True)
+def fail(
+    session: Session, run_id: int, error: str, *, attempts: int, claim: Claim | None = None
+) -> None:
+    """Mark a run failed with a short reason (no details of people, no stack trace).
+
+    With ``claim``, only while that claim still holds the run.
+    """
+    if claim is not None:
+        run = lock_claimed(session, claim)
+    else:
+        run = session.get(MatchingRun, run_id, with_for_update=True)
     if run is None:
         return
     run.status = "failed"

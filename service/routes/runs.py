@@ -10,7 +10,6 @@ from service.audit import set_resource_id
 from service.auth import allow
 from service.deps import UnitOfWorkRoute, WriteDb
 from service.idempotency import IdempotencyDep
-from service.jobs import execute_run
 from service.problems import problem_responses
 from service.ratelimit import RUN_LIMIT
 from service.routes import API_PREFIX
@@ -33,8 +32,7 @@ def run_out(run: MatchingRun, principal: Principal) -> MatchingRunOut:
 
 
 def _dispatch(request: Request, run_id: int) -> None:
-    app = request.app
-    app.state.run_executor.submit(execute_run, app.state.sessions, app.state.settings, run_id)
+    request.app.state.run_worker.dispatch(run_id)
 
 
 @router.post(

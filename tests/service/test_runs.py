@@ -16,13 +16,16 @@ from typer.testing import CliRunner
 
 import service.jobs
 from placement import Problem, Solution, verify
+from service.app import create_app
 from service.cli import app as cli
+from service.jobs import InlineExecutor, RunWorker
+from service.settings import Settings
 from shelters.audit import AuditEvent
 from shelters.identity import Role
 from shelters.integrity import overbooked_units
 from shelters.models import MatchingRun, Placement, RunOutcome, Unit, utcnow
-from shelters.runs import fail_abandoned
-from tests.conftest import World, make_settings
+from shelters.runs import RunParameters, claim_next
+from tests.conftest import World
 from tests.service.lifecycle_helpers import (
     ADULT_WOMEN,
     MOTHER_AND_CHILD,
@@ -310,50 +313,103 @@ def test_the_run_itself_is_audited_as_well_as_the_request_that_queued_it(
     assert {(e.action, e.outcome) for e in entries} >= {("create", "ok"), ("execute", "ok")}
 
 
-def test_runs_abandoned_long_ago_are_given_up_and_free_the_limit(
-    client: TestClient, network: dict[str, Any], world: World, db: Session
+def dead_worker_run(admin_id: int, *, beat: timedelta, claims: int = 1) -> MatchingRun:
+    """A run held by a process that stopped beating ``beat`` ago."""
+    then = utcnow() - beat
+    return MatchingRun(
+        kind="batch",
+        status="running",
+        started_by=admin_id,
+        parameters=RunParameters(time_limit_s=5, seed=0, dry_run=False).as_json(),
+        worker_id="w-dead",
+        claims=claims,
+        started_at=then,
+        heartbeat_at=then,
+    )
+
+
+def test_runs_of_a_process_that_stopped_beating_are_finished_here_and_free_the_limit(
+    client: TestClient, network: dict[str, Any], world: World, db: Session, app: FastAPI
 ) -> None:
+    request_for(client, network["ours"])
     admin = world.user(Role.ADMIN)
-    long_ago = utcnow() - timedelta(days=2)
-    stale = [
-        MatchingRun(kind="batch", status="running", started_by=admin.id, started_at=long_ago),
-        MatchingRun(kind="batch", status="queued", started_by=admin.id, created_at=long_ago),
-    ]
-    fresh = [MatchingRun(kind="batch", status="running", started_by=admin.id) for _ in range(2)]
-    db.add_all(stale + fresh)
+    dead = [dead_worker_run(admin.id, beat=timedelta(minutes=2)) for _ in range(3)]
+    alive = dead_worker_run(admin.id, beat=timedelta(seconds=1))
+    db.add_all([*dead, alive])
     db.flush()
     full = client.post("/api/v1/matching-runs", json={}, headers=network["admin"])
     assert full.status_code == 503
-    given_up = fail_abandoned(db, before=utcnow() - timedelta(days=1), reason="abandoned: test")
-    assert given_up == 2
-    for run in stale + fresh:
+    worker: RunWorker = app.state.run_worker
+    for _ in dead:  # one idle solver: one run picked up per round
+        worker.poll()
+    for run in [*dead, alive]:
         db.refresh(run)
-    assert [(r.status, r.error) for r in stale] == [("failed", "abandoned: test")] * 2
-    assert [r.status for r in fresh] == ["running", "running"]
+    assert [(r.status, r.claims, r.worker_id) for r in dead] == [("done", 2, worker.worker_id)] * 3
+    assert (alive.status, alive.worker_id) == ("running", "w-dead")
+    # Only the first run that solved found the one pending request; each wrote its own.
+    assert sum(r.placed_count for r in dead) == 1
+    assert db.scalar(select(func.count()).select_from(Placement)) == 1
+    requeued = db.scalars(
+        select(AuditEvent.resource_id).where(
+            AuditEvent.action == "requeue", AuditEvent.actor_role == "system"
+        )
+    ).all()
+    assert sorted(requeued) == sorted(str(r.id) for r in dead)
     assert (
         client.post("/api/v1/matching-runs", json={}, headers=network["admin"]).status_code == 202
     )
 
 
-def test_a_job_whose_run_was_given_up_writes_nothing(
+def test_a_run_claimed_too_often_is_failed_not_requeued(
+    network: dict[str, Any], world: World, db: Session, app: FastAPI
+) -> None:
+    admin = world.user(Role.ADMIN)
+    run = dead_worker_run(admin.id, beat=timedelta(minutes=2), claims=3)
+    db.add(run)
+    db.flush()
+    recovered = app.state.run_worker.poll()
+    db.refresh(run)
+    assert recovered.failed == (run.id,)
+    assert run.status == "failed"
+    assert run.error == "abandoned: its process stopped, 3 times"
+    given_up = db.scalars(
+        select(AuditEvent).where(
+            AuditEvent.resource_type == "matching_run", AuditEvent.resource_id == str(run.id)
+        )
+    ).all()
+    assert [(e.action, e.actor_role) for e in given_up] == [("give_up", "system")]
+
+
+def test_a_job_whose_run_was_taken_away_while_it_solved_writes_nothing(
     client: TestClient,
     network: dict[str, Any],
     db: Session,
+    app: FastAPI,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     request_for(client, network["ours"])
     real_solve = service.jobs.solve
+    worker: RunWorker = app.state.run_worker
+    later = utcnow() + timedelta(minutes=5)
+    first = {"job": True}
 
-    def solve_too_late(*args: Any, **kwargs: Any) -> Any:
+    def solve_while_presumed_dead(*args: Any, **kwargs: Any) -> Any:
         solution = real_solve(*args, **kwargs)
-        # The sweep gives the run up while it is solving (its process seemed dead).
-        fail_abandoned(db, before=utcnow() + timedelta(seconds=1), reason="abandoned: test")
+        if first.pop("job", False):
+            # This process seemed dead (no beat for 5 minutes): another one requeues the
+            # run and claims it, then this job comes back to write.
+            other = RunWorker(
+                app.state.sessions, app.state.settings, InlineExecutor(), clock=lambda: later
+            )
+            assert other.recover().requeued
+            with app.state.sessions.write() as session, session.begin():
+                assert claim_next(session, worker_id=other.worker_id, now=utcnow()) is not None
         return solution
 
-    monkeypatch.setattr(service.jobs, "solve", solve_too_late)
+    monkeypatch.setattr(service.jobs, "solve", solve_while_presumed_dead)
     before = db.scalar(select(func.count()).select_from(Placement))
     run = start(client, network["admin"])
-    assert (run["status"], run["error"], run["placed_count"]) == ("failed", "abandoned: test", 0)
+    assert (run["status"], run["claims"], run["placed_count"]) == ("running", 2, 0)
     assert db.scalar(select(func.count()).select_from(Placement)) == before
     assert (
         db.scalar(
@@ -361,21 +417,83 @@ def test_a_job_whose_run_was_given_up_writes_nothing(
         )
         == 0
     )
+    assert worker.held() == set()
 
 
-def test_a_run_given_up_before_it_started_is_not_started(
+def test_a_requeued_run_whose_first_claim_comes_back_is_proposed_once(
+    client: TestClient,
+    network: dict[str, Any],
+    db: Session,
+    app: FastAPI,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for _ in range(2):
+        request_for(client, network["ours"])
+    worker: RunWorker = app.state.run_worker
+    real_solve = service.jobs.solve
+    first = {"job": True}
+
+    def solve_while_requeued(*args: Any, **kwargs: Any) -> Any:
+        solution = real_solve(*args, **kwargs)
+        if first.pop("job", False):
+            # Requeued meanwhile, and finished by a later claim of this same process.
+            late = RunWorker(
+                app.state.sessions,
+                app.state.settings,
+                InlineExecutor(),
+                worker_id=worker.worker_id,
+                clock=lambda: utcnow() + timedelta(minutes=5),
+            )
+            assert late.recover().requeued
+            assert late.pick_up() == 1
+        return solution
+
+    monkeypatch.setattr(service.jobs, "solve", solve_while_requeued)
+    run = start(client, network["admin"])
+    assert (run["status"], run["claims"], run["placed_count"]) == ("done", 2, 2)
+    placements = db.scalars(select(Placement.matching_run_id)).all()
+    assert placements == [run["id"]] * 2
+
+
+def test_a_run_claimed_by_another_process_is_not_started_here(
     world: World, db: Session, app: FastAPI
 ) -> None:
     admin = world.user(Role.ADMIN)
-    run = MatchingRun(kind="batch", status="failed", started_by=admin.id, error="abandoned: test")
+    run = dead_worker_run(admin.id, beat=timedelta(seconds=0))
+    run.worker_id = "w-elsewhere"
     db.add(run)
     db.flush()
-    service.jobs.execute_run(app.state.sessions, app.state.settings, run.id)
+    app.state.run_worker.dispatch(run.id)
     db.refresh(run)
-    assert (run.status, run.error, run.started_at) == ("failed", "abandoned: test", None)
+    assert (run.status, run.worker_id, run.claims) == ("running", "w-elsewhere", 1)
 
 
-def test_abandoned_means_far_beyond_the_longest_run() -> None:
-    settings = make_settings("sqlite://", max_run_time_limit_s=60.0, max_active_runs=2)
-    # Two runs, each allowed the solver's whole safety net at the largest limit, and more.
-    assert service.jobs.abandoned_after(settings) > timedelta(seconds=2 * (10 * 60 + 30))
+def test_a_run_queued_by_a_process_that_never_ran_it_is_picked_up(
+    network: dict[str, Any], world: World, db: Session, app: FastAPI
+) -> None:
+    admin = world.user(Role.ADMIN)
+    run = MatchingRun(
+        kind="batch",
+        status="queued",
+        started_by=admin.id,
+        parameters=RunParameters(time_limit_s=5, seed=0, dry_run=True).as_json(),
+    )
+    db.add(run)
+    db.flush()
+    worker: RunWorker = app.state.run_worker
+    worker.poll()
+    db.refresh(run)
+    assert (run.status, run.claims, run.worker_id) == ("done", 1, worker.worker_id)
+    assert run.heartbeat_at is not None
+
+
+def test_a_process_that_only_queues_runs_leaves_them_queued(
+    settings: Settings, connection: Connection, network: dict[str, Any]
+) -> None:
+    app = create_app(settings.model_copy(update={"run_worker": False}), bind=connection)
+    with TestClient(app) as client:
+        run = start(client, network["admin"], dry_run=True)
+        app.state.run_worker.poll()
+        after = client.get(f"/api/v1/matching-runs/{run['id']}", headers=network["admin"])
+    assert (run["status"], run["claims"], run["heartbeat_at"]) == ("queued", 0, None)
+    assert after.json()["status"] == "queued"

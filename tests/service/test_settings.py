@@ -6,6 +6,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from service.settings import SecretKeyMissing, Settings
 
@@ -49,3 +50,9 @@ def test_token_lifetime_cannot_exceed_an_hour() -> None:
 def test_suppression_threshold_never_below_three() -> None:
     with pytest.raises(ValueError, match="3"):
         Settings(suppression_k=2)
+
+
+def test_a_heartbeat_timeout_shorter_than_two_beats_is_refused() -> None:
+    with pytest.raises(ValidationError, match="twice REFUGE_RUN_HEARTBEAT_S"):
+        Settings(run_heartbeat_s=5, run_heartbeat_timeout_s=9)
+    assert Settings(run_heartbeat_s=5, run_heartbeat_timeout_s=10).run_heartbeat_timeout_s == 10
