@@ -244,3 +244,33 @@ def test_idempotent_request_creation(
         .where(PlacementRequest.case_id == case["id"])
     )
     assert rows == 1
+
+
+@pytest.mark.parametrize(
+    ("members", "named"),
+    [
+        (
+            [
+                {"ref": "A", "sex": "female", "age": 30, "guardian_ref": "B"},
+                {"ref": "B", "sex": "female", "age": 35, "guardian_ref": "A"},
+            ],
+            "member A",
+        ),
+        (
+            [
+                {"ref": "A", "sex": "female", "age": 40, "guardian_ref": "B"},
+                {"ref": "B", "sex": "female", "age": 20},
+                {"ref": "C", "sex": "male", "age": 4, "guardian_ref": "A"},
+            ],
+            "member C",
+        ),
+    ],
+)
+def test_a_guardian_is_an_adult_without_a_guardian(
+    client: TestClient, caseworker: dict[str, str], members: list[dict[str, Any]], named: str
+) -> None:
+    response = client.post("/api/v1/cases", json={"members": members}, headers=caseworker)
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+    assert "has a guardian" in response.json()["detail"]
+
