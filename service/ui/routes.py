@@ -487,6 +487,7 @@ def _check_page(
     case: Any = None,
     open_request: Any = None,
     separate_from_case_ids: list[int] | None = None,
+    may_request: bool = False,
 ) -> Response:
     majority = _settings(request).majority_age
     result = availability.check(
@@ -497,6 +498,7 @@ def _check_page(
     context = {
         "case": case,
         "open_request": open_request,
+        "may_request": may_request,
         "regions": {r.code: r.name for r in registry.list_regions(db)},
         "eligible": result.eligible,
         "ineligible": [
@@ -553,6 +555,8 @@ def check_case(
         case=case_out(db, case, _settings(request).majority_age),
         open_request=open_request,
         separate_from_case_ids=cases.separations(db, [case.id])[case.id],
+        may_request=case.purged_at is None
+        and lifecycle.holding_request_or_placement(db, case.id) is None,
     )
 
 

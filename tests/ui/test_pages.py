@@ -408,6 +408,9 @@ def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
     card = _case_card(browser.get("/ui/caseworker").text, case.id)
     assert ask not in card
     assert f"Placement {placement.id} at {shelter.name}: admitted" in card
+    checked = browser.post(f"/ui/cases/{case.id}/check", data={"csrf_token": token})
+    assert checked.status_code == 200
+    assert ask not in checked.text
     refused = browser.post(f"/ui/cases/{case.id}/requests", data={"csrf_token": token})
     assert refused.status_code == 409
     assert f"placement {placement.id}" in refused.text
@@ -415,6 +418,7 @@ def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
     card = _case_card(browser.get("/ui/caseworker").text, case.id)
     assert f"Placement {placement.id} at {shelter.name}: discharged" in card
     assert ask in card
+    assert ask in browser.post(f"/ui/cases/{case.id}/check", data={"csrf_token": token}).text
 
 
 def test_a_caseworker_lifts_a_decline_from_the_page(
