@@ -75,6 +75,8 @@ def shelter_reasons(request: Request, shelter: Shelter) -> list[str]:
     """Shelter-level reason codes (everything except the members' admission), sorted.
 
     Codes: ``shelter_not_open``, ``region_excluded``, ``shelter_excluded``,
+    ``declined_by_shelter`` (the shelter declined this request), ``separated_case_housed`` (a
+    group this one must be kept apart from is held or housed there),
     ``missing_service:<code>`` (one per missing required service), ``not_wheelchair_accessible``,
     ``security_level_too_low`` (high-risk request, shelter not ``high``).
     """
@@ -85,6 +87,10 @@ def shelter_reasons(request: Request, shelter: Shelter) -> list[str]:
         reasons.append("region_excluded")
     if shelter.id in request.excluded_shelters:
         reasons.append("shelter_excluded")
+    if shelter.id in request.declined_shelters:
+        reasons.append("declined_by_shelter")
+    if shelter.id in request.separated_shelters:
+        reasons.append("separated_case_housed")
     reasons.extend(
         f"missing_service:{code}"
         for code in request.required_services

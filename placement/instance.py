@@ -109,6 +109,8 @@ class Instance:
                     q.high_risk,
                     q.excluded_regions,
                     q.excluded_shelters,
+                    q.declined_shelters,
+                    q.separated_shelters,
                 ),
                 len(key_of),
             )
@@ -357,7 +359,7 @@ class _ShelterSets:
             out &= self.high
         for code in q.excluded_regions:
             out -= self.by_region.get(code, set())
-        for sid in q.excluded_shelters:
+        for sid in (*q.excluded_shelters, *q.declined_shelters, *q.separated_shelters):
             if sid in self.by_id:
                 out.discard(self.by_id[sid])
         return out

@@ -125,9 +125,11 @@ class Member:
 class Request:
     """A group that must be placed whole in one shelter, or not at all.
 
-    ``separate_from`` and ``excluded_shelters`` may name ids absent from the problem; those
-    entries are ignored (the caller turns a separated group that is already housed somewhere
-    into an excluded shelter).
+    ``separate_from``, ``excluded_shelters``, ``declined_shelters`` and ``separated_shelters``
+    may name ids absent from the problem; those entries are ignored. ``declined_shelters``
+    are shelters that declined this very request; ``separated_shelters`` are shelters where a
+    group this one must be kept apart from is already held or housed. Both exclude the
+    shelter like ``excluded_shelters``, each with its own reason code.
     """
 
     id: str
@@ -144,6 +146,8 @@ class Request:
     separate_from: tuple[str, ...] = ()
     current_region: str | None = None
     location: Location | None = None
+    declined_shelters: tuple[str, ...] = ()
+    separated_shelters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -327,7 +331,7 @@ def _shelter_doc(s: Shelter) -> dict[str, Any]:
 
 
 def _request_doc(r: Request) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "id": r.id,
         "priority": r.priority,
         "members": [
@@ -346,6 +350,13 @@ def _request_doc(r: Request) -> dict[str, Any]:
         "current_region": r.current_region,
         "location": _location_doc(r.location),
     }
+    # Written only when set, so a document made before these fields existed keeps its digest
+    # and a stored run still replays to the same bytes.
+    if r.declined_shelters:
+        doc["declined_shelters"] = list(r.declined_shelters)
+    if r.separated_shelters:
+        doc["separated_shelters"] = list(r.separated_shelters)
+    return doc
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -525,6 +536,8 @@ _REQUEST_FIELDS = (
     "separate_from",
     "current_region",
     "location",
+    "declined_shelters",
+    "separated_shelters",
 )
 
 
@@ -570,6 +583,12 @@ def _request(value: object, path: str) -> Request:
         separate_from=_str_set(obj.get("separate_from", []), f"{path}.separate_from", "id"),
         current_region=None if region is None else _ident(region, f"{path}.current_region"),
         location=_location(obj.get("location"), f"{path}.location"),
+        declined_shelters=_str_set(
+            obj.get("declined_shelters", []), f"{path}.declined_shelters", "id"
+        ),
+        separated_shelters=_str_set(
+            obj.get("separated_shelters", []), f"{path}.separated_shelters", "id"
+        ),
     )
 
 

@@ -159,6 +159,10 @@ def _check_shelter(p: str, q: Request, s: Shelter) -> list[str]:
         out.append(f"{p}: shelter {s.id} is in excluded region {s.region}")
     if s.id in q.excluded_shelters:
         out.append(f"{p}: shelter {s.id} is excluded")
+    if s.id in q.declined_shelters:
+        out.append(f"{p}: shelter {s.id} declined the request")
+    if s.id in q.separated_shelters:
+        out.append(f"{p}: shelter {s.id} houses a group this one must be kept apart from")
     for code in q.required_services:
         if code not in s.services:
             out.append(f"{p}: shelter {s.id} lacks required service {code}")

@@ -96,6 +96,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{V1}/placement-requests/{{request_id}}/match"): Audited(
         "match", "placement_request", case_level=True
     ),
+    ("POST", f"{V1}/placement-requests/{{request_id}}/declined-shelters/{{shelter_id}}/lift"): (
+        Audited("lift_decline", "placement_request", case_level=True, id_param="request_id")
+    ),
     # matching runs: the problem and solution documents describe every request's members
     ("GET", f"{V1}/matching-runs"): Audited("list", "matching_run", case_level=True),
     ("POST", f"{V1}/matching-runs"): Audited("create", "matching_run", case_level=True),
@@ -147,6 +150,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{UI}/find-bed"): Audited("check", "availability"),
     ("POST", f"{UI}/requests/{{request_id}}/match"): Audited(
         "match", "placement_request", case_level=True
+    ),
+    ("POST", f"{UI}/requests/{{request_id}}/declined-shelters/{{shelter_id}}/lift"): Audited(
+        "lift_decline", "placement_request", case_level=True, id_param="request_id"
     ),
     **{
         ("GET", f"{UI}/reports/{name}.{ext}"): Audited(f"read_{name}", "report")

@@ -403,6 +403,9 @@ class PlacementRequestOut(BaseModel):
     priority: int
     preferred_regions: list[str]
     status: Literal["pending", "proposed", "placed", "cancelled"]
+    declined_shelter_ids: list[int] = Field(
+        description="Shelters that declined this request: not proposed again unless lifted."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -452,8 +455,15 @@ class PlacementOut(BaseModel):
     transitions: list[TransitionOut]
 
 
+DeclineReason = Literal["no_capacity", "not_eligible", "safety_concern", "staffing", "other"]
+
+
 class DeclineIn(Strict):
-    reason: Literal["no_capacity", "not_eligible", "safety_concern", "staffing", "other"]
+    # Optional here so that a missing reason is refused by the domain with a problem that
+    # names the field and lists the allowed values, not with "body: Field required".
+    reason: DeclineReason | None = Field(
+        default=None, description="Required: one of the listed values."
+    )
 
 
 class MatchOut(BaseModel):

@@ -7,6 +7,7 @@ the solver; this module only loads the registry and asks.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from placement.eligibility import assign_beds, eligibility_reasons
 from shelters.bridge import open_shelters_for_solver, request_for_solver
+from shelters.cases import housed_at
 from shelters.models import Region, Shelter, Unit
 from shelters.pagination import Page, decode_cursor, encode_cursor
 from shelters.profiles import CaseProfile, validate_profile
@@ -186,16 +188,30 @@ def list_availability(
     return Page(items=items, next_cursor=encode_cursor(rows[-1][0]) if more else None)
 
 
-def check(session: Session, profile: CaseProfile, *, majority_age: int) -> CheckResult:
+def check(
+    session: Session,
+    profile: CaseProfile,
+    *,
+    majority_age: int,
+    separate_from_case_ids: Iterable[int] = (),
+) -> CheckResult:
     """Which open shelters could take the whole group now, with a bed for every member.
 
     Every other open shelter is listed with its eligibility reason codes, or ``capacity``
-    when it is eligible but has too few suitable free beds. Shelters that are not open are
-    left out. Both lists are ordered by shelter id.
+    when it is eligible but has too few suitable free beds. A shelter where one of
+    ``separate_from_case_ids`` is held or housed is ineligible (``separated_case_housed``),
+    as matching would make it; ids that name no case change nothing. Shelters that are not
+    open are left out. Both lists are ordered by shelter id.
     """
     known_regions = set(session.scalars(select(Region.code)))
     validate_profile(profile, majority_age=majority_age, known_regions=known_regions)
-    request = request_for_solver(profile, request_id="check", priority=3)
+    housed = housed_at(session, separate_from_case_ids)
+    request = request_for_solver(
+        profile,
+        request_id="check",
+        priority=3,
+        separated_shelter_ids=set().union(*housed.values()),
+    )
     eligible: list[Eligible] = []
     ineligible: list[Ineligible] = []
     for candidate in open_shelters_for_solver(session):

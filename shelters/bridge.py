@@ -167,12 +167,15 @@ def request_for_solver(
     priority: int,
     preferred_regions: Iterable[str] = (),
     separate_from: Iterable[str] = (),
-    also_excluded_shelter_ids: Iterable[int] = (),
+    declined_shelter_ids: Iterable[int] = (),
+    separated_shelter_ids: Iterable[int] = (),
 ) -> ProblemRequest:
     """A case profile as a solver request.
 
-    ``also_excluded_shelter_ids`` adds shelters the group may not go to for reasons outside
-    its profile (a case it must be kept apart from is housed there).
+    Two exclusions come from outside the profile: ``declined_shelter_ids``, shelters that
+    declined this request (reason ``declined_by_shelter``), and ``separated_shelter_ids``,
+    shelters where a case this one must be kept apart from is held or housed (reason
+    ``separated_case_housed``).
     """
     location = None
     if profile.location is not None:
@@ -190,12 +193,17 @@ def request_for_solver(
         wheelchair=profile.wheelchair,
         high_risk=profile.high_risk,
         excluded_regions=tuple(sorted(profile.excluded_regions)),
-        excluded_shelters=tuple(
-            str(i)
-            for i in sorted(set(profile.excluded_shelter_ids) | set(also_excluded_shelter_ids))
-        ),
+        # Sorted as text, as Problem.from_document sorts them: a stored problem then parses
+        # back to the very problem that was solved (shelter 10 before shelter 9).
+        excluded_shelters=_ids(profile.excluded_shelter_ids),
+        declined_shelters=_ids(declined_shelter_ids),
+        separated_shelters=_ids(separated_shelter_ids),
         preferred_regions=tuple(sorted(set(preferred_regions))),
         separate_from=tuple(sorted(set(separate_from))),
         current_region=profile.current_region,
         location=location,
     )
+
+
+def _ids(ids: Iterable[int]) -> tuple[str, ...]:
+    return tuple(sorted({str(i) for i in ids}))

@@ -7,7 +7,7 @@ never from the request body. Other organisations' cases do not exist for the cal
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -152,6 +152,24 @@ def separations(session: Session, case_ids: list[int]) -> dict[int, list[int]]:
     )
     for row in session.scalars(stmt):
         out[row.case_id].append(row.other_case_id)
+    return out
+
+
+def housed_at(session: Session, case_ids: Iterable[int]) -> dict[int, set[int]]:
+    """The shelters where each of these cases is held or housed now (active placements).
+
+    Cases with no active placement are left out.
+    """
+    ids = sorted(set(case_ids))
+    out: dict[int, set[int]] = {}
+    if ids:
+        rows = session.execute(
+            select(PlacementRequest.case_id, Placement.shelter_id)
+            .join(Placement, Placement.request_id == PlacementRequest.id)
+            .where(PlacementRequest.case_id.in_(ids), Placement.status.in_(ACTIVE_PLACEMENT))
+        )
+        for case_id, shelter_id in rows:
+            out.setdefault(case_id, set()).add(shelter_id)
     return out
 
 

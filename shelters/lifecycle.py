@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from shelters import access, audit
 from shelters.capacity import shortfall
-from shelters.cases import get_case, people_counts, profile_of
+from shelters.cases import ACTIVE_PLACEMENT, get_case, people_counts, profile_of
 from shelters.errors import CapacityExceeded, Conflict, Forbidden, InvalidInput, NotFound
 from shelters.identity import Principal, Role
 from shelters.models import (
@@ -56,17 +56,20 @@ def create_request(
     preferred_regions: list[str],
     majority_age: int,
 ) -> PlacementRequest:
-    """Ask for beds for a case of the caller's organisation; one open request per case."""
+    """Ask for beds for a case of the caller's organisation.
+
+    One person holds one bed at a time: a case with an open request (pending or proposed) or
+    an active placement (proposed, accepted or admitted) gets no other request (``Conflict``
+    naming the one that holds it). The case's row is locked first (``FOR UPDATE`` on
+    PostgreSQL; on SQLite the write transaction), so of two simultaneous calls for one case
+    the second sees what the first wrote; a partial unique index backs the rule.
+    """
     case = get_case(session, principal, case_id, lock=True)
     if case.purged_at is not None:
         raise Conflict(f"case {case_id} was purged under the retention rule")
-    open_request = session.scalar(
-        select(PlacementRequest.id).where(
-            PlacementRequest.case_id == case.id, PlacementRequest.status.in_(OPEN_REQUEST)
-        )
-    )
-    if open_request is not None:
-        raise Conflict(f"case {case_id} has an open request already ({open_request})")
+    holder = holding_request_or_placement(session, case.id)
+    if holder is not None:
+        raise Conflict(holder)
     profile = profile_of(case)
     unknown = sorted(set(preferred_regions) - set(session.scalars(select(Region.code))))
     if unknown:
@@ -83,6 +86,34 @@ def create_request(
     session.add(request)
     session.flush()
     return request
+
+
+def holding_request_or_placement(session: Session, case_id: int) -> str | None:
+    """Why the case may not ask for another bed now, in a sentence; None when it may."""
+    open_request = session.execute(
+        select(PlacementRequest.id, PlacementRequest.status)
+        .where(PlacementRequest.case_id == case_id, PlacementRequest.status.in_(OPEN_REQUEST))
+        .order_by(PlacementRequest.id)
+        .limit(1)
+    ).first()
+    if open_request is not None:
+        return (
+            f"case {case_id} already has request {open_request.id} ({open_request.status}): "
+            "cancel it before asking again"
+        )
+    active = session.execute(
+        select(Placement.id, Placement.status)
+        .join(PlacementRequest, Placement.request_id == PlacementRequest.id)
+        .where(PlacementRequest.case_id == case_id, Placement.status.in_(ACTIVE_PLACEMENT))
+        .order_by(Placement.id)
+        .limit(1)
+    ).first()
+    if active is not None:
+        return (
+            f"case {case_id} already has placement {active.id} ({active.status}): "
+            "one person holds one bed at a time, so ask again once it is discharged"
+        )
+    return None
 
 
 def get_request(
@@ -122,8 +153,12 @@ def list_requests(
 def cancel_request(session: Session, principal: Principal, request_id: int) -> PlacementRequest:
     """Withdraw a pending or proposed request; a held placement is cancelled with it."""
     request = get_request(session, principal, request_id, lock=True)
+    if request.status == "cancelled":
+        raise Conflict("This request is already cancelled.")
     if request.status not in OPEN_REQUEST:
-        raise Conflict(f"a {request.status} request cannot be cancelled")
+        raise Conflict(
+            f"This request is {request.status}: only a pending or proposed request is cancelled."
+        )
     holding = session.scalars(
         select(Placement)
         .where(Placement.request_id == request.id, Placement.status.in_(HOLDING))
@@ -133,6 +168,58 @@ def cancel_request(session: Session, principal: Principal, request_id: int) -> P
         _end(session, placement, "cancelled", actor_id=principal.user_id)
     request.status = "cancelled"
     request.cancelled_at = request.updated_at = utcnow()
+    session.flush()
+    return request
+
+
+def declined_shelters(session: Session, request_ids: Iterable[int]) -> dict[int, list[int]]:
+    """The shelters that declined each of these requests and were not lifted, sorted.
+
+    Matching never proposes them for that request again (reason ``declined_by_shelter``).
+    """
+    ids = sorted(set(request_ids))
+    out: dict[int, list[int]] = {i: [] for i in ids}
+    if ids:
+        rows = session.execute(
+            select(Placement.request_id, Placement.shelter_id)
+            .where(
+                Placement.request_id.in_(ids),
+                Placement.status == "declined",
+                Placement.decline_lifted_at.is_(None),
+            )
+            .distinct()
+            .order_by(Placement.request_id, Placement.shelter_id)
+        )
+        for request_id, shelter_id in rows:
+            out[request_id].append(shelter_id)
+    return out
+
+
+def lift_decline(
+    session: Session, principal: Principal, request_id: int, shelter_id: int
+) -> PlacementRequest:
+    """Let a shelter that declined this request be proposed for it again.
+
+    ``NotFound`` when the request is not the caller's organisation's, or the shelter has no
+    decline of it left to lift.
+    """
+    request = get_request(session, principal, request_id, lock=True)
+    declined = session.scalars(
+        select(Placement)
+        .where(
+            Placement.request_id == request.id,
+            Placement.shelter_id == shelter_id,
+            Placement.status == "declined",
+            Placement.decline_lifted_at.is_(None),
+        )
+        .with_for_update()
+    ).all()
+    if not declined:
+        raise NotFound(f"shelter {shelter_id} has no decline of request {request_id} to lift")
+    now = utcnow()
+    for placement in declined:
+        placement.decline_lifted_at = now
+    request.updated_at = now
     session.flush()
     return request
 
@@ -292,6 +379,28 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 
 
+ENDED = ("discharged", "declined", "expired", "cancelled")
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
+def wrong_status(current: str, starts: tuple[str, ...], to_status: str) -> str:
+    """Why a placement in ``current`` cannot go to ``to_status``, in a sentence.
+
+    "This placement is already accepted.", "This placement was declined: it can no longer be
+    accepted.", "This placement is proposed: it must be accepted before it is admitted."
+    """
+    if current == to_status or (current in ("accepted", "admitted") and to_status == "accepted"):
+        return f"This placement is already {current}."
+    if current in ENDED:
+        return f"This placement was {current}: it can no longer be {to_status}."
+    if starts == ("accepted",):
+        return f"This placement is {current}: it must be accepted before it is {to_status}."
+    return f"This placement is {current}: only {_a(' or '.join(starts))} placement is {to_status}."
+
+
 @dataclass(frozen=True)
 class PlacementView:
     """A placement with what the caller may know of the people it houses."""
@@ -358,11 +467,13 @@ def transition(
         raise Forbidden(f"the {principal.role.value} role may not {action} this placement")
     starts, to_status = ACTIONS[action]
     if placement.status not in starts:
-        raise Conflict(f"a {placement.status} placement cannot be {to_status}")
+        raise Conflict(wrong_status(placement.status, starts, to_status))
     now = utcnow()
     if action == "decline":
         if reason not in DECLINE_REASONS:
-            raise InvalidInput(f"reason must be one of {', '.join(DECLINE_REASONS)}")
+            raise InvalidInput(
+                f"a decline needs a reason: reason must be one of {', '.join(DECLINE_REASONS)}"
+            )
         _end(session, placement, "declined", actor_id=principal.user_id, reason=reason, now=now)
     elif action == "cancel":
         _end(session, placement, "cancelled", actor_id=principal.user_id, now=now)

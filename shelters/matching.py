@@ -19,10 +19,10 @@ from placement.problem import Region as ProblemRegion
 from placement.problem import Weights
 from shelters import runs
 from shelters.bridge import open_shelters_for_solver, request_for_solver
-from shelters.cases import profile_of
+from shelters.cases import housed_at, profile_of
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.identity import Principal
-from shelters.lifecycle import expire_holds, get_request
+from shelters.lifecycle import declined_shelters, expire_holds, get_request
 from shelters.models import (
     Case,
     CaseSeparation,
@@ -32,8 +32,6 @@ from shelters.models import (
     Region,
     utcnow,
 )
-
-HOUSED = ("proposed", "accepted", "admitted")
 
 
 @dataclass(frozen=True)
@@ -66,16 +64,7 @@ def _separations(
             apart[row.case_id].add(row.other_case_id)
         if row.other_case_id in apart:
             apart[row.other_case_id].add(row.case_id)
-    everyone = set().union(*apart.values())
-    housed: dict[int, set[int]] = {}
-    if everyone:
-        placed = session.execute(
-            select(PlacementRequest.case_id, Placement.shelter_id)
-            .join(Placement, Placement.request_id == PlacementRequest.id)
-            .where(PlacementRequest.case_id.in_(sorted(everyone)), Placement.status.in_(HOUSED))
-        )
-        for case_id, shelter_id in placed:
-            housed.setdefault(case_id, set()).add(shelter_id)
+    housed = housed_at(session, set().union(*apart.values()))
     blocked = {
         case: {shelter for other in others for shelter in housed.get(other, ())}
         for case, others in apart.items()
@@ -92,15 +81,17 @@ def build_problem(
 ) -> Problem:
     """The problem document for these requests against every open shelter's free beds now.
 
-    A separated case that is already housed or held somewhere turns that shelter into an
-    excluded one; separated cases that are both in the problem are linked by
-    ``separate_from`` so the solver keeps them apart.
+    A separated case that is already housed or held somewhere puts that shelter in the
+    request's ``separated_shelters``; separated cases that are both in the problem are linked
+    by ``separate_from`` so the solver keeps them apart. Shelters that declined a request and
+    were not lifted are its ``declined_shelters``.
     """
     cases = {
         c.id: c
         for c in session.scalars(select(Case).where(Case.id.in_([r.case_id for r in requests])))
     }
     apart, blocked = _separations(session, sorted(cases))
+    declined = declined_shelters(session, [r.id for r in requests])
     request_of_case = {r.case_id: r for r in requests}
     problem_requests = []
     for r in sorted(requests, key=lambda r: r.id):
@@ -115,7 +106,8 @@ def build_problem(
             priority=r.priority,
             preferred_regions=r.preferred_regions,
             separate_from=separate,
-            also_excluded_shelter_ids=blocked[case.id],
+            declined_shelter_ids=declined[r.id],
+            separated_shelter_ids=blocked[case.id],
         )
         problem_requests.append(solver_request)
     regions = session.scalars(select(Region).order_by(Region.code))

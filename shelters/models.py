@@ -338,6 +338,7 @@ class UnitChange(Base):
 
 
 REQUEST_STATUSES = ("pending", "proposed", "placed", "cancelled")
+OPEN_REQUEST_SQL = "status IN ('pending', 'proposed')"
 PLACEMENT_STATUSES = (
     "proposed",
     "accepted",
@@ -437,6 +438,14 @@ class PlacementRequest(Base):
     __table_args__ = (
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
         CheckConstraint(_in("status", REQUEST_STATUSES), name="status_known"),
+        # One open request per case, even if a code path ever skipped the case's row lock.
+        Index(
+            "uq_placement_requests_open_case",
+            "case_id",
+            unique=True,
+            sqlite_where=text(OPEN_REQUEST_SQL),
+            postgresql_where=text(OPEN_REQUEST_SQL),
+        ),
         CheckConstraint(
             "people_adult >= 0 AND people_accompanied_child >= 0 AND "
             "people_unaccompanied_minor >= 0 AND people_female >= 0 AND people_male >= 0 AND "
@@ -469,6 +478,8 @@ class Placement(Base):
     admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decline_reason: Mapped[str | None] = mapped_column(String(20))
+    # A caseworker may lift a decline: the shelter may then be proposed for the request again.
+    decline_lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     matching_run_id: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -50,8 +50,8 @@ def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: 
     """Refuse a profile that breaks a rule of SPEC §4 (``InvalidInput``, naming the rule).
 
     Members: at least one, refs unique, sexes known, ages 0-120, a ``guardian_ref`` names an
-    adult member of the same case other than the member. Services come from the catalogue;
-    regions are known.
+    adult member of the same case other than the member, who has no guardian of their own.
+    Services come from the catalogue; regions are known.
     """
     if not profile.members:
         raise InvalidInput("a case needs at least one member")
@@ -72,6 +72,13 @@ def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: 
                 )
             if guardian.age < majority_age:
                 raise InvalidInput(f"member {m.ref}: the guardian must be an adult member")
+            if guardian.guardian_ref is not None:
+                # A guardian in the group's own care cannot be someone's guardian: this also
+                # refuses two adults naming each other (A↔B), which would leave no one in charge.
+                raise InvalidInput(
+                    f"member {m.ref}: the guardian {guardian.ref} has a guardian in the case "
+                    "and cannot be a guardian"
+                )
     unknown_services = sorted(
         (set(profile.required_services) | set(profile.desired_services)) - set(SERVICES)
     )

@@ -20,7 +20,7 @@ from shelters.catalogue import SERVICES
 from shelters.errors import CapacityExceeded, InvalidInput, NotFound, StaleVersion
 from shelters.identity import Principal, Role
 from shelters.models import Organization, Region, Shelter, Unit, UnitChange, utcnow
-from shelters.pagination import Page, paginate
+from shelters.pagination import MAX_LIMIT, Page, paginate
 
 
 def list_regions(session: Session) -> list[Region]:
@@ -209,14 +209,20 @@ def _record(
     )
 
 
-def list_units(session: Session, principal: Principal, shelter_id: int) -> list[Unit]:
-    """The units of a shelter whose beds the caller may read, by id."""
+def list_units(
+    session: Session,
+    principal: Principal,
+    shelter_id: int,
+    *,
+    limit: int = MAX_LIMIT,
+    cursor: str | None = None,
+) -> Page[Unit]:
+    """One page of the units of a shelter whose beds the caller may read, by id."""
     get_shelter(session, principal, shelter_id)
     if not access.may_read_units(principal, shelter_id):
         raise NotFound(f"shelter {shelter_id} not found")
-    return list(
-        session.scalars(select(Unit).where(Unit.shelter_id == shelter_id).order_by(Unit.id))
-    )
+    stmt = select(Unit).where(Unit.shelter_id == shelter_id)
+    return paginate(session, stmt, Unit.id, limit=limit, cursor=cursor)
 
 
 def get_unit(session: Session, principal: Principal, unit_id: int) -> Unit:

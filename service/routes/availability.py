@@ -14,6 +14,7 @@ from service.routes import API_PREFIX
 from service.schemas import (
     AvailabilityCheckOut,
     BedOut,
+    CaseIn,
     CaseProfileIn,
     EligibleOut,
     IneligibleOut,
@@ -106,14 +107,17 @@ def list_availability(
 
 @router.post("/availability/check", responses=problem_responses(401, 403, 422))
 def check_availability(
-    body: CaseProfileIn,
+    body: CaseIn,
     request: Request,
     principal: Annotated[Principal, allow(*READERS)],
     db: ReadDb,
 ) -> AvailabilityCheckOut:
-    """Which open shelters could take this whole group now, and why the others cannot."""
+    """Which open shelters could take this case body now, and why the others cannot."""
     result = availability.check(
-        db, profile_of(body), majority_age=request.app.state.settings.majority_age
+        db,
+        profile_of(body),
+        majority_age=request.app.state.settings.majority_age,
+        separate_from_case_ids=body.separate_from_case_ids,
     )
     return AvailabilityCheckOut(
         eligible=[

@@ -83,18 +83,28 @@ def case_out(db: Session, case: Case, majority_age: int) -> CaseOut:
     )
 
 
-def request_out(request: PlacementRequest) -> PlacementRequestOut:
+def requests_out(db: Session, requests: list[PlacementRequest]) -> list[PlacementRequestOut]:
+    """Placement requests, each with the shelters that declined it."""
+    declined = lifecycle.declined_shelters(db, [r.id for r in requests])
+    return [
+        PlacementRequestOut(
+            id=r.id,
+            case_id=r.case_id,
+            organization_id=r.organization_id,
+            priority=r.priority,
+            preferred_regions=list(r.preferred_regions),
+            status=r.status,
+            declined_shelter_ids=declined[r.id],
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+        )
+        for r in requests
+    ]
+
+
+def request_out(db: Session, request: PlacementRequest) -> PlacementRequestOut:
     """A placement request."""
-    return PlacementRequestOut(
-        id=request.id,
-        case_id=request.case_id,
-        organization_id=request.organization_id,
-        priority=request.priority,
-        preferred_regions=list(request.preferred_regions),
-        status=request.status,
-        created_at=request.created_at,
-        updated_at=request.updated_at,
-    )
+    return requests_out(db, [request])[0]
 
 
 def _case_changes(body: CasePatch) -> tuple[dict[str, Any], list[int] | None]:
@@ -230,7 +240,7 @@ def create_request(
         majority_age=_settings(request).majority_age,
     )
     set_resource_id(request, created.id)
-    return idem.remember(db, 201, request_out(created))
+    return idem.remember(db, 201, request_out(db, created))
 
 
 @router.get("/placement-requests", responses=problem_responses(401, 403, 422))
@@ -246,7 +256,7 @@ def list_requests(
     page = lifecycle.list_requests(
         db, principal, limit=limit, cursor=cursor, status=request_status, case_id=case_id
     )
-    return PageOut(items=[request_out(r) for r in page.items], next_cursor=page.next_cursor)
+    return PageOut(items=requests_out(db, page.items), next_cursor=page.next_cursor)
 
 
 @router.get("/placement-requests/{request_id}", responses=problem_responses(401, 403, 404))
@@ -254,7 +264,7 @@ def read_request(
     request_id: int, principal: Annotated[Principal, allow(*CASE_ROLES)], db: WriteDb
 ) -> PlacementRequestOut:
     """One placement request of your organisation."""
-    return request_out(lifecycle.get_request(db, principal, request_id))
+    return request_out(db, lifecycle.get_request(db, principal, request_id))
 
 
 @router.post(
@@ -264,7 +274,21 @@ def cancel_request(
     request_id: int, principal: Annotated[Principal, allow(*CASE_ROLES)], db: WriteDb
 ) -> PlacementRequestOut:
     """Withdraw a pending or proposed request; held beds are freed."""
-    return request_out(lifecycle.cancel_request(db, principal, request_id))
+    return request_out(db, lifecycle.cancel_request(db, principal, request_id))
+
+
+@router.post(
+    "/placement-requests/{request_id}/declined-shelters/{shelter_id}/lift",
+    responses=problem_responses(401, 403, 404),
+)
+def lift_decline(
+    request_id: int,
+    shelter_id: int,
+    principal: Annotated[Principal, allow(*CASE_ROLES)],
+    db: WriteDb,
+) -> PlacementRequestOut:
+    """Let a shelter that declined this request be proposed for it again."""
+    return request_out(db, lifecycle.lift_decline(db, principal, request_id, shelter_id))
 
 
 @router.post(

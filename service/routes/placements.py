@@ -156,13 +156,14 @@ def accept(
 @router.post("/placements/{placement_id}/decline", responses=TRANSITION_ERRORS)
 def decline(
     placement_id: int,
-    body: DeclineIn,
     request: Request,
     principal: Annotated[Principal, allow(Role.ADMIN, Role.COORDINATOR)],
     db: WriteDb,
+    body: DeclineIn | None = None,
 ) -> PlacementOut:
     """Decline a proposed or accepted placement with a reason; its beds are freed."""
-    return _transition(db, principal, placement_id, "decline", _majority(request), body.reason)
+    reason = body.reason if body is not None else None
+    return _transition(db, principal, placement_id, "decline", _majority(request), reason)
 
 
 @router.post("/placements/{placement_id}/admit", responses=TRANSITION_ERRORS)

@@ -195,12 +195,17 @@ def update_shelter(
     return shelter_out(shelter, located=registry.may_see_location(db, principal, shelter.id))
 
 
-@router.get("/shelters/{shelter_id}/units", responses=problem_responses(401, 403, 404))
+@router.get("/shelters/{shelter_id}/units", responses=problem_responses(401, 403, 404, 422))
 def list_units(
-    shelter_id: int, principal: Annotated[Principal, allow(*UNIT_READERS)], db: ReadDb
-) -> list[UnitOut]:
+    shelter_id: int,
+    principal: Annotated[Principal, allow(*UNIT_READERS)],
+    db: ReadDb,
+    limit: Limit = 50,
+    cursor: str | None = None,
+) -> PageOut[UnitOut]:
     """The bed units of a shelter with occupied, held and available beds."""
-    return [unit_out(u) for u in registry.list_units(db, principal, shelter_id)]
+    page = registry.list_units(db, principal, shelter_id, limit=limit, cursor=cursor)
+    return PageOut(items=[unit_out(u) for u in page.items], next_cursor=page.next_cursor)
 
 
 @router.post(

@@ -27,6 +27,12 @@ _FIXED = {
     "shelter_not_open": "The shelter is not open.",
     "region_excluded": "The shelter is in a region this case must stay away from.",
     "shelter_excluded": "This case must stay away from this shelter.",
+    "declined_by_shelter": (
+        "The shelter declined this request; it is not proposed again unless the decline is lifted."
+    ),
+    "separated_case_housed": (
+        "Someone this case must be kept apart from is held or housed in this shelter."
+    ),
     "not_wheelchair_accessible": "The shelter is not wheelchair accessible.",
     "security_level_too_low": "The case is high-risk and the shelter's security is standard.",
     "capacity": "It could take the group, but has too few suitable free beds right now.",

@@ -25,7 +25,7 @@ from service.auth import ANY_ROLE, PUBLIC, log_in
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.ratelimit import limited
 from service.routes import reports as report_routes
-from service.routes.cases import case_out, request_out
+from service.routes.cases import case_out, requests_out
 from service.routes.placements import placement_out
 from service.routes.shelters import shelter_out, unit_out
 from service.schemas import PlacementOut, ShelterOut
@@ -83,6 +83,7 @@ NOTICES = {
     "discharge": "Discharged: the beds are free again.",
     "case_created": "Case created.",
     "request_created": "Request created: use “Match now” to hold beds.",
+    "decline_lifted": "The shelter may be proposed for this request again.",
     "logged_out": "You are logged out.",
 }
 Action = Literal["accept", "decline", "admit", "discharge"]
@@ -239,6 +240,17 @@ def _all_shelters(db: Session, principal: Principal) -> list[ShelterOut]:
             return shelters
 
 
+def _all_units(db: Session, principal: Principal, shelter_id: int) -> list[Any]:
+    units: list[Any] = []
+    cursor: str | None = None
+    while True:
+        page = registry.list_units(db, principal, shelter_id, limit=MAX_LIMIT, cursor=cursor)
+        units.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            return units
+
+
 def _network(db: Session) -> tuple[dict[int, Any], dict[int, str]]:
     """Every shelter's public face and unit names, as /availability shows them to any reader."""
     shelters: dict[int, Any] = {}
@@ -260,9 +272,7 @@ def _coordinator_page(
     majority = _settings(request).majority_age
     shelters = _all_shelters(db, principal)
     regions = {r.code: r.name for r in registry.list_regions(db)}
-    units = {
-        s.id: [unit_out(u) for u in registry.list_units(db, principal, s.id)] for s in shelters
-    }
+    units = {s.id: [unit_out(u) for u in _all_units(db, principal, s.id)] for s in shelters}
     unit_names = {u.id: u.name for us in units.values() for u in us}
     waiting: list[PlacementOut] = []
     for placement_status in WAITING:
@@ -377,17 +387,21 @@ def _caseworker_page(
         ).items
         placements: list[PlacementOut] = []
         for r in requests:
-            if r.status in ("proposed", "placed"):
-                found = lifecycle.list_placements(
-                    db, principal, limit=MAX_LIMIT, cursor=None, request_id=r.id
-                ).items
-                placements.extend(placement_out(db, principal, p, majority) for p in found)
+            # Every placement of the request, ended ones too: a discharged family shows its
+            # discharge, and a declined proposal says which shelter declined.
+            found = lifecycle.list_placements(
+                db, principal, limit=MAX_LIMIT, cursor=None, request_id=r.id
+            ).items
+            placements.extend(placement_out(db, principal, p, majority) for p in found)
+        shown = requests_out(db, requests)
         rows.append(
             {
                 "case": case_out(db, case, majority),
-                "requests": [request_out(r) for r in requests],
+                "requests": shown,
+                "declined": {r.id: r.declined_shelter_ids for r in shown},
                 "open": next((r for r in requests if r.status in ("pending", "proposed")), None),
-                "placements": [p for p in placements if p.status in WAITING],
+                "may_request": lifecycle.holding_request_or_placement(db, case.id) is None,
+                "placements": placements,
             }
         )
     shelters, unit_names = _network(db)
@@ -465,6 +479,20 @@ def create_request(
     return redirect(request, f"{PREFIX}/caseworker?notice=request_created#case-{case_id}")
 
 
+@router.post("/requests/{request_id}/declined-shelters/{shelter_id}/lift")
+def lift_decline(
+    request_id: int,
+    shelter_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(Role.CASEWORKER)],
+    db: WriteDb,
+) -> Response:
+    """Let a shelter that declined one of my requests be proposed for it again."""
+    placement_request = lifecycle.lift_decline(db, principal, request_id, shelter_id)
+    target = f"{PREFIX}/caseworker?notice=decline_lifted#case-{placement_request.case_id}"
+    return redirect(request, target)
+
+
 def _check_page(
     request: Request,
     db: Session,
@@ -472,14 +500,19 @@ def _check_page(
     *,
     case: Any = None,
     open_request: Any = None,
+    separate_from_case_ids: list[int] | None = None,
+    may_request: bool = False,
 ) -> Response:
     majority = _settings(request).majority_age
-    result = availability.check(db, profile, majority_age=majority)
+    result = availability.check(
+        db, profile, majority_age=majority, separate_from_case_ids=separate_from_case_ids or []
+    )
     shelters, unit_names = _network(db)
     statuses = cases.statuses(profile, majority)
     context = {
         "case": case,
         "open_request": open_request,
+        "may_request": may_request,
         "regions": {r.code: r.name for r in registry.list_regions(db)},
         "eligible": result.eligible,
         "ineligible": [
@@ -535,6 +568,9 @@ def check_case(
         cases.profile_of(case),
         case=case_out(db, case, _settings(request).majority_age),
         open_request=open_request,
+        separate_from_case_ids=cases.separations(db, [case.id])[case.id],
+        may_request=case.purged_at is None
+        and lifecycle.holding_request_or_placement(db, case.id) is None,
     )
 
 

@@ -131,3 +131,15 @@ def test_eligible_exactly_when_beds_exist_for_an_unlimited_capacity(doc: dict[st
             assert (beds is not None) == (member_codes == [])
             if beds is not None:
                 assert list(beds) == [m.ref for m in q.members]
+
+
+def test_a_shelter_that_declined_or_houses_a_separated_case_says_so() -> None:
+    s = shelter(Unit("w", 5, (ADULT_WOMEN, CHILDREN)))
+    assert eligibility_reasons(request(MOTHER, SON, declined_shelters=("s1",)), s, 18) == [
+        "declined_by_shelter"
+    ]
+    assert eligibility_reasons(request(MOTHER, SON, separated_shelters=("s1",)), s, 18) == [
+        "separated_case_housed"
+    ]
+    elsewhere = request(MOTHER, SON, declined_shelters=("s2",), separated_shelters=("s3",))
+    assert eligibility_reasons(elsewhere, s, 18) == []

@@ -261,3 +261,21 @@ def test_a_redaction_marker_may_not_name_a_shelter_whose_location_is_there() -> 
     with pytest.raises(ProblemError) as caught:
         Problem.from_document(doc)
     assert caught.value.path == "redacted.shelters[0]"
+
+
+def test_declined_and_separated_shelters_parse_and_are_left_out_when_empty() -> None:
+    doc = base()
+    before = problem_digest(doc)
+    # A document written before these fields existed keeps its digest.
+    assert "declined_shelters" not in Problem.from_document(doc).to_document()["requests"][0]
+    assert problem_digest(Problem.from_document(doc).to_document()) == before
+    doc["requests"][0]["declined_shelters"] = ["s1", "s1"]
+    doc["requests"][0]["separated_shelters"] = ["s9"]
+    problem = Problem.from_document(doc)
+    assert problem.requests[0].declined_shelters == ("s1",)
+    assert problem.requests[0].separated_shelters == ("s9",)
+    assert Problem.from_document(problem.to_document()) == problem
+    assert problem_digest(doc) != before
+    doc["requests"][0]["declined_shelters"] = "s1"
+    with pytest.raises(ProblemError, match="declined_shelters"):
+        Problem.from_document(doc)

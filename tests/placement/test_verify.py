@@ -110,3 +110,20 @@ def test_a_bound_below_the_objective_and_a_false_optimal_are_named() -> None:
     assert any(v.startswith("bound.placed_by_priority.4") for v in violations)
     assert any(v.startswith("bound.soft_cost") for v in violations)
     assert "status: optimal, but the bound differs from the objective" in violations
+
+
+def test_a_request_in_a_shelter_that_declined_it_is_named() -> None:
+    declined = woman("w1", 3, declined_shelters=["s1"], separated_shelters=["s2"])
+    problem = Problem.from_document(
+        doc([shelter("s1", women_unit("u1", 1)), shelter("s2", women_unit("u2", 1))], [declined])
+    )
+    solution = solve(problem)
+    assert solution.assignments == ()
+    assert set(solution.unplaced[0].reasons) == {
+        "shelter:s1:declined_by_shelter",
+        "shelter:s2:separated_case_housed",
+    }
+    forced = dataclasses.replace(
+        solution, assignments=(Assignment("w1", "s1", (Bed("A", "u1"),)),), unplaced=()
+    )
+    assert "assignments[0] (request w1): shelter s1 declined the request" in verify(problem, forced)

@@ -11,6 +11,7 @@ from service.schemas import PageOut, ShelterBedsOut
 from shelters.identity import Role
 from shelters.models import Shelter
 from tests.conftest import World
+from tests.service.lifecycle_helpers import match, request_for
 
 ADULT_WOMEN = {"sexes": ["female"], "min_age": 18, "max_age": 120, "statuses": ["adult"]}
 CHILDREN_WITH_GUARDIAN = {
@@ -289,3 +290,45 @@ def test_funders_may_not_look_at_availability(client: TestClient, world: World) 
         "/api/v1/availability/check", json={"members": MOTHER_AND_CHILD}, headers=funder
     )
     assert response.status_code == 403
+
+
+def test_the_check_takes_a_case_body_and_keeps_separated_cases_apart(
+    client: TestClient, world: World, caseworker: dict[str, str]
+) -> None:
+    where_the_other_is = women_and_children_shelter(world)
+    elsewhere = women_and_children_shelter(world)
+    other_org = world.headers(Role.CASEWORKER)
+    other_request = request_for(client, other_org)
+    other_case = client.get(f"/api/v1/placement-requests/{other_request}", headers=other_org)
+    placed = match(client, other_org, other_request)
+    assert placed["placement"]["shelter_id"] in (where_the_other_is.id, elsewhere.id)
+    housed_at = placed["placement"]["shelter_id"]
+    free = elsewhere.id if housed_at == where_the_other_is.id else where_the_other_is.id
+    result = check(client, caseworker, separate_from_case_ids=[other_case.json()["case_id"]])
+    assert [e["shelter_id"] for e in result["eligible"]] == [free]
+    assert result["ineligible"] == [{"shelter_id": housed_at, "reasons": ["separated_case_housed"]}]
+
+
+def test_the_check_takes_every_field_of_a_case_body(
+    client: TestClient, world: World, caseworker: dict[str, str]
+) -> None:
+    region = world.region(code="check-region")
+    shelter = women_and_children_shelter(world)
+    body = {
+        "members": MOTHER_AND_CHILD,
+        "required_services": [],
+        "desired_services": ["legal_aid"],
+        "languages": ["ru"],
+        "wheelchair": False,
+        "high_risk": False,
+        "excluded_regions": [],
+        "excluded_shelter_ids": [],
+        "separate_from_case_ids": [987654],
+        "current_region": region.code,
+        "location": {"lat": 51.1, "lon": 71.4},
+    }
+    created = client.post("/api/v1/cases", json=body, headers=caseworker)
+    assert created.status_code == 201, created.text
+    checked = client.post("/api/v1/availability/check", json=body, headers=caseworker)
+    assert checked.status_code == 200, checked.text
+    assert [e["shelter_id"] for e in checked.json()["eligible"]] == [shelter.id]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -9,10 +10,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.app import create_app
+from service.auth import issue_token
+from service.db import make_engine
+from shelters import cases, identity
 from shelters.codes import normalize
 from shelters.identity import Role
-from shelters.models import Case, IdempotencyKey, PlacementRequest
-from tests.conftest import World
+from shelters.models import Case, IdempotencyKey, Organization, PlacementRequest
+from shelters.profiles import CaseProfile, MemberProfile
+from tests.conftest import TEST_SECRET, World, make_settings
 from tests.service.lifecycle_helpers import MOTHER_AND_CHILD, ONE_WOMAN, create_case, create_request
 
 
@@ -244,3 +250,75 @@ def test_idempotent_request_creation(
         .where(PlacementRequest.case_id == case["id"])
     )
     assert rows == 1
+
+
+@pytest.mark.parametrize(
+    ("members", "named"),
+    [
+        (
+            [
+                {"ref": "A", "sex": "female", "age": 30, "guardian_ref": "B"},
+                {"ref": "B", "sex": "female", "age": 35, "guardian_ref": "A"},
+            ],
+            "member A",
+        ),
+        (
+            [
+                {"ref": "A", "sex": "female", "age": 40, "guardian_ref": "B"},
+                {"ref": "B", "sex": "female", "age": 20},
+                {"ref": "C", "sex": "male", "age": 4, "guardian_ref": "A"},
+            ],
+            "member C",
+        ),
+    ],
+)
+def test_a_guardian_is_an_adult_without_a_guardian(
+    client: TestClient, caseworker: dict[str, str], members: list[dict[str, Any]], named: str
+) -> None:
+    response = client.post("/api/v1/cases", json={"members": members}, headers=caseworker)
+    assert response.status_code == 422
+    assert named in response.json()["detail"]
+    assert "has a guardian" in response.json()["detail"]
+
+
+def test_simultaneous_requests_for_one_case_make_one(fresh_database: str) -> None:
+    engine = make_engine(fresh_database)
+    settings = make_settings(fresh_database)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        org = Organization(name="Race org", kind="ngo")
+        session.add(org)
+        session.flush()
+        user = identity.create_user(
+            session,
+            username="race-requests",
+            password="a long enough password",
+            role=Role.CASEWORKER,
+            organization_id=org.id,
+        )
+        case = cases.create_case(
+            session,
+            identity.principal_of(user),
+            CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
+            separate_from_case_ids=[],
+            majority_age=18,
+        )
+        token, _ = issue_token(settings, TEST_SECRET, user)
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(6) as pool:
+        responses = list(
+            pool.map(
+                lambda _: client.post(
+                    "/api/v1/placement-requests", json={"case_id": case.id}, headers=headers
+                ),
+                range(6),
+            )
+        )
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409, 409]
+    with Session(engine) as session:
+        made = session.scalars(
+            select(PlacementRequest.id).where(PlacementRequest.case_id == case.id)
+        ).all()
+    engine.dispose()
+    assert len(made) == 1
+    winner = next(r for r in responses if r.status_code == 201).json()["id"]
+    assert all(f"request {winner}" in r.json()["detail"] for r in responses if r.status_code == 409)

@@ -19,6 +19,7 @@ from tests.conftest import World
 from tests.service.lifecycle_helpers import (
     MOTHER_AND_CHILD,
     WOMEN_AND_CHILDREN,
+    create_request,
     match,
     request_for,
 )
@@ -173,21 +174,29 @@ def test_decline_needs_a_listed_reason_and_frees_the_beds(client: TestClient, ne
         f"/api/v1/placement-requests/{placement['request_id']}", headers=net.caseworker
     )
     assert request.json()["status"] == "pending"
-    assert match(client, net.caseworker, placement["request_id"])["placed"] is True
+    assert request.json()["declined_shelter_ids"] == [net.shelter.id]
 
 
 @pytest.mark.parametrize(
-    ("path", "action"),
-    [([], "admit"), ([], "discharge"), (["accept", "admit"], "accept"), (["decline"], "accept")],
+    ("path", "action", "detail"),
+    [
+        ([], "admit", "This placement is proposed: it must be accepted before it is admitted."),
+        ([], "discharge", "This placement is proposed: only an admitted placement is discharged."),
+        (["accept"], "accept", "This placement is already accepted."),
+        (["accept", "admit"], "accept", "This placement is already admitted."),
+        (["decline"], "accept", "This placement was declined: it can no longer be accepted."),
+    ],
 )
 def test_transitions_from_the_wrong_status_conflict(
-    client: TestClient, net: Network, path: list[str], action: str
+    client: TestClient, net: Network, path: list[str], action: str, detail: str
 ) -> None:
     pid = proposed(client, net)["id"]
     for step in path:
         body = {"reason": "other"} if step == "decline" else {}
         assert act(client, net.coordinator, pid, step, **body).status_code == 200
-    assert act(client, net.coordinator, pid, action).status_code == 409
+    refused = act(client, net.coordinator, pid, action)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == detail
 
 
 def test_overdue_holds_expire_when_read(
@@ -326,4 +335,97 @@ def test_separation_leaves_a_case_unplaced_rather_than_beside_the_other(
     )
     other = match(client, net.other_caseworker, other_request)
     assert other["placed"] is False
-    assert other["reasons"] == [f"shelter:{net.shelter.id}:shelter_excluded"]
+    assert other["reasons"] == [f"shelter:{net.shelter.id}:separated_case_housed"]
+
+
+def test_a_decline_without_a_body_names_the_field_and_its_values(
+    client: TestClient, net: Network
+) -> None:
+    pid = proposed(client, net)["id"]
+    for body in (None, {}):
+        refused = client.post(
+            f"/api/v1/placements/{pid}/decline", json=body, headers=net.coordinator
+        )
+        assert refused.status_code == 422
+        detail = refused.json()["detail"]
+        assert "reason" in detail
+        assert "no_capacity, not_eligible, safety_concern, staffing, other" in detail
+    assert unit_counts(client, net) == (1, 0, 2)
+
+
+def case_of(client: TestClient, headers: dict[str, str], request_id: int) -> int:
+    body = client.get(f"/api/v1/placement-requests/{request_id}", headers=headers).json()
+    return int(body["case_id"])
+
+
+def test_a_housed_case_cannot_ask_for_a_second_bed(client: TestClient, net: Network) -> None:
+    placement = proposed(client, net)
+    pid = placement["id"]
+    case_id = case_of(client, net.caseworker, placement["request_id"])
+    for step in ("accept", "admit"):
+        assert act(client, net.coordinator, pid, step).status_code == 200
+    again = client.post(
+        "/api/v1/placement-requests", json={"case_id": case_id}, headers=net.caseworker
+    )
+    assert again.status_code == 409
+    assert f"placement {pid}" in again.json()["detail"]
+    assert unit_counts(client, net) == (0, 1, 2)
+    # Once discharged, the person may need a bed again.
+    assert act(client, net.coordinator, pid, "discharge").status_code == 200
+    assert create_request(client, net.caseworker, case_id)["status"] == "pending"
+
+
+def test_a_case_with_an_open_request_is_told_which_one(client: TestClient, net: Network) -> None:
+    request_id = request_for(client, net.caseworker)
+    case_id = case_of(client, net.caseworker, request_id)
+    again = client.post(
+        "/api/v1/placement-requests", json={"case_id": case_id}, headers=net.caseworker
+    )
+    assert again.status_code == 409
+    assert f"request {request_id}" in again.json()["detail"]
+
+
+def test_a_shelter_that_declined_is_not_proposed_again_until_lifted(
+    client: TestClient, net: Network, db: Session
+) -> None:
+    placement = proposed(client, net)
+    rid, sid = placement["request_id"], net.shelter.id
+    act(client, net.coordinator, placement["id"], "decline", reason="staffing")
+    assert match(client, net.caseworker, rid) == {
+        "placed": False,
+        "placement": None,
+        "reasons": [f"shelter:{sid}:declined_by_shelter"],
+    }
+    lift = f"/api/v1/placement-requests/{rid}/declined-shelters/{sid}/lift"
+    assert client.post(lift, headers=net.other_caseworker).status_code == 404
+    assert client.post(lift, headers=net.coordinator).status_code == 403
+    assert client.post(lift, headers=net.funder).status_code == 403
+    lifted = client.post(lift, headers=net.caseworker)
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["declined_shelter_ids"] == []
+    assert client.post(lift, headers=net.caseworker).status_code == 404
+    entries = db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "lift_decline").order_by(AuditEvent.seq)
+    ).all()
+    assert [(e.resource_type, e.resource_id, e.outcome) for e in entries] == [
+        ("placement_request", str(rid), "denied"),
+        ("placement_request", str(rid), "denied"),
+        ("placement_request", str(rid), "denied"),
+        ("placement_request", str(rid), "ok"),
+        ("placement_request", str(rid), "denied"),
+    ]
+    again = match(client, net.caseworker, rid)
+    assert again["placed"] is True
+    assert again["placement"]["shelter_id"] == sid
+
+
+def test_after_a_decline_the_next_match_proposes_another_shelter(
+    client: TestClient, world: World, net: Network
+) -> None:
+    placement = proposed(client, net)
+    second = world.shelter(security_level="high")
+    world.unit(second, capacity=3, admits=WOMEN_AND_CHILDREN)
+    act(client, net.coordinator, placement["id"], "decline", reason="no_capacity")
+    again = match(client, net.caseworker, placement["request_id"])
+    assert again["placed"] is True
+    assert again["placement"]["shelter_id"] == second.id

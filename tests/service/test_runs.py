@@ -497,3 +497,30 @@ def test_a_process_that_only_queues_runs_leaves_them_queued(
         after = client.get(f"/api/v1/matching-runs/{run['id']}", headers=network["admin"])
     assert (run["status"], run["claims"], run["heartbeat_at"]) == ("queued", 0, None)
     assert after.json()["status"] == "queued"
+
+
+def test_a_batch_never_proposes_a_shelter_that_declined_the_request(
+    client: TestClient, network: dict[str, Any], db: Session
+) -> None:
+    request_id = request_for(client, network["ours"], MOTHER_AND_CHILD)
+    placement = match(client, network["ours"], request_id)["placement"]
+    first = placement["shelter_id"]
+    declined = client.post(
+        f"/api/v1/placements/{placement['id']}/decline",
+        json={"reason": "safety_concern"},
+        headers=network["coordinator"],
+    )
+    assert declined.status_code == 200, declined.text
+    run = start(client, network["admin"], request_ids=[request_id])
+    assert run["placed_count"] == 0
+    outcome = db.scalars(
+        select(RunOutcome).where(
+            RunOutcome.run_id == run["id"], RunOutcome.request_id == request_id
+        )
+    ).one()
+    assert f"shelter:{first}:declined_by_shelter" in outcome.reasons
+    assert "declined_by_shelter" in outcome.reason_codes
+    problem = client.get(
+        f"/api/v1/matching-runs/{run['id']}/problem", headers=network["admin"]
+    ).json()
+    assert problem["requests"][0]["declined_shelters"] == [str(first)]

@@ -363,3 +363,21 @@ def test_unit_store_refuses_negative_availability_even_past_the_domain(
     with pytest.raises(Exception, match="available_non_negative"):
         db.flush()
     db.rollback()
+
+
+def test_a_shelters_units_come_in_the_list_envelope_page_by_page(
+    client: TestClient, world: World
+) -> None:
+    shelter = world.shelter()
+    units = [world.unit(shelter, capacity=2 + i, admits=WOMEN_AND_CHILDREN) for i in range(3)]
+    coordinator = world.headers(Role.COORDINATOR, shelters=[shelter])
+    url = f"/api/v1/shelters/{shelter.id}/units"
+    first = client.get(url, params={"limit": 2}, headers=coordinator)
+    assert first.status_code == 200
+    body = first.json()
+    assert set(body) == {"items", "next_cursor"}
+    assert [u["id"] for u in body["items"]] == [units[0].id, units[1].id]
+    rest = client.get(url, params={"cursor": body["next_cursor"]}, headers=coordinator).json()
+    assert [u["id"] for u in rest["items"]] == [units[2].id]
+    assert rest["next_cursor"] is None
+    assert rest["items"][0]["available"] == 4

@@ -369,3 +369,95 @@ def test_a_coordinator_gets_no_report_data_through_the_pages(
     period = "?from=2026-01-01&to=2026-01-31"
     assert browser.get(f"/ui/reports/allocation.svg{period}").status_code == 403
     assert browser.get(f"/ui/reports/grants.csv{period}").status_code == 403
+
+
+def _case_card(page: str, case_id: int) -> str:
+    start = page.index(f'id="case-{case_id}"')
+    return page[start : page.index("</article>", start)]
+
+
+def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    caseworker_user = world.user(Role.CASEWORKER)
+    caseworker = identity.principal_of(caseworker_user)
+    coordinator = identity.principal_of(world.user(Role.COORDINATOR, shelters=[shelter]))
+    case = create_case(
+        db,
+        caseworker,
+        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
+        separate_from_case_ids=[],
+        majority_age=18,
+    )
+    request = lifecycle.create_request(
+        db, caseworker, case_id=case.id, priority=None, preferred_regions=[], majority_age=18
+    )
+    placement = lifecycle.hold_beds(
+        db,
+        request,
+        shelter_id=shelter.id,
+        beds={"A": unit.id},
+        ttl=timedelta(hours=1),
+        actor_id=caseworker.user_id,
+    )
+    for action in ("accept", "admit"):
+        lifecycle.transition(db, coordinator, placement.id, action)
+    token = log_in(browser, caseworker_user)
+    ask = f'action="/ui/cases/{case.id}/requests"'
+    card = _case_card(browser.get("/ui/caseworker").text, case.id)
+    assert ask not in card
+    assert f"Placement {placement.id} at {shelter.name}: admitted" in card
+    checked = browser.post(f"/ui/cases/{case.id}/check", data={"csrf_token": token})
+    assert checked.status_code == 200
+    assert ask not in checked.text
+    refused = browser.post(f"/ui/cases/{case.id}/requests", data={"csrf_token": token})
+    assert refused.status_code == 409
+    assert f"placement {placement.id}" in refused.text
+    lifecycle.transition(db, coordinator, placement.id, "discharge")
+    card = _case_card(browser.get("/ui/caseworker").text, case.id)
+    assert f"Placement {placement.id} at {shelter.name}: discharged" in card
+    assert ask in card
+    assert ask in browser.post(f"/ui/cases/{case.id}/check", data={"csrf_token": token}).text
+
+
+def test_a_caseworker_lifts_a_decline_from_the_page(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    caseworker_user = world.user(Role.CASEWORKER)
+    caseworker = identity.principal_of(caseworker_user)
+    coordinator = identity.principal_of(world.user(Role.COORDINATOR, shelters=[shelter]))
+    case = create_case(
+        db,
+        caseworker,
+        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
+        separate_from_case_ids=[],
+        majority_age=18,
+    )
+    request = lifecycle.create_request(
+        db, caseworker, case_id=case.id, priority=None, preferred_regions=[], majority_age=18
+    )
+    placement = lifecycle.hold_beds(
+        db,
+        request,
+        shelter_id=shelter.id,
+        beds={"A": unit.id},
+        ttl=timedelta(hours=1),
+        actor_id=caseworker.user_id,
+    )
+    lifecycle.transition(db, coordinator, placement.id, "decline", reason="staffing")
+    token = log_in(browser, caseworker_user)
+    lift = f"/ui/requests/{request.id}/declined-shelters/{shelter.id}/lift"
+    card = _case_card(browser.get("/ui/caseworker").text, case.id)
+    assert f"Placement {placement.id} at {shelter.name}: declined" in card
+    assert f'action="{lift}"' in card
+    other = world.user(Role.CASEWORKER)
+    with TestClient(browser.app, base_url="https://testserver", follow_redirects=False) as theirs:
+        their_token = log_in(theirs, other)
+        assert theirs.post(lift, data={"csrf_token": their_token}).status_code == 404
+    assert lifecycle.declined_shelters(db, [request.id]) == {request.id: [shelter.id]}
+    lifted = browser.post(lift, data={"csrf_token": token})
+    assert lifted.status_code == 303
+    assert lifecycle.declined_shelters(db, [request.id]) == {request.id: []}
+    assert f'action="{lift}"' not in _case_card(browser.get("/ui/caseworker").text, case.id)
