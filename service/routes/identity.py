@@ -17,6 +17,7 @@ from service.schemas import (
     ApiKeyInfo,
     ApiKeyOut,
     MeOut,
+    PageOut,
     PasswordChangeIn,
     RecoveryCodesOut,
     TokenOut,
@@ -157,9 +158,11 @@ def create_api_key(
 @router.get("/users/{user_id}/api-keys", responses=problem_responses(401, 404))
 def list_api_keys(
     user_id: int, principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb
-) -> list[ApiKeyInfo]:
+) -> PageOut[ApiKeyInfo]:
     """Your API keys, or (admins) any user's, newest first; never their secrets."""
-    return [_key_info(k) for k in identity.list_api_keys(db, principal, user_id)]
+    # A user has a handful of keys: one page, in the envelope every list has.
+    keys = [_key_info(k) for k in identity.list_api_keys(db, principal, user_id)]
+    return PageOut(items=keys, next_cursor=None)
 
 
 @router.post("/api-keys/{key_id}/revoke", responses=problem_responses(401, 404))

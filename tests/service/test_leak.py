@@ -171,6 +171,12 @@ def build(client: TestClient, world: World) -> LeakWorld:
         ),
         201,
     )
+    key = _ok(
+        client.post(
+            f"/api/v1/users/{callers['caseworker_none'].user.id}/api-keys", headers=h["admin"]
+        ),
+        201,
+    )
     runs = [str(i) for i in world.db.scalars(select(MatchingRun.id).order_by(MatchingRun.id))]
     assert len(runs) == 3
     ids = {
@@ -183,6 +189,7 @@ def build(client: TestClient, world: World) -> LeakWorld:
         "grant_id": [str(grant["id"])],
         "organization_id": [str(host.id), str(org1.id)],
         "user_id": [str(callers["caseworker_none"].user.id)],
+        "key_id": [str(key["id"])],
         "action": ["accept", "decline", "admit", "discharge"],
     }
     return LeakWorld({"A": a, "B": b}, callers, ids)

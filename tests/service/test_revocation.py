@@ -300,7 +300,8 @@ def test_keys_are_listed_without_secrets_to_their_owner_and_admins_only(
     token = create_key(client, owner.id, world.headers_for(owner)).json()["token"]
     listed = client.get(f"/api/v1/users/{owner.id}/api-keys", headers=world.headers_for(owner))
     assert listed.status_code == 200
-    [entry] = listed.json()
+    assert listed.json()["next_cursor"] is None
+    [entry] = listed.json()["items"]
     assert token.split("_", 2)[2] not in str(listed.json())
     assert token.startswith(f"rfg_{entry['prefix']}_")
     admin = client.get(f"/api/v1/users/{owner.id}/api-keys", headers=world.headers(Role.ADMIN))
