@@ -12,7 +12,7 @@ from service.auth import ANY_ROLE, PUBLIC, allow, issue_token
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
-from service.schemas import ApiKeyOut, MeOut, TokenOut, UserIn, UserOut
+from service.schemas import ApiKeyOut, Id, MeOut, TokenOut, UserIn, UserOut
 from service.settings import Settings
 from shelters import identity
 from shelters.identity import Principal, Role, ThrottlePolicy
@@ -94,7 +94,7 @@ def create_user(
     responses=problem_responses(401, 404),
 )
 def create_api_key(
-    user_id: int, principal: Annotated[Principal, allow(*ANY_ROLE)], db: WriteDb
+    user_id: Id, principal: Annotated[Principal, allow(*ANY_ROLE)], db: WriteDb
 ) -> ApiKeyOut:
     """Create an API key for yourself, or (admins) for any user; the token is shown once."""
     user = identity.user_for_key_issue(db, principal, user_id)
