@@ -516,10 +516,10 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verifi
 
     def entries() -> Iterable[ChainEntry]:
         for row in rows:
-            entry = _StoredEntry(**row._asdict())
+            fields = row._asdict()
             if convert is not None:
-                entry = _converted(entry, convert)
-            yield entry
+                fields["at"] = _converted(fields["at"], convert)
+            yield _StoredEntry(**fields)
 
     try:
         return verify_entries(entries(), anchor=anchor)
@@ -527,13 +527,12 @@ def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verifi
         rows.close()  # a break ends the walk early: release the server-side cursor
 
 
-def _converted(entry: _StoredEntry, convert: Any) -> _StoredEntry:
-    """The entry with its raw ``at`` read as a datetime, or left raw if it is not one."""
+def _converted(raw: Any, convert: Any) -> Any:
+    """A raw stored time read as a datetime, or left as it is if it is not one."""
     try:
-        at = convert(entry.at)
-    except (TypeError, ValueError, OverflowError):
-        return entry
-    return _StoredEntry(**{**{f: getattr(entry, f) for f in _StoredEntry.__slots__}, "at": at})
+        return convert(raw)
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        return raw
 
 
 def parse_anchor(value: str) -> tuple[int, str]:
