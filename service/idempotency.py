@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.auth import current_principal
 from service.db import Sessions
+from service.problems import MalformedHeader
 from shelters.errors import Conflict, InvalidInput
 from shelters.identity import Principal
 from shelters.models import IdempotencyKey, utcnow
@@ -38,6 +40,8 @@ from shelters.models import IdempotencyKey, utcnow
 KEEP = timedelta(hours=24)
 ABANDONED = timedelta(minutes=5)
 MAX_KEY_LENGTH = 128
+# Visible ASCII only: what every client can send and every engine stores unchanged.
+_KEY = re.compile(rf"[\x21-\x7e]{{1,{MAX_KEY_LENGTH}}}")
 
 
 class Idempotency:
@@ -116,8 +120,10 @@ async def idempotency(
     if key is None:
         yield Idempotency()
         return
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise InvalidInput(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters")
+    if not _KEY.fullmatch(key):
+        raise MalformedHeader(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters (no spaces)"
+        )
     sessions: Sessions = request.app.state.sessions
     digest = _digest(request, await request.body())
     outcome, stored = await run_in_threadpool(_claim, sessions, principal.user_id, key, digest)

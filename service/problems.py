@@ -40,6 +40,10 @@ class ProblemKind:
     title: str
 
 
+class MalformedHeader(errors.DomainError):
+    """A request header the service reads does not have the syntax it must have."""
+
+
 DOMAIN_PROBLEMS: dict[type[errors.DomainError], ProblemKind] = {
     errors.NotFound: ProblemKind(404, "not-found", "Not found"),
     errors.Forbidden: ProblemKind(403, "forbidden", "Not allowed for this role"),
@@ -51,6 +55,7 @@ DOMAIN_PROBLEMS: dict[type[errors.DomainError], ProblemKind] = {
     errors.InvalidCredentials: ProblemKind(401, "unauthorized", "Not authenticated"),
     errors.TooManyAttempts: ProblemKind(429, "too-many-attempts", "Too many attempts"),
     errors.ServiceBusy: ProblemKind(503, "busy", "Busy, retry later"),
+    MalformedHeader: ProblemKind(400, "malformed-header", "Malformed header"),
 }
 
 

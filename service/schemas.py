@@ -1,7 +1,11 @@
 """Request and response bodies of the API.
 
 Request bodies refuse unknown fields (422), so a client cannot smuggle in data we do not
-define. Responses are built explicitly from domain objects, never returned as ORM rows.
+define, and are strict: a number is a JSON number (``true`` or ``"30"`` is not one, and an
+integer field takes no fraction, not even ``30.0``), a boolean is ``true`` or ``false``. Text
+holds no control characters (``Text``), and an id is within the database's integer range
+(``Id``) wherever it appears, body, path or query: anything else is a 422 naming the field.
+Responses are built explicitly from domain objects, never returned as ORM rows.
 """
 
 from __future__ import annotations
@@ -19,16 +23,28 @@ from pydantic import (
 )
 
 from shelters.identity import Role
+from shelters.models import MAX_ID
 
 T = TypeVar("T")
 
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""The id of a stored row, 1 to MAX_ID; outside that range it is malformed on every engine (422)."""
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f-\x9f]*$"
+Text = Annotated[str, StringConstraints(pattern=NO_CONTROL_CHARACTERS)]
+"""Free text: any character but the control characters (C0, DEL, C1), NUL among them."""
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
-Label = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Label = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The base of every request body: closed (unknown fields are refused) and strict.
+
+    Strict as pydantic validates Python objects, which is what FastAPI hands it: a field whose
+    JSON form is a string to convert (an enum, a date, a decimal) says ``strict=False``.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PageOut(BaseModel, Generic[T]):
@@ -54,12 +70,12 @@ class MeOut(BaseModel):
 
 class UserIn(Strict):
     username: Username
-    password: Annotated[str, StringConstraints(min_length=12, max_length=256)] = Field(
+    password: Annotated[Text, StringConstraints(min_length=12, max_length=256)] = Field(
         description="Write-only; at least 12 characters."
     )
-    role: Role
-    organization_id: int | None = None
-    shelter_ids: list[int] = Field(default_factory=list, max_length=500)
+    role: Role = Field(strict=False)  # given as its value, e.g. "caseworker"
+    organization_id: Id | None = None
+    shelter_ids: list[Id] = Field(default_factory=list, max_length=500)
 
 
 UserOut = MeOut
@@ -67,7 +83,9 @@ UserOut = MeOut
 
 class ApiKeyIn(Strict):
     expires_at: AwareDatetime | None = Field(
-        default=None, description="When the key stops working by itself (optional, future)."
+        default=None,
+        strict=False,  # an ISO 8601 string in JSON
+        description="When the key stops working by itself (optional, future).",
     )
 
 
@@ -115,8 +133,8 @@ class RecoveryCodesOut(BaseModel):
 class RegionIn(Strict):
     code: Slug
     name: Label
-    lat: float = Field(ge=-90, le=90, strict=True)  # strict: `false` is not a coordinate
-    lon: float = Field(ge=-180, le=180, strict=True)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
 
 
 class RegionOut(BaseModel):
@@ -154,38 +172,41 @@ Age = Annotated[int, Field(ge=0, le=120)]
 
 
 class LocationIn(Strict):
-    lat: float = Field(ge=-90, le=90, strict=True)  # strict: `false` is not a coordinate
-    lon: float = Field(ge=-180, le=180, strict=True)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
 
 
 LocationOut = LocationIn
 
 
+ShelterStatus = Literal["open", "suspended", "closed"]
+
+
 class ShelterIn(Strict):
-    organization_id: int
+    organization_id: Id
     name: Label
     region: Slug
     locality: Label
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    address: Annotated[Text, StringConstraints(max_length=500)] | None = None
     location: LocationIn | None = None
     security_level: Literal["standard", "high"] = "standard"
     wheelchair_accessible: bool = False
     services: list[ServiceCode] = Field(default_factory=list, max_length=20)
     languages: list[LanguageCode] = Field(default_factory=list, max_length=20)
-    status: Literal["open", "suspended", "closed"] = "open"
+    status: ShelterStatus = "open"
 
 
 class ShelterPatch(Strict):
     name: Label | None = None
     region: Slug | None = None
     locality: Label | None = None
-    address: Annotated[str, StringConstraints(max_length=500)] | None = None
+    address: Annotated[Text, StringConstraints(max_length=500)] | None = None
     location: LocationIn | None = None
     security_level: Literal["standard", "high"] | None = None
     wheelchair_accessible: bool | None = None
     services: list[ServiceCode] | None = Field(default=None, max_length=20)
     languages: list[LanguageCode] | None = Field(default=None, max_length=20)
-    status: Literal["open", "suspended", "closed"] | None = None
+    status: ShelterStatus | None = None
 
 
 class ShelterOut(BaseModel):
@@ -310,7 +331,7 @@ class CaseProfileIn(Strict):
     wheelchair: bool = False
     high_risk: bool = False
     excluded_regions: list[Slug] = Field(default_factory=list, max_length=30)
-    excluded_shelter_ids: list[int] = Field(default_factory=list, max_length=100)
+    excluded_shelter_ids: list[Id] = Field(default_factory=list, max_length=100)
     current_region: Slug | None = None
     location: LocationIn | None = None
 
@@ -336,7 +357,7 @@ class AvailabilityCheckOut(BaseModel):
 
 
 class CaseIn(CaseProfileIn):
-    separate_from_case_ids: list[int] = Field(
+    separate_from_case_ids: list[Id] = Field(
         default_factory=list,
         max_length=50,
         description="Cases (of any organisation) that must never share a shelter with this one.",
@@ -351,10 +372,10 @@ class CasePatch(Strict):
     wheelchair: bool | None = None
     high_risk: bool | None = None
     excluded_regions: list[Slug] | None = Field(default=None, max_length=30)
-    excluded_shelter_ids: list[int] | None = Field(default=None, max_length=100)
+    excluded_shelter_ids: list[Id] | None = Field(default=None, max_length=100)
     current_region: Slug | None = None
     location: LocationIn | None = None
-    separate_from_case_ids: list[int] | None = Field(default=None, max_length=50)
+    separate_from_case_ids: list[Id] | None = Field(default=None, max_length=50)
 
 
 class MemberOut(BaseModel):
@@ -386,7 +407,7 @@ class CaseOut(BaseModel):
 
 
 class PlacementRequestIn(Strict):
-    case_id: int
+    case_id: Id
     priority: int | None = Field(
         default=None,
         ge=1,
@@ -396,13 +417,19 @@ class PlacementRequestIn(Strict):
     preferred_regions: list[Slug] = Field(default_factory=list, max_length=20)
 
 
+RequestStatus = Literal["pending", "proposed", "placed", "cancelled"]
+PlacementStatus = Literal[
+    "proposed", "accepted", "admitted", "discharged", "declined", "expired", "cancelled"
+]
+
+
 class PlacementRequestOut(BaseModel):
     id: int
     case_id: int
     organization_id: int
     priority: int
     preferred_regions: list[str]
-    status: Literal["pending", "proposed", "placed", "cancelled"]
+    status: RequestStatus
     declined_shelter_ids: list[int] = Field(
         description="Shelters that declined this request: not proposed again unless lifted."
     )
@@ -440,9 +467,7 @@ class PlacementOut(BaseModel):
     id: int
     request_id: int
     shelter_id: int
-    status: Literal[
-        "proposed", "accepted", "admitted", "discharged", "declined", "expired", "cancelled"
-    ]
+    status: PlacementStatus
     beds: list[BedOut]
     members: list[PlacedMemberOut]
     needs: NeedsOut | None
@@ -482,7 +507,7 @@ class WeightsIn(Strict):
 
 
 class MatchingRunIn(Strict):
-    request_ids: list[int] | None = Field(
+    request_ids: list[Id] | None = Field(
         default=None, min_length=1, max_length=20_000, description="Default: every pending request."
     )
     time_limit_s: float = Field(default=10.0, gt=0)

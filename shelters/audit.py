@@ -27,7 +27,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import CheckConstraint, Engine, Index, Integer, String, insert, select, text
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    Engine,
+    Index,
+    Integer,
+    String,
+    case,
+    insert,
+    literal,
+    null,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy import event as orm_event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
@@ -45,6 +59,7 @@ SYSTEM_ROLE = "system"
 LOCK_CLASS = 0x52464741  # "RFGA"
 LOCK_OBJECT = 1
 _SAFE_ID = re.compile(r"^[0-9]{1,20}$")
+_HASH = re.compile(r"[0-9a-f]{64}")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -402,10 +417,11 @@ def verify_entries(
     """Recompute a chain given in ascending ``seq`` order; pure, no database.
 
     The chain starts at seq 1 with ``prev_hash`` GENESIS and goes up by one. The first entry
-    that is missing (a gap), whose ``prev_hash`` is not its predecessor's hash, or whose hash
-    does not match its content is the first broken one. With ``anchor`` (seq, hash) the entry at
-    that seq must carry that hash, and a chain that ends before it is broken at its first
-    missing seq (truncation).
+    that is missing (a gap), malformed (a field of another type than ``append`` writes: ``at``
+    not an aware datetime, a hash not 64 lowercase hex digits, a number where text belongs…),
+    whose ``prev_hash`` is not its predecessor's hash, or whose hash does not match its content
+    is the first broken one. With ``anchor`` (seq, hash) the entry at that seq must carry that
+    hash, and a chain that ends before it is broken at its first missing seq (truncation).
     """
     expected_seq = 1
     prev_hash = GENESIS
@@ -414,7 +430,11 @@ def verify_entries(
         checked += 1
         if event.seq != expected_seq:
             return Verification(False, checked, expected_seq)
-        if event.prev_hash != prev_hash or entry_hash(event) != event.hash:
+        if (
+            not _well_formed(event)
+            or event.prev_hash != prev_hash
+            or entry_hash(event) != event.hash
+        ):
             return Verification(False, checked, event.seq)
         if anchor is not None and event.seq == anchor[0] and event.hash != anchor[1]:
             return Verification(False, checked, event.seq)
@@ -425,17 +445,94 @@ def verify_entries(
     return Verification(True, checked, None)
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _well_formed(event: ChainEntry) -> bool:
+    """Whether every field has the type ``append`` gives it (so that it can be hashed)."""
+    texts = (event.action, event.resource_type, event.outcome, event.prev_hash, event.hash)
+    optional_texts = (event.actor_role, event.resource_id, event.request_id)
+    return (
+        isinstance(event.at, datetime)
+        and event.at.tzinfo is not None
+        and (event.actor_user_id is None or _is_int(event.actor_user_id))
+        and all(isinstance(value, str) for value in texts)
+        and all(value is None or isinstance(value, str) for value in optional_texts)
+        and _HASH.fullmatch(event.hash) is not None
+        and _HASH.fullmatch(event.prev_hash) is not None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredEntry:
+    """A stored row as read for verification: any field may hold what no entry should."""
+
+    seq: Any
+    at: Any
+    actor_user_id: Any
+    actor_role: Any
+    action: Any
+    resource_type: Any
+    resource_id: Any
+    outcome: Any
+    request_id: Any
+    prev_hash: Any
+    hash: Any
+
+
+# PostgreSQL's timestamps reach from 4713 BC to 294276 AD and infinity; Python's datetime (and
+# so psycopg) reads years 1 to 9999 only. A value outside is read as NULL, a malformed entry,
+# rather than failing the whole read; the margin covers any session time zone.
+_READABLE_FROM = datetime(1, 1, 2, tzinfo=UTC)
+_READABLE_UNTIL = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _readable_at(dialect: Dialect) -> ColumnElement[Any]:
+    at = _EVENTS.c.at
+    if dialect.name == "postgresql":
+        return case(
+            (at.between(literal(_READABLE_FROM, at.type), literal(_READABLE_UNTIL, at.type)), at),
+            else_=null(),
+        ).label("at")
+    # SQLite keeps whatever a row was given: read it raw, convert it here (``_converted``).
+    return type_coerce(at, String()).label("at")
+
+
 def verify(session: Session, *, anchor: tuple[int, str] | None = None) -> Verification:
-    """Recompute the stored chain from its first entry (see ``verify_entries``)."""
+    """Recompute the stored chain from its first entry (see ``verify_entries``).
+
+    A row no entry could be (a time that is not one, a blob where text belongs) is a break at
+    its seq like any other, never an error.
+    """
+    dialect = session.get_bind().dialect
+    columns = [_readable_at(dialect) if c.key == "at" else c for c in _EVENTS.columns]
     # Plain rows, not ORM objects: a long chain streams through without filling the session.
-    columns = list(AuditEvent.__table__.columns)
     rows = session.execute(
         select(*columns).order_by(AuditEvent.seq).execution_options(yield_per=1000)
     )
+    at_type = _EVENTS.c.at.type.dialect_impl(dialect)
+    convert = None if dialect.name == "postgresql" else at_type.result_processor(dialect, None)
+
+    def entries() -> Iterable[ChainEntry]:
+        for row in rows:
+            fields = row._asdict()
+            if convert is not None:
+                fields["at"] = _converted(fields["at"], convert)
+            yield _StoredEntry(**fields)
+
     try:
-        return verify_entries(rows, anchor=anchor)
+        return verify_entries(entries(), anchor=anchor)
     finally:
         rows.close()  # a break ends the walk early: release the server-side cursor
+
+
+def _converted(raw: Any, convert: Any) -> Any:
+    """A raw stored time read as a datetime, or left as it is if it is not one."""
+    try:
+        return convert(raw)
+    except (TypeError, ValueError, OverflowError, AttributeError):
+        return raw
 
 
 def parse_anchor(value: str) -> tuple[int, str]:

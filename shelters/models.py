@@ -91,6 +91,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+MAX_ID = 2**31 - 1
+"""The largest id a row can have: ids are ``INTEGER`` columns, 32 bits on PostgreSQL."""
+
+
 class Region(Base):
     __tablename__ = "regions"
 

@@ -11,6 +11,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shelters.errors import InvalidInput
+from shelters.models import MAX_ID
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -32,7 +33,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         tag, _, value = raw.partition(":")
-        if tag != "k":
+        if tag != "k" or not value.isdigit() or int(value) > MAX_ID:
             raise ValueError(tag)
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):

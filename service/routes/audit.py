@@ -12,7 +12,7 @@ from service.auth import allow
 from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
-from service.schemas import PageOut
+from service.schemas import Id, PageOut
 from shelters import audit
 from shelters.audit import AuditEvent
 from shelters.errors import InvalidInput
@@ -80,7 +80,7 @@ def list_audit_events(
     db: ReadDb,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: str | None = None,
-    actor_user_id: int | None = None,
+    actor_user_id: Id | None = None,
     resource_type: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
     resource_id: Annotated[int | None, Query(ge=0)] = None,
     since: Annotated[datetime | None, Query(description="Entries at or after (ISO 8601).")] = None,

@@ -19,7 +19,10 @@ from service.schemas import (
     EligibleOut,
     IneligibleOut,
     PageOut,
+    ServiceCode,
     ShelterBedsOut,
+    ShelterStatus,
+    Slug,
 )
 from shelters import availability
 from shelters.identity import Principal, Role
@@ -59,9 +62,9 @@ def list_availability(
     db: ReadDb,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
-    region: str | None = None,
-    service: str | None = None,
-    shelter_status: Annotated[str | None, Query(alias="status")] = None,
+    region: Slug | None = None,
+    service: ServiceCode | None = None,
+    shelter_status: Annotated[ShelterStatus | None, Query(alias="status")] = None,
 ) -> Response:
     """Free beds per shelter and unit, filterable by region, service and status."""
     page = availability.list_availability(

@@ -22,12 +22,14 @@ from service.schemas import (
     CaseIn,
     CaseOut,
     CasePatch,
+    Id,
     LocationOut,
     MatchOut,
     MemberOut,
     PageOut,
     PlacementRequestIn,
     PlacementRequestOut,
+    RequestStatus,
 )
 from service.settings import Settings
 from shelters import cases, lifecycle, matching
@@ -177,7 +179,7 @@ def list_cases(
 
 @router.get("/cases/{case_id}", responses=problem_responses(401, 403, 404))
 def read_case(
-    case_id: int,
+    case_id: Id,
     request: Request,
     response: Response,
     principal: Annotated[Principal, allow(*CASE_ROLES)],
@@ -191,7 +193,7 @@ def read_case(
 
 @router.patch("/cases/{case_id}", responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
 def update_case(
-    case_id: int,
+    case_id: Id,
     body: CasePatch,
     request: Request,
     response: Response,
@@ -249,8 +251,8 @@ def list_requests(
     db: WriteDb,
     limit: Limit = 50,
     cursor: str | None = None,
-    request_status: Annotated[str | None, Query(alias="status")] = None,
-    case_id: int | None = None,
+    request_status: Annotated[RequestStatus | None, Query(alias="status")] = None,
+    case_id: Id | None = None,
 ) -> PageOut[PlacementRequestOut]:
     """Your organisation's placement requests."""
     page = lifecycle.list_requests(
@@ -261,7 +263,7 @@ def list_requests(
 
 @router.get("/placement-requests/{request_id}", responses=problem_responses(401, 403, 404))
 def read_request(
-    request_id: int, principal: Annotated[Principal, allow(*CASE_ROLES)], db: WriteDb
+    request_id: Id, principal: Annotated[Principal, allow(*CASE_ROLES)], db: WriteDb
 ) -> PlacementRequestOut:
     """One placement request of your organisation."""
     return request_out(db, lifecycle.get_request(db, principal, request_id))
@@ -271,7 +273,7 @@ def read_request(
     "/placement-requests/{request_id}/cancel", responses=problem_responses(401, 403, 404, 409)
 )
 def cancel_request(
-    request_id: int, principal: Annotated[Principal, allow(*CASE_ROLES)], db: WriteDb
+    request_id: Id, principal: Annotated[Principal, allow(*CASE_ROLES)], db: WriteDb
 ) -> PlacementRequestOut:
     """Withdraw a pending or proposed request; held beds are freed."""
     return request_out(db, lifecycle.cancel_request(db, principal, request_id))
@@ -282,8 +284,8 @@ def cancel_request(
     responses=problem_responses(401, 403, 404),
 )
 def lift_decline(
-    request_id: int,
-    shelter_id: int,
+    request_id: Id,
+    shelter_id: Id,
     principal: Annotated[Principal, allow(*CASE_ROLES)],
     db: WriteDb,
 ) -> PlacementRequestOut:
@@ -297,7 +299,7 @@ def lift_decline(
     responses=problem_responses(401, 403, 404, 409, 429),
 )
 def match_request(
-    request_id: int,
+    request_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(*CASE_ROLES)],
     db: WriteDb,

@@ -14,7 +14,7 @@ from service.auth import allow
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
-from service.schemas import PageOut, Strict
+from service.schemas import Id, PageOut, Strict
 from shelters import funding
 from shelters.funding import Grant
 from shelters.identity import Principal, Role
@@ -27,11 +27,12 @@ Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
 class GrantIn(Strict):
-    funder_organization_id: int
-    shelter_id: int
-    start: date = Field(description="First funded date, inclusive.")
-    end: date = Field(description="Last funded date, inclusive.")
-    amount: Decimal = Field(ge=0, lt=Decimal("1e12"), max_digits=16, decimal_places=2)
+    funder_organization_id: Id
+    shelter_id: Id
+    # Strings in JSON, converted: the dates from ISO 8601, the amount also from a number.
+    start: date = Field(strict=False, description="First funded date, inclusive.")
+    end: date = Field(strict=False, description="Last funded date, inclusive.")
+    amount: Decimal = Field(strict=False, ge=0, lt=Decimal("1e12"), max_digits=16, decimal_places=2)
     currency: Currency = Field(description="ISO 4217 code, e.g. KZT.")
     funded_beds: int = Field(ge=0, le=100_000)
 
@@ -92,7 +93,7 @@ def create_grant(
 
 @router.get("/grants/{grant_id}", responses=problem_responses(401, 403, 404))
 def read_grant(
-    grant_id: int, principal: Annotated[Principal, allow(*GRANT_USERS)], db: ReadDb
+    grant_id: Id, principal: Annotated[Principal, allow(*GRANT_USERS)], db: ReadDb
 ) -> GrantOut:
     """One grant you may read."""
     return grant_out(funding.get_grant(db, principal, grant_id))

@@ -16,6 +16,7 @@ from service.schemas import (
     ApiKeyIn,
     ApiKeyInfo,
     ApiKeyOut,
+    Id,
     MeOut,
     PageOut,
     PasswordChangeIn,
@@ -143,7 +144,7 @@ def _key_info(key: ApiKey) -> ApiKeyInfo:
     responses=problem_responses(401, 404, 422),
 )
 def create_api_key(
-    user_id: int,
+    user_id: Id,
     principal: Annotated[Principal, allow(*ANY_ROLE)],
     db: WriteDb,
     body: ApiKeyIn | None = None,
@@ -157,7 +158,7 @@ def create_api_key(
 
 @router.get("/users/{user_id}/api-keys", responses=problem_responses(401, 404))
 def list_api_keys(
-    user_id: int, principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb
+    user_id: Id, principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb
 ) -> PageOut[ApiKeyInfo]:
     """Your API keys, or (admins) any user's, newest first; never their secrets."""
     # A user has a handful of keys: one page, in the envelope every list has.
@@ -167,7 +168,7 @@ def list_api_keys(
 
 @router.post("/api-keys/{key_id}/revoke", responses=problem_responses(401, 404))
 def revoke_api_key(
-    key_id: int, principal: Annotated[Principal, allow(*ANY_ROLE)], db: WriteDb
+    key_id: Id, principal: Annotated[Principal, allow(*ANY_ROLE)], db: WriteDb
 ) -> ApiKeyInfo:
     """Revoke an API key at once: your own, or (admins) anyone's."""
     return _key_info(identity.revoke_api_key(db, principal, key_id))
@@ -175,7 +176,7 @@ def revoke_api_key(
 
 @router.post("/users/{user_id}/disable", responses=problem_responses(401, 403, 404, 409))
 def disable_user(
-    user_id: int, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
+    user_id: Id, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
 ) -> UserStateOut:
     """Disable a user (admins): their tokens, keys and web sessions stop working at once."""
     user, ended = identity.set_active(db, principal.user_id, user_id, active=False)
@@ -184,7 +185,7 @@ def disable_user(
 
 @router.post("/users/{user_id}/enable", responses=problem_responses(401, 403, 404))
 def enable_user(
-    user_id: int, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
+    user_id: Id, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
 ) -> UserStateOut:
     """Enable a disabled user again (admins)."""
     user, _ = identity.set_active(db, principal.user_id, user_id, active=True)
@@ -197,7 +198,7 @@ def enable_user(
     responses=problem_responses(401, 403, 404),
 )
 def reset_totp(
-    user_id: int, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
+    user_id: Id, principal: Annotated[Principal, allow(Role.ADMIN)], db: WriteDb
 ) -> Response:
     """Remove a user's second factor and recovery codes (admins; a lost device)."""
     identity.get_user(db, user_id)

@@ -14,10 +14,12 @@ from service.routes import API_PREFIX
 from service.schemas import (
     BedOut,
     DeclineIn,
+    Id,
     NeedsOut,
     PageOut,
     PlacedMemberOut,
     PlacementOut,
+    PlacementStatus,
     TransitionOut,
 )
 from shelters import cases, lifecycle
@@ -97,9 +99,9 @@ def list_placements(
     db: WriteDb,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: str | None = None,
-    shelter_id: int | None = None,
-    placement_status: Annotated[str | None, Query(alias="status")] = None,
-    request_id: int | None = None,
+    shelter_id: Id | None = None,
+    placement_status: Annotated[PlacementStatus | None, Query(alias="status")] = None,
+    request_id: Id | None = None,
 ) -> PageOut[PlacementOut]:
     """Placements you may see: at your shelters (coordinators) or of your organisation."""
     page = lifecycle.list_placements(
@@ -120,7 +122,7 @@ def list_placements(
 
 @router.get("/placements/{placement_id}", responses=problem_responses(401, 403, 404))
 def read_placement(
-    placement_id: int,
+    placement_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(*ACTORS)],
     db: WriteDb,
@@ -144,7 +146,7 @@ def _transition(
 
 @router.post("/placements/{placement_id}/accept", responses=TRANSITION_ERRORS)
 def accept(
-    placement_id: int,
+    placement_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(Role.ADMIN, Role.COORDINATOR)],
     db: WriteDb,
@@ -155,7 +157,7 @@ def accept(
 
 @router.post("/placements/{placement_id}/decline", responses=TRANSITION_ERRORS)
 def decline(
-    placement_id: int,
+    placement_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(Role.ADMIN, Role.COORDINATOR)],
     db: WriteDb,
@@ -168,7 +170,7 @@ def decline(
 
 @router.post("/placements/{placement_id}/admit", responses=TRANSITION_ERRORS)
 def admit(
-    placement_id: int,
+    placement_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(Role.ADMIN, Role.COORDINATOR)],
     db: WriteDb,
@@ -179,7 +181,7 @@ def admit(
 
 @router.post("/placements/{placement_id}/discharge", responses=TRANSITION_ERRORS)
 def discharge(
-    placement_id: int,
+    placement_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(Role.ADMIN, Role.COORDINATOR)],
     db: WriteDb,
@@ -190,7 +192,7 @@ def discharge(
 
 @router.post("/placements/{placement_id}/cancel", responses=TRANSITION_ERRORS)
 def cancel(
-    placement_id: int,
+    placement_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(Role.ADMIN, Role.CASEWORKER)],
     db: WriteDb,

@@ -12,6 +12,7 @@ from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import (
+    Id,
     OrganizationIn,
     OrganizationOut,
     PageOut,
@@ -90,7 +91,7 @@ def create_organization(
 
 @router.get("/organizations/{organization_id}", responses=problem_responses(401, 404))
 def read_organization(
-    organization_id: int, principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb
+    organization_id: Id, principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb
 ) -> OrganizationOut:
     """One organisation."""
     return _organization_out(registry.get_organization(db, organization_id))

@@ -13,7 +13,7 @@ from service.idempotency import IdempotencyDep
 from service.problems import problem_responses
 from service.ratelimit import RUN_LIMIT
 from service.routes import API_PREFIX
-from service.schemas import MatchingRunIn, MatchingRunOut, PageOut
+from service.schemas import Id, MatchingRunIn, MatchingRunOut, PageOut
 from service.settings import Settings
 from shelters import redaction, runs
 from shelters.errors import InvalidInput
@@ -91,7 +91,7 @@ def list_runs(
 
 @router.get("/matching-runs/{run_id}", responses=problem_responses(401, 403, 404))
 def read_run(
-    run_id: int, principal: Annotated[Principal, allow(*READERS)], db: WriteDb
+    run_id: Id, principal: Annotated[Principal, allow(*READERS)], db: WriteDb
 ) -> MatchingRunOut:
     """One run's summary: status, counts and timings."""
     return run_out(runs.get_run(db, principal, run_id), principal)
@@ -99,7 +99,7 @@ def read_run(
 
 @router.get("/matching-runs/{run_id}/problem", responses=problem_responses(401, 403, 404, 409))
 def read_problem(
-    run_id: int,
+    run_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(*DOCUMENT_READERS)],
     db: WriteDb,
@@ -110,7 +110,7 @@ def read_problem(
 
 @router.get("/matching-runs/{run_id}/solution", responses=problem_responses(401, 403, 404, 409))
 def read_solution(
-    run_id: int,
+    run_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(*DOCUMENT_READERS)],
     db: WriteDb,

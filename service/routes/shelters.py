@@ -14,12 +14,15 @@ from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.schemas import (
     AdmissionRuleOut,
+    Id,
     LocationOut,
     PageOut,
     ShelterConfidentialOut,
     ShelterIn,
     ShelterOut,
     ShelterPatch,
+    ShelterStatus,
+    Slug,
     UnitChangeOut,
     UnitIn,
     UnitOut,
@@ -123,8 +126,8 @@ def list_shelters(
     db: ReadDb,
     limit: Limit = 50,
     cursor: str | None = None,
-    region: str | None = None,
-    shelter_status: Annotated[str | None, Query(alias="status")] = None,
+    region: Slug | None = None,
+    shelter_status: Annotated[ShelterStatus | None, Query(alias="status")] = None,
 ) -> PageOut[ShelterOut | ShelterConfidentialOut]:
     """Shelters you may read (coordinators: their own), one page at a time."""
     page = registry.list_shelters(
@@ -166,7 +169,7 @@ def create_shelter(
 
 @router.get("/shelters/{shelter_id}", responses=problem_responses(401, 404))
 def read_shelter(
-    shelter_id: int,
+    shelter_id: Id,
     response: Response,
     principal: Annotated[Principal, allow(*REGISTRY_READERS)],
     db: ReadDb,
@@ -179,7 +182,7 @@ def read_shelter(
 
 @router.patch("/shelters/{shelter_id}", responses=problem_responses(401, 403, 404, 412, 422, 428))
 def update_shelter(
-    shelter_id: int,
+    shelter_id: Id,
     body: ShelterPatch,
     request: Request,
     response: Response,
@@ -197,7 +200,7 @@ def update_shelter(
 
 @router.get("/shelters/{shelter_id}/units", responses=problem_responses(401, 403, 404, 422))
 def list_units(
-    shelter_id: int,
+    shelter_id: Id,
     principal: Annotated[Principal, allow(*UNIT_READERS)],
     db: ReadDb,
     limit: Limit = 50,
@@ -214,7 +217,7 @@ def list_units(
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 def create_unit(
-    shelter_id: int,
+    shelter_id: Id,
     body: UnitIn,
     request: Request,
     response: Response,
@@ -239,7 +242,7 @@ def create_unit(
 
 @router.get("/units/{unit_id}", responses=problem_responses(401, 403, 404))
 def read_unit(
-    unit_id: int,
+    unit_id: Id,
     response: Response,
     principal: Annotated[Principal, allow(*UNIT_READERS)],
     db: ReadDb,
@@ -252,7 +255,7 @@ def read_unit(
 
 @router.patch("/units/{unit_id}", responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
 def update_unit(
-    unit_id: int,
+    unit_id: Id,
     body: UnitPatch,
     request: Request,
     response: Response,
@@ -270,7 +273,7 @@ def update_unit(
 
 @router.get("/units/{unit_id}/history", responses=problem_responses(401, 403, 404, 422))
 def unit_history(
-    unit_id: int,
+    unit_id: Id,
     principal: Annotated[Principal, allow(*MANAGERS)],
     db: ReadDb,
     limit: Limit = 50,

@@ -207,6 +207,24 @@ def test_verify_reports_where_the_chain_was_tampered_with(
     }
 
 
+def test_verify_reports_a_malformed_row_as_a_break_not_a_500(
+    client: TestClient, world: World, db: Session
+) -> None:
+    headers = world.headers(Role.CASEWORKER)
+    create_case(client, headers)
+    at = "'infinity'" if db.get_bind().dialect.name == "postgresql" else "'not a time'"
+    db.execute(
+        text(
+            "INSERT INTO audit_events (seq, at, action, resource_type, outcome, prev_hash, hash)"  # noqa: S608
+            f" VALUES (2, {at}, 'read', 'case', 'ok', 'x', 'y')"
+        )
+    )
+    create_case(client, headers)
+    response = client.get("/api/v1/audit/verify", headers=world.headers(Role.ADMIN))
+    assert response.status_code == 200
+    assert response.json() == {"ok": False, "checked": 2, "first_broken_seq": 2}
+
+
 def test_audit_events_are_listed_newest_first_and_filtered(
     client: TestClient, world: World, db: Session
 ) -> None:

@@ -147,3 +147,23 @@ def test_purge_uses_the_configured_retention_and_is_idempotent(
         assert entry.resource_id == str(case_id)
         assert str(entry.request_id).startswith("purge-")
         assert audit.verify(session).ok
+
+
+def test_verify_reports_a_malformed_row_in_one_line_not_a_traceback(
+    cli: typer.Typer, cli_engine: Engine
+) -> None:
+    seed(cli_engine, 2)
+    at = "'infinity'" if cli_engine.dialect.name == "postgresql" else "'not a time'"
+    with cli_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (seq, at, action, resource_type, outcome, prev_hash,"  # noqa: S608
+                f" hash) VALUES (3, {at}, 'read', 'case', 'ok', 'x', 'y')"
+            )
+        )
+    seed(cli_engine, 1)
+    result = CliRunner().invoke(cli, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"ok": False, "checked": 3, "first_broken_seq": 3}
+    assert result.stderr.strip().splitlines() == ["error: the audit chain breaks at seq 3"]
+    assert result.exception is None or isinstance(result.exception, SystemExit)

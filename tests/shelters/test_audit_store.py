@@ -13,6 +13,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -366,3 +367,83 @@ def test_a_session_inside_a_transaction_it_does_not_own_commits_as_usual(
     audit.append_and_commit(db, AuditRecord(action="read", resource_type="case", resource_id=3))
     assert connection.in_transaction()
     assert audit.head(db)[0] == 1
+
+
+MALFORMED = (
+    "INSERT INTO audit_events (seq, at, actor_user_id, actor_role, action, resource_type,"
+    " resource_id, outcome, request_id, prev_hash, hash) VALUES (:seq, {at}, {actor}, 'admin',"
+    " {action}, 'case', '77', 'ok', NULL, :prev, :hash)"
+)
+# What each engine lets a row hold that append never writes. SQLite keeps any value in any
+# column; PostgreSQL's columns are typed, but a timestamp may lie outside what Python reads.
+# Where the content can still be hashed, "hashed_as" gives what the row's hash is computed
+# over, so that only the wrong type itself can break the chain.
+SQLITE_MALFORMED: dict[str, dict[str, Any]] = {
+    "at is not a time": {"at": "'not a time'"},
+    "at is a number": {"at": "12345"},
+    "at is a blob": {"at": "X'00ff'"},
+    "action is a blob": {"action": "X'ff'"},
+    "actor_user_id is text": {"actor": "'x'", "hashed_as": {"actor_user_id": "x"}},
+}
+POSTGRES_MALFORMED: dict[str, dict[str, Any]] = {
+    "at is infinity": {"at": "'infinity'"},
+    "at is -infinity": {"at": "'-infinity'"},
+    "at is past year 9999": {"at": "'10000-01-01T00:00:00Z'"},
+    "at is before Christ": {"at": "'0044-03-15 12:00:00+00 BC'"},
+}
+AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def row_hash(prev_hash: str, **changes: Any) -> str:
+    content: dict[str, Any] = {
+        "seq": 4,
+        "at": AT,
+        "actor_user_id": 1,
+        "actor_role": "admin",
+        "action": "read",
+        "resource_type": "case",
+        "resource_id": "77",
+        "outcome": "ok",
+        "request_id": None,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(canonical_content(**(content | changes))).hexdigest()
+
+
+def insert_row_4(db: Session, prev_hash: str, malformation: dict[str, Any], digest: str) -> None:
+    fields = {"at": ":at", "actor": "1", "action": "'read'"}
+    fields |= {k: v for k, v in malformation.items() if k != "hashed_as"}
+    db.execute(
+        text(MALFORMED.format(**fields)),
+        {"seq": 4, "at": AT, "prev": prev_hash, "hash": digest},
+    )
+
+
+@pytest.mark.parametrize(
+    "malformation", sorted({*SQLITE_MALFORMED, *POSTGRES_MALFORMED, "hash is not hex"})
+)
+def test_a_malformed_row_is_a_break_at_its_seq(db: Session, malformation: str) -> None:
+    dialect = db.get_bind().dialect.name
+    possible = SQLITE_MALFORMED if dialect == "sqlite" else POSTGRES_MALFORMED
+    if malformation != "hash is not hex" and malformation not in possible:
+        pytest.skip(f"a {dialect} column cannot hold this")
+    events = seed(db, 3)
+    change = possible.get(malformation, {})
+    prev = events[-1].hash
+    digest = (
+        "not-hex"
+        if malformation == "hash is not hex"
+        else row_hash(prev, **change.get("hashed_as", {}))
+    )
+    insert_row_4(db, prev, change, digest)
+    seed(db, 1)  # an intact entry after it changes nothing
+    result = audit.verify(db)
+    assert (result.ok, result.checked, result.first_broken_seq) == (False, 4, 4)
+
+
+def test_a_row_of_the_right_types_with_its_own_hash_verifies(db: Session) -> None:
+    # The control for the test above: the same insert without a malformation is intact.
+    events = seed(db, 3)
+    insert_row_4(db, events[-1].hash, {}, row_hash(events[-1].hash))
+    seed(db, 1)
+    assert audit.verify(db).ok
