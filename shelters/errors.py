@@ -50,6 +50,10 @@ class InvalidInput(DomainError):
     """The input is well-formed but breaks a domain rule (unknown region, bad guardian, …)."""
 
 
+class UnpublishedPeriod(InvalidInput):
+    """A funder asked for a report period that is not a publication period (SPEC §8)."""
+
+
 class InvalidCredentials(DomainError):
     """Unknown user, wrong password, or an invalid or expired token or key."""
 

@@ -574,9 +574,15 @@ def match(
 
 
 def _report_period(first: date | None, last: date | None) -> tuple[date, date]:
-    """The period asked for, by default the 30 days up to today (UTC)."""
-    last = last or utcnow().date()
-    return first or last - timedelta(days=29), last
+    """The period asked for, by default the last calendar month that has ended (UTC).
+
+    Funders may only ask for publication periods (a month, quarter or year that has ended).
+    """
+    if first is not None and last is not None:
+        return first, last
+    month_start = utcnow().date().replace(day=1)
+    previous_end = month_start - timedelta(days=1)
+    return first or previous_end.replace(day=1), last or previous_end
 
 
 def _asking_for_csv(request: Request) -> Request:
