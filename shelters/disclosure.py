@@ -16,10 +16,13 @@ smallest and largest value of a suppressed cell.
 Method (an LP-audited heuristic in the spirit of τ-ARGUS's optimal method, Fischetti and
 Salazar's model solved one primary cell at a time):
 
-1. Months are published in order, and a published cell never changes afterwards: at stage m
-   (the end of month m), the cells of month m, and of the quarter or year that ends with it,
-   are new; everything decided before is frozen. So a table asked for in March shows exactly
+1. Quarters are published in order, and a published cell never changes afterwards: at the
+   end of quarter q, the cells of its three months, of the quarter, and after Q4 of the year,
+   are new; everything decided before is frozen. So a table asked for in April shows exactly
    what it will show in December, and differencing publications over time learns nothing new.
+   (Deciding a whole quarter at once lets a perturbation balance one month against another of
+   the same quarter, so that quarter and year cells, and the totals, can stay published;
+   deciding month by month would hide nearly every quarter and year cell.)
 2. New cells from 1 to k-1 are suppressed (primary).
 3. For every primary cell t (new ones, and earlier ones whose protection the new quarter or year
    cells could cut), find a **perturbation** d of the base cells that raises t by k while
@@ -61,6 +64,9 @@ PERIODS: dict[str, tuple[int, ...]] = {
 }
 EPS = 1e-7
 SPARSE = 1e-3
+# Up to this many units, every LP may use all of them; above, only the units that share a
+# region or organisation with the cell (and all of them only when that is infeasible).
+WHOLE_SYSTEM_UNITS = 40
 
 Frame = tuple[str, str, str]  # grouping, group key, period id
 Cell = tuple[str, str, str, str]  # grouping, group key, period id, count name
@@ -73,12 +79,10 @@ def period_id(first_month: int, last_month: int) -> str | None:
     return next((pid for pid, covered in PERIODS.items() if covered == months), None)
 
 
-def new_periods(month: int) -> list[str]:
-    """Periods that are complete once ``month`` has ended and were not before."""
-    out = [f"m{month:02d}"]
-    if month % 3 == 0:
-        out.append(f"q{month // 3}")
-    if month == 12:
+def new_periods(quarter: int) -> list[str]:
+    """Periods decided at the end of ``quarter``: its months, itself, and the year after Q4."""
+    out = [f"m{m:02d}" for m in PERIODS[f"q{quarter}"]] + [f"q{quarter}"]
+    if quarter == 4:
         out.append("y")
     return out
 
@@ -107,7 +111,7 @@ class System(Generic[U]):
 
 @dataclass(frozen=True)
 class Protection:
-    """What one year publishes, up to the end of month ``through``.
+    """What one year publishes, up to the end of month ``through`` (whole quarters only).
 
     ``values`` holds every cell's true value; a cell in ``suppressed`` is published as null.
     ``primary`` ⊆ ``suppressed`` are the cells from 1 to k-1.
@@ -172,9 +176,9 @@ class _Block(Generic[U]):
         return sum(self.base.get((i, m, name), 0) for i, m in self.frames[frame] if m <= through)
 
     def run(self, through: int) -> None:
-        for month in range(1, through + 1):
-            self.month = month
-            periods = new_periods(month)
+        for quarter in range(1, through // 3 + 1):
+            self.month = 3 * quarter
+            periods = new_periods(quarter)
             self.new = set()
             for frame in self.frames:
                 if frame[2] in periods:
@@ -253,7 +257,7 @@ class _Block(Generic[U]):
                         self._keep(target, d)
                         return
         found = self._solve(target, wide=False)
-        if found is None:
+        if found is None and len(self.system.units) > WHOLE_SYSTEM_UNITS:
             found = self._solve(target, wide=True)
         if found is None:  # cannot happen: raising t alone and hiding what it changes is feasible
             self.suppressed.update(self.new)
@@ -274,7 +278,7 @@ class _Block(Generic[U]):
         frame = target[:3]
         identity = self.system.identity
         units = sorted({i for i, _ in self.frames[frame]})
-        if wide:
+        if wide or len(self.system.units) <= WHOLE_SYSTEM_UNITS:
             scope = list(range(len(self.system.units)))
         else:
             scope = sorted({j for i in units for j in self.neighbours[i]})
@@ -370,12 +374,12 @@ class _Block(Generic[U]):
 def protect(
     system: System[U], base: Mapping[tuple[U, int, str], int], k: int, *, through: int
 ) -> Protection:
-    """Suppress cells of one year's tables, months 1..``through`` and the periods they complete.
+    """Suppress cells of one year's tables: the quarters ending by month ``through``.
 
     ``base`` holds the true count of every (unit, month, name); missing entries are 0. The
-    cells of a period are decided at the stage of its last month and never change later, so
-    ``protect(..., through=n)`` and ``protect(..., through=12)`` agree on every cell of periods
-    ending by month n. ``ValueError`` if ``k`` is below 3.
+    cells of a quarter (its months, itself; the year with Q4) are decided at its end and never
+    change later, so ``protect(..., through=n)`` and ``protect(..., through=12)`` agree on
+    every cell of the quarters ending by month n. ``ValueError`` if ``k`` is below 3.
     """
     if k < MIN_K:
         raise ValueError(f"k must be at least {MIN_K}")

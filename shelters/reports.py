@@ -271,16 +271,26 @@ class Period:
 
     @property
     def published(self) -> bool:
-        """A calendar month, quarter or year that has ended: what funders may ask for."""
-        return self.calendar is not None and self.ended
+        """What funders may ask for: a calendar month, quarter or year whose quarter has ended.
+
+        Figures are published a quarter at a time (``shelters.disclosure``): a month once the
+        quarter it belongs to has ended.
+        """
+        if self.calendar is None:
+            return False
+        return self.last.month <= self.closed_months or self.first.year < self._today.year
+
+    @property
+    def _today(self) -> date:
+        return self.as_of.astimezone(UTC).date()
 
     @property
     def closed_months(self) -> int:
-        """Months of the period's year that have ended by ``as_of`` (0 to 12)."""
-        today = self.as_of.astimezone(UTC).date()
+        """Months of the period's year in quarters that have ended by ``as_of`` (0 to 12)."""
+        today = self._today
         if today.year > self.first.year:
             return 12
-        return today.month - 1 if today.year == self.first.year else 0
+        return 3 * ((today.month - 1) // 3) if today.year == self.first.year else 0
 
     @property
     def label(self) -> str:
@@ -297,9 +307,10 @@ class Period:
 
 
 PUBLICATION_RULE = (
-    "funders may ask for one calendar month, quarter or year that has ended: 'from' is its "
-    "first day and 'to' its last, e.g. from=2026-03-01&to=2026-03-31 (a month), "
-    "from=2026-01-01&to=2026-03-31 (a quarter) or from=2026-01-01&to=2026-12-31 (a year)"
+    "funders may ask for one calendar month, quarter or year, published once its quarter has "
+    "ended: 'from' is its first day and 'to' its last, e.g. from=2026-03-01&to=2026-03-31 "
+    "(a month), from=2026-01-01&to=2026-03-31 (a quarter) or from=2026-01-01&to=2026-12-31 "
+    "(a year)"
 )
 
 
@@ -328,8 +339,8 @@ def period_for(
         return when
     if when.calendar is not None:
         raise UnpublishedPeriod(
-            f"{when.label} has not ended yet; its figures are published once it has. "
-            + PUBLICATION_RULE
+            f"{when.label} has not been published yet: figures are published once the quarter "
+            "they belong to has ended; " + PUBLICATION_RULE
         )
     raise UnpublishedPeriod(
         f"{first.isoformat()} to {last.isoformat()} is not a publication period: "

@@ -102,7 +102,7 @@ def test_a_period_that_has_not_ended_is_refused_to_funders_but_not_to_admins(
     future = {"from": "2099-01-01", "to": "2099-01-31"}
     refused = client.get(ALLOCATION, params=future, headers=funder)
     assert refused.status_code == 422
-    assert "has not ended yet" in refused.json()["detail"]
+    assert "has not been published yet" in refused.json()["detail"]
     window = {"from": "2026-03-02", "to": "2026-03-09"}
     for path in (ALLOCATION, "/api/v1/reports/grants", "/api/v1/reports/unmet-demand"):
         assert client.get(path, params=window, headers=funder).status_code == 422

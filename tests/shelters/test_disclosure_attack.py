@@ -3,12 +3,13 @@
 Hypothesis draws small worlds (shelters in organisations and regions, placements and unmet
 requests over the months of 2025). The attacker asks for every publication period (12 months,
 4 quarters, the year) of every report kind: allocation by shelter, organisation and region
-with the totals row, and unmet demand; also each period again at the moment it ended, as a
-funder would have seen it then. Every published cell is a known sum of base cells (unit x
-month x count); the attacker adds non-negativity and what every shelter-month obeys (people by
-status = people by sex, at least one person per admitted placement; in unmet demand at least
-one person per request), then solves min and max of each suppressed cell with GLOP. No
-suppressed cell may come out exactly, and no cell from 1 to k-1 in an interval narrower than k.
+with the totals row, and unmet demand; also each period again when it was first published (at
+the end of its quarter), as a funder would have seen it then. Every published cell is a known
+sum of base cells (unit x month x count); the attacker adds non-negativity and what every
+shelter-month obeys (people by status = people by sex, at least one person per admitted
+placement; in unmet demand at least one person per request), then solves min and max of each
+suppressed cell with GLOP. No suppressed cell may come out exactly, and no cell from 1 to k-1
+in an interval narrower than k.
 """
 
 from __future__ import annotations
@@ -327,8 +328,10 @@ def requests_of(built: Built, drawn: Drawn, session: Session) -> Iterator[tuple[
     cache = ProtectionCache()
     for pid in PERIODS:
         first, last = period_of(pid)
-        # At year end, and at the moment the period ended: both publications count.
-        ended = datetime.combine(last + timedelta(days=1), datetime.min.time(), UTC)
+        # At year end, and when the period was first published (its quarter's end): a funder
+        # may hold both publications.
+        quarter_end = period_of(f"q{(last.month - 1) // 3 + 1}")[1]
+        ended = datetime.combine(quarter_end + timedelta(days=1), datetime.min.time(), UTC)
         for as_of in (AFTER, ended + timedelta(hours=1)):
             when = reports.period(first, last, as_of=as_of)
             assert when.published
