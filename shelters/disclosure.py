@@ -282,7 +282,10 @@ class _Block(Generic[U]):
             scope = list(range(len(self.system.units)))
         else:
             scope = sorted({j for i in units for j in self.neighbours[i]})
-        months = range(1, self.month + 1)
+        # A cell of a month or quarter is protected within its quarter: months of earlier
+        # quarters are frozen or hidden already, and leaving them out keeps the LP small.
+        pid = frame[2]
+        months = PERIODS[pid] if pid == "y" else PERIODS[f"q{(PERIODS[pid][-1] - 1) // 3 + 1}"]
         # A base cell is free when its own (identity) cell is suppressed or new; a published
         # base cell is known, so its change is 0.
         free: list[Base] = []
