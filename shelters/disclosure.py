@@ -329,21 +329,28 @@ class _Block(Generic[U]):
             return constraint
 
         row(float(self.k), float(self.k), grown[target])
+        # Cells over the same base cells (a region or organisation of one shelter, say) get
+        # one row: frozen if any of them is, else one cost for those not hidden yet.
+        alike: dict[tuple[Base, ...], list[Cell]] = {}
         for cell in sorted(grown):
-            if cell == target or self._hidden(cell):
-                continue
-            members = grown[cell]
-            if cell in self.values and cell not in self.new:
+            if cell != target and not self._hidden(cell):
+                alike.setdefault(tuple(grown[cell]), []).append(cell)
+        for members_key, cells in alike.items():
+            members = list(members_key)
+            if any(x in self.values and x not in self.new for x in cells):
                 row(0.0, 0.0, members)  # published before: frozen
                 continue
-            # New, or in a period still open: may change, and is then suppressed.
+            # New, or in a period still open: may change, and is then suppressed. An open
+            # period's weight counts only the months so far: nothing decided now may depend
+            # on data of months not yet published.
+            weight = 0.0
+            for same in cells:
+                value = self.values.get(same)
+                if value is None:
+                    value = self.value(same[:3], same[3], self.month)
+                weight += 1.0 + value
             u = solver.NumVar(0.0, inf, "")
-            # An open period's weight counts only the months so far: nothing decided now may
-            # depend on data of months not yet published.
-            weight = self.values.get(cell)
-            if weight is None:
-                weight = self.value(cell[:3], cell[3], self.month)
-            objective.SetCoefficient(u, 1.0 + weight)
+            objective.SetCoefficient(u, weight)
             for sign in (1.0, -1.0):
                 row(0.0, inf, members, sign).SetCoefficient(u, 1.0)
         pairs = sorted({(i, m) for i, m, _ in free})
