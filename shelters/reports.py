@@ -1108,12 +1108,10 @@ def linked_unmet_demand(
     quarters and year form their own linked table.
     """
     year, through = when.first.year, when.closed_months
-    stop = datetime.combine(_month(year, through, when.as_of).stop.date(), time(), UTC)
-    counts = (
-        _unmet_counts(session, year, datetime(year, 1, 1, tzinfo=UTC), stop, by_month=True)
-        if through
-        else {}
-    )
+    counts: dict[tuple[str, str, int], list[int]] = {}
+    if through:
+        stop = _month(year, through, when.as_of).stop
+        counts = _unmet_counts(session, year, datetime(year, 1, 1, tzinfo=UTC), stop, by_month=True)
     units = sorted({(region, reason) for region, reason, _ in counts})
     base: dict[Any, int] = {}
     start: dict[tuple[str, str], int] = {}
