@@ -46,6 +46,7 @@ from service.settings import Settings
 from service.ui import UiSettings
 from service.ui import install as install_pages
 from shelters import lifecycle
+from shelters.disclosure import ProtectionCache
 
 VERSION = "0.1.0"
 log = logging.getLogger("refuge.app")
@@ -99,6 +100,8 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
     app.state.settings = settings
+    # Disclosure protections of report years, by a digest of their inputs (shelters.disclosure).
+    app.state.disclosure_cache = ProtectionCache()
     app.state.secret_key = settings.resolved_secret_key()
     app.state.principals = None  # started with the app when it owns a PostgreSQL engine
     engine = bind if bind is not None else make_engine(settings.database_url)

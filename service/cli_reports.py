@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from sqlalchemy.orm import Session
+
+    from shelters import reports
 
 REASONS = (
     "capacity_taken",
@@ -255,6 +258,42 @@ def _time(progress: Progress, label: str, work: Any) -> None:
     progress.echo(f"{label:<34} {elapsed * 1000:9.1f} ms  ({len(result.rows)} rows)")
 
 
+def publication(label: str) -> tuple[date, date]:
+    """``2023``, ``2023-Q2`` or ``2023-04`` as its first and last date."""
+    year, _, part = label.partition("-")
+    first_month, last_month = 1, 12
+    if part.upper().startswith("Q"):
+        first_month = 3 * int(part[1:]) - 2
+        last_month = first_month + 2
+    elif part:
+        first_month = last_month = int(part)
+    first = date(int(year), first_month, 1)
+    following = date(int(year) + last_month // 12, last_month % 12 + 1, 1)
+    return first, following - timedelta(days=1)
+
+
+def _show(session: Session, label: str, group_by: reports.GroupBy, k: int) -> None:
+    from service import report_formats
+    from shelters import reports
+    from shelters.identity import Principal, Role
+
+    first, last = publication(label)
+    funder = Principal(
+        user_id=1,
+        username="bench",
+        role=Role.FUNDER,
+        organization_id=10,
+        shelter_ids=frozenset(),
+    )
+    when = reports.period_for(funder, first, last)
+    report = reports.allocation_report(session, when=when, group_by=group_by, k=k)
+    columns = ("key", *(c for c in reports.COUNT_CELLS if c.startswith("placements")))
+    rows = [asdict(r) for r in report.rows] + [asdict(report.totals)]
+    typer.echo(
+        report_formats.to_csv(columns, rows, k=report.k, disclosure=report.disclosure), nl=False
+    )
+
+
 def bench_reports_command(
     database_url: Annotated[
         str | None,
@@ -267,6 +306,14 @@ def bench_reports_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     k: Annotated[int, typer.Option(min=3, help="Suppression threshold.")] = 11,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    show: Annotated[
+        str | None,
+        typer.Option(
+            help="Also print, as a funder gets it, the allocation CSV (placement counts) of "
+            "one publication period: 2023, 2023-Q2 or 2023-04."
+        ),
+    ] = None,
+    group_by: Annotated[str, typer.Option(help="Grouping of the --show table.")] = "organization",
 ) -> None:
     """Build a five-year synthetic history and time each report over it."""
     from alembic import command
@@ -276,6 +323,7 @@ def bench_reports_command(
     from service.db import make_engine
     from service.settings import Settings
     from shelters import reports
+    from shelters.disclosure import ProtectionCache
     from shelters.identity import Principal, Role
 
     scratch = None
@@ -334,6 +382,20 @@ def bench_reports_command(
                 "unmet demand",
                 lambda: reports.unmet_demand_report(session, when=when, k=k),
             )
+            year = reports.period(date(2023, 1, 1), date(2023, 12, 31))
+            cache = ProtectionCache()
+            for run in ("first", "cached"):
+                _time(
+                    progress,
+                    f"allocation 2023, linked ({run})",
+                    lambda: reports.allocation_report(
+                        session, when=year, group_by="region", k=k, cache=cache
+                    ),
+                )
+            if show is not None:
+                if group_by not in reports.GROUPINGS:
+                    raise typer.BadParameter(f"group_by must be one of {reports.GROUPINGS}")
+                _show(session, show, group_by, k)
     finally:
         engine.dispose()
         if scratch is not None:

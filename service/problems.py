@@ -52,6 +52,7 @@ DOMAIN_PROBLEMS: dict[type[errors.DomainError], ProblemKind] = {
     errors.StaleVersion: ProblemKind(412, "stale-version", "The resource changed meanwhile"),
     errors.PreconditionRequired: ProblemKind(428, "if-match-required", "If-Match header required"),
     errors.InvalidInput: ProblemKind(422, "invalid-input", "The input breaks a rule"),
+    errors.UnpublishedPeriod: ProblemKind(422, "period-not-published", "Not a publication period"),
     errors.InvalidCredentials: ProblemKind(401, "unauthorized", "Not authenticated"),
     errors.TooManyAttempts: ProblemKind(429, "too-many-attempts", "Too many attempts"),
     errors.ServiceBusy: ProblemKind(503, "busy", "Busy, retry later"),

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from shelters.reports import STATUS_CELLS, AllocationReport, GrantsReport
+from shelters.reports import STATUS_CELLS, AllocationReport, Disclosure, GrantsReport
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 SVG_MEDIA_TYPE = "image/svg+xml"
@@ -44,10 +45,23 @@ def _cell(value: Any, suppressed: bool, k: int) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]], *, k: int | None = None) -> str:
+def disclosure_line(disclosure: Disclosure) -> str:
+    """One line saying how a report was protected, for CSV and charts."""
+    return f"disclosure: {disclosure.method}, period {disclosure.period}. {disclosure.statement}"
+
+
+def to_csv(
+    columns: Sequence[str],
+    rows: Iterable[dict[str, Any]],
+    *,
+    k: int | None = None,
+    disclosure: Disclosure | None = None,
+) -> str:
     """RFC 4180 CSV (CRLF line ends, quoted where needed) with a header row.
 
-    A row's ``suppressed`` list names the cells written as ``<k``.
+    A row's ``suppressed`` list names the cells written as ``<k``. With ``disclosure``, a last
+    record of one field says how the report was protected (it begins with ``#``, which
+    spreadsheet and CSV readers show as text).
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
@@ -57,7 +71,13 @@ def to_csv(columns: Sequence[str], rows: Iterable[dict[str, Any]], *, k: int | N
         writer.writerow(
             _cell(row.get(name), name in hidden and k is not None, k or 0) for name in columns
         )
+    if disclosure is not None:
+        writer.writerow(["# " + disclosure_line(disclosure)])
     return buffer.getvalue()
+
+
+def _wrap(text: str, width: int = 150) -> str:
+    return "\n".join(textwrap.wrap(text, width))
 
 
 def _svg(figure: Figure) -> bytes:
@@ -174,10 +194,11 @@ def allocation_svg(report: AllocationReport) -> bytes:
     figure.text(
         0.01,
         -0.02,
-        "A bed-night is one bed counted at the midnight (UTC) that ends each date. "
-        f"Counts of people from 1 to {report.k - 1} are suppressed, with complementary cells.",
+        "A bed-night is one bed counted at the midnight (UTC) that ends each date.\n"
+        + _wrap(disclosure_line(report.disclosure)),
         fontsize=7.5,
         color=MUTED,
+        va="top",
     )
     figure.tight_layout()
     return _svg(figure)
@@ -256,9 +277,11 @@ def grants_svg(report: GrantsReport) -> bytes:
         0.01,
         -0.02,
         "Under-delivery: available bed-nights below 80 % of funded bed-nights. "
-        "Costs are the grant amount pro rata to the days in the period.",
+        "Costs are the grant amount pro rata to the days in the period.\n"
+        + _wrap(disclosure_line(report.disclosure)),
         fontsize=7.5,
         color=MUTED,
+        va="top",
     )
     figure.tight_layout()
     return _svg(figure)

@@ -59,6 +59,10 @@ class WrongPassword(InvalidInput):
     commit_anyway = True
 
 
+class UnpublishedPeriod(InvalidInput):
+    """A funder asked for a report period that is not a publication period (SPEC §8)."""
+
+
 class InvalidCredentials(DomainError):
     """Unknown user, wrong password, or an invalid or expired token or key."""
 

@@ -61,7 +61,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    union,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -70,7 +69,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.selectable import Subquery
 
-from shelters.errors import InvalidInput
+from shelters import disclosure
+from shelters.disclosure import Protection, ProtectionCache, System
+from shelters.errors import InvalidInput, UnpublishedPeriod
 from shelters.funding import Grant
 from shelters.identity import Principal, Role
 from shelters.models import (
@@ -254,6 +255,64 @@ class Period:
     def days(self) -> int:
         return (self.last - self.first).days + 1
 
+    @property
+    def calendar(self) -> str | None:
+        """``m01``..``m12``, ``q1``..``q4`` or ``y`` when the period is one calendar period."""
+        if self.first.year != self.last.year or self.first.day != 1:
+            return None
+        if (self.last + timedelta(days=1)).day != 1:
+            return None
+        return disclosure.period_id(self.first.month, self.last.month)
+
+    @property
+    def ended(self) -> bool:
+        """Every night of the period has happened by ``as_of``."""
+        return self.last < self.as_of.astimezone(UTC).date()
+
+    @property
+    def published(self) -> bool:
+        """What funders may ask for: a calendar month, quarter or year whose quarter has ended.
+
+        Figures are published a quarter at a time (``shelters.disclosure``): a month once the
+        quarter it belongs to has ended.
+        """
+        if self.calendar is None:
+            return False
+        return self.last.month <= self.closed_months or self.first.year < self._today.year
+
+    @property
+    def _today(self) -> date:
+        return self.as_of.astimezone(UTC).date()
+
+    @property
+    def closed_months(self) -> int:
+        """Months of the period's year in quarters that have ended by ``as_of`` (0 to 12)."""
+        today = self._today
+        if today.year > self.first.year:
+            return 12
+        return 3 * ((today.month - 1) // 3) if today.year == self.first.year else 0
+
+    @property
+    def label(self) -> str:
+        """``2026``, ``2026-Q1``, ``2026-03``, or ``first..last`` for any other window."""
+        pid = self.calendar
+        year = self.first.year
+        if pid == "y":
+            return str(year)
+        if pid is not None and pid.startswith("q"):
+            return f"{year}-Q{pid[1]}"
+        if pid is not None:
+            return f"{year}-{pid[1:]}"
+        return f"{self.first.isoformat()}..{self.last.isoformat()}"
+
+
+PUBLICATION_RULE = (
+    "funders may ask for one calendar month, quarter or year, published once its quarter has "
+    "ended: 'from' is its first day and 'to' its last, e.g. from=2026-03-01&to=2026-03-31 "
+    "(a month), from=2026-01-01&to=2026-03-31 (a quarter) or from=2026-01-01&to=2026-12-31 "
+    "(a year)"
+)
+
 
 def period(first: date, last: date, *, as_of: datetime | None = None) -> Period:
     """A report period; ``InvalidInput`` if ``last`` is before ``first`` or it spans > 20 years."""
@@ -262,6 +321,80 @@ def period(first: date, last: date, *, as_of: datetime | None = None) -> Period:
     if (last - first).days >= MAX_PERIOD_DAYS:
         raise InvalidInput("a report period may span at most 20 years")
     return Period(first=first, last=last, as_of=as_of or utcnow())
+
+
+def period_for(
+    principal: Principal, first: date, last: date, *, as_of: datetime | None = None
+) -> Period:
+    """The report period a principal may ask for (SPEC §8 disclosure control).
+
+    Funders get only publication periods (``Period.published``): with arbitrary windows, two
+    overlapping ones differ by a day whose small counts no suppression pattern chosen per
+    table can hide. Admins may ask for any window, because they may read every placement
+    anyway; a window that is not a publication period is protected as a single table and its
+    ``disclosure`` says so. ``UnpublishedPeriod`` names the periods that are allowed.
+    """
+    when = period(first, last, as_of=as_of)
+    if principal.role is Role.ADMIN or when.published:
+        return when
+    if when.calendar is not None:
+        raise UnpublishedPeriod(
+            f"{when.label} has not been published yet: figures are published once the quarter "
+            "they belong to has ended; " + PUBLICATION_RULE
+        )
+    raise UnpublishedPeriod(
+        f"{first.isoformat()} to {last.isoformat()} is not a publication period: "
+        + PUBLICATION_RULE
+    )
+
+
+# --- what a report says about its disclosure control ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """How a report was protected; every report carries one (SPEC §8).
+
+    ``method``: ``linked-tables`` (cells chosen over every table of ``year`` at once, see
+    ``shelters.disclosure``), ``single-table`` (complementary suppression within this table
+    only: admin windows that are not publication periods) or ``none`` (no counts of people).
+    """
+
+    method: Literal["linked-tables", "single-table", "none"]
+    k: int | None
+    period: str
+    year: int | None = None
+    tables: tuple[str, ...] = ()
+    statement: str = ""
+
+
+def _linked(kind: str, when: Period, k: int, tables: tuple[str, ...]) -> Disclosure:
+    year = when.first.year
+    return Disclosure(
+        method="linked-tables",
+        k=k,
+        period=when.label,
+        year=year,
+        tables=tables,
+        statement=(
+            f"Counts of people from 1 to {k - 1} are suppressed; complementary cells are chosen "
+            f"over every {kind} table of {year} a funder can ask for ({', '.join(tables)}; by "
+            "month, quarter and year) so that no suppressed count can be recomputed or "
+            f"narrowed to fewer than {k} values from any combination of them."
+        ),
+    )
+
+
+def _single(when: Period, k: int) -> Disclosure:
+    return Disclosure(
+        method="single-table",
+        k=k,
+        period=when.label,
+        statement=(
+            f"Counts of people from 1 to {k - 1} are suppressed, with complementary cells "
+            "within this table only: not a publication period, not fit to be passed on."
+        ),
+    )
 
 
 # --- interval sources -------------------------------------------------------------------------
@@ -366,6 +499,7 @@ class AllocationReport:
     k: int
     rows: list[AllocationRow]
     totals: AllocationRow
+    disclosure: Disclosure
 
 
 def _group_columns(group_by: GroupBy) -> tuple[Any, Any]:
@@ -384,8 +518,55 @@ def _with_group(stmt: Select[Any], group_by: GroupBy) -> Select[Any]:
     return stmt
 
 
+def _activity(session: Session, when: Period, group_by: GroupBy) -> dict[str, list[int]]:
+    """The count cells (``COUNT_CELLS`` order) of every group with activity in the period."""
+    key, _ = _group_columns(group_by)
+
+    def within(column: Any) -> ColumnElement[bool]:
+        return and_(column >= when.start, column < when.stop)
+
+    admitted = within(Placement.admitted_at)
+    ended = within(Placement.ended_at)
+    counts = [
+        within(Placement.proposed_at),
+        within(Placement.accepted_at),
+        admitted,
+        and_(Placement.status == "declined", ended),
+        and_(Placement.status == "expired", ended),
+    ]
+    people = [getattr(PlacementRequest, name) for name in STATUS_CELLS + SEX_CELLS]
+    activity = _with_group(
+        select(
+            key,
+            *(func.sum(case((c, 1), else_=0)) for c in counts),
+            *(func.sum(case((admitted, p), else_=0)) for p in people),
+        )
+        .select_from(Placement)
+        .join(Shelter, Shelter.id == Placement.shelter_id)
+        .join(PlacementRequest, PlacementRequest.id == Placement.request_id)
+        .where(
+            or_(
+                within(Placement.proposed_at),
+                within(Placement.accepted_at),
+                admitted,
+                ended,
+            )
+        ),
+        group_by,
+    ).group_by(key)
+    return {
+        str(group_key): [int(v or 0) for v in values]
+        for group_key, *values in session.execute(activity)
+    }
+
+
 def allocation_report(
-    session: Session, *, when: Period, group_by: GroupBy, k: int
+    session: Session,
+    *,
+    when: Period,
+    group_by: GroupBy,
+    k: int,
+    cache: ProtectionCache | None = None,
 ) -> AllocationReport:
     """Beds offered, used and held, placements and people, per shelter, region or organisation.
 
@@ -429,43 +610,15 @@ def allocation_report(
         rows[group_key].bed_nights_occupied = int(occupied or 0)
         rows[group_key].bed_nights_held = int(held or 0)
 
+    for group_key, values in _activity(session, when, group_by).items():
+        row = rows[group_key]
+        for name, value in zip(COUNT_CELLS, values, strict=True):
+            setattr(row, name, value)
+
     def within(column: Any) -> ColumnElement[bool]:
         return and_(column >= when.start, column < when.stop)
 
     admitted = within(Placement.admitted_at)
-    ended = within(Placement.ended_at)
-    counts = [
-        within(Placement.proposed_at),
-        within(Placement.accepted_at),
-        admitted,
-        and_(Placement.status == "declined", ended),
-        and_(Placement.status == "expired", ended),
-    ]
-    people = [getattr(PlacementRequest, name) for name in STATUS_CELLS + SEX_CELLS]
-    activity = _with_group(
-        select(
-            key,
-            *(func.sum(case((c, 1), else_=0)) for c in counts),
-            *(func.sum(case((admitted, p), else_=0)) for p in people),
-        )
-        .select_from(Placement)
-        .join(Shelter, Shelter.id == Placement.shelter_id)
-        .join(PlacementRequest, PlacementRequest.id == Placement.request_id)
-        .where(
-            or_(
-                within(Placement.proposed_at),
-                within(Placement.accepted_at),
-                admitted,
-                ended,
-            )
-        ),
-        group_by,
-    ).group_by(key)
-    for group_key, *values in session.execute(activity):
-        row = rows[group_key]
-        for name, value in zip(COUNT_CELLS, values, strict=True):
-            setattr(row, name, int(value or 0))
-
     for median_cell, (start_col, count_condition) in {
         "median_hours_to_proposal": (Placement.proposed_at, within(Placement.proposed_at)),
         "median_hours_to_admission": (Placement.admitted_at, admitted),
@@ -484,8 +637,21 @@ def allocation_report(
     for row in [*ordered, totals]:
         if row.bed_nights_available > 0:
             row.occupancy_rate = round(row.bed_nights_occupied / row.bed_nights_available, 4)
-    _protect_allocation(ordered, totals, k)
-    return AllocationReport(period=when, group_by=group_by, k=k, rows=ordered, totals=totals)
+    if when.published:
+        protection = linked_allocation(session, when, k, cache=cache)
+        _apply_linked(protection, when, group_by, ordered, totals, k)
+        report_disclosure = _linked("allocation", when, k, ALLOCATION_TABLES)
+    else:
+        _protect_allocation(ordered, totals, k)
+        report_disclosure = _single(when, k)
+    return AllocationReport(
+        period=when,
+        group_by=group_by,
+        k=k,
+        rows=ordered,
+        totals=totals,
+        disclosure=report_disclosure,
+    )
 
 
 def _sort_key(key: str, group_by: GroupBy) -> tuple[int, str]:
@@ -578,6 +744,113 @@ def _protect_allocation(rows: list[AllocationRow], totals: AllocationRow, k: int
                 row.suppressed.append(median)
 
 
+ALLOCATION_TABLES = ("shelter", "organization", "region", "total")
+ALLOCATION_SYSTEM_BLOCKS = (
+    ("placements_proposed",),
+    ("placements_accepted",),
+    ("placements_declined",),
+    ("placements_expired",),
+    ("placements_admitted", *STATUS_CELLS, *SEX_CELLS),
+)
+# What every shelter-month obeys, and a reader knows: people by status = people by sex, and
+# at least one person per admitted placement.
+ALLOCATION_EQUALITIES = (tuple((n, 1) for n in STATUS_CELLS) + tuple((n, -1) for n in SEX_CELLS),)
+ALLOCATION_AT_LEAST = ((*tuple((n, 1) for n in STATUS_CELLS), ("placements_admitted", -1)),)
+
+
+def _month(year: int, month: int, as_of: datetime) -> Period:
+    last = (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+    return Period(first=date(year, month, 1), last=last, as_of=as_of)
+
+
+def _start_month(created: datetime, year: int) -> int:
+    created = created.astimezone(UTC)
+    if created.year < year:
+        return 1
+    return created.month if created.year == year else 13
+
+
+def allocation_system(session: Session, when: Period) -> tuple[System[int], dict[Any, int]]:
+    """The year's linked allocation tables and their base cells (shelter x closed month)."""
+    year, through = when.first.year, when.closed_months
+    shelters = session.execute(
+        select(
+            Shelter.id, Shelter.region_code, Shelter.organization_id, Shelter.created_at
+        ).order_by(Shelter.id)
+    ).all()
+    base: dict[Any, int] = {}
+    start = {sid: _start_month(created, year) for sid, _, _, created in shelters}
+    for month in range(1, through + 1):
+        for key, values in _activity(session, _month(year, month, when.as_of), "shelter").items():
+            sid = int(key)
+            for name, value in zip(COUNT_CELLS, values, strict=True):
+                if value:
+                    base[(sid, month, name)] = value
+                    start[sid] = min(start[sid], month)
+    system = System(
+        units=tuple(sid for sid, *_ in shelters),
+        groupings={
+            "shelter": {sid: str(sid) for sid, *_ in shelters},
+            "region": {sid: region for sid, region, _, _ in shelters},
+            "organization": {sid: str(org) for sid, _, org, _ in shelters},
+            TOTAL_KEY: {sid: TOTAL_KEY for sid, *_ in shelters},
+        },
+        identity="shelter",
+        blocks=ALLOCATION_SYSTEM_BLOCKS,
+        equalities=ALLOCATION_EQUALITIES,
+        at_least=ALLOCATION_AT_LEAST,
+        start=start,
+    )
+    return system, base
+
+
+def linked_allocation(
+    session: Session, when: Period, k: int, *, cache: ProtectionCache | None = None
+) -> Protection:
+    """The protection of every allocation table of ``when``'s year, through its closed months.
+
+    Cells are ``(grouping, key, period id, count)`` with grouping ``shelter``, ``region``,
+    ``organization`` or ``total``; see ``shelters.disclosure`` for how they are chosen.
+    """
+    system, base = allocation_system(session, when)
+    return _protected(system, base, k, when.closed_months, cache)
+
+
+def _protected(
+    system: System[Any], base: dict[Any, int], k: int, through: int, cache: ProtectionCache | None
+) -> Protection:
+    def compute() -> Protection:
+        return disclosure.protect(system, base, k, through=through)
+
+    if cache is None:
+        return compute()
+    return cache.get_or_compute(ProtectionCache.key(system, base, k, through), compute)
+
+
+def _apply_linked(
+    protection: Protection,
+    when: Period,
+    group_by: GroupBy,
+    rows: list[AllocationRow],
+    totals: AllocationRow,
+    k: int,
+) -> None:
+    pid = when.calendar
+    assert pid is not None
+    for grouping, row in [*((group_by, r) for r in rows), (TOTAL_KEY, totals)]:
+        for name in COUNT_CELLS:
+            cell = (grouping, row.key, pid, name)
+            value = protection.values.get(cell, 0)
+            setattr(row, name, None if cell in protection.suppressed else value)
+            if cell in protection.suppressed:
+                row.suppressed.append(name)
+        for median, basis in MEDIAN_CELLS.items():
+            count = protection.values.get((grouping, row.key, pid, basis), 0)
+            if 1 <= count < k and getattr(row, median) is not None:
+                setattr(row, median, None)
+                row.suppressed.append(median)
+
+
 # --- grants -----------------------------------------------------------------------------------
 
 
@@ -601,6 +874,7 @@ class GrantRow:
 class GrantsReport:
     period: Period
     rows: list[GrantRow]
+    disclosure: Disclosure
 
 
 UNDER_DELIVERY_SHARE = Decimal("0.8")
@@ -698,7 +972,7 @@ def grants_report(session: Session, principal: Principal, *, when: Period) -> Gr
                 under_delivery=Decimal(avail) < UNDER_DELIVERY_SHARE * funded,
             )
         )
-    return GrantsReport(period=when, rows=rows)
+    return GrantsReport(period=when, rows=rows, disclosure=_no_counts(when))
 
 
 def _money(value: Decimal) -> Decimal:
@@ -726,23 +1000,19 @@ class UnmetDemandReport:
     period: Period
     k: int
     rows: list[UnmetRow]
+    disclosure: Disclosure
 
 
 UNKNOWN_REGION = "unknown"
 
 
-def unmet_demand_report(session: Session, *, when: Period, k: int) -> UnmetDemandReport:
-    """Requests that could not be placed, by the request's region and reason code.
+def _first_events(session: Session, year: int, start: datetime, stop: datetime) -> Subquery:
+    """(request_id, reason, first_at): each request's first unmet event per reason in ``year``.
 
-    The record of unmet demand is (a) every unplaced outcome of a matching run that was not a
-    dry run, recorded in the period, under each of its reason codes (solver reasons without
-    shelter ids, e.g. ``missing_service:child_psychologist``, ``capacity_taken``), and
-    (b) every placement declined in the period, under ``declined:<reason>``. A request counts
-    once per region and reason however often it was left unplaced for that reason, so rows
-    of different reasons may share requests and are not meant to be added up. ``requests``
-    and the people cells are counts about people and are suppressed from 1 to k-1; no totals
-    are published, so no complementary suppression is needed.
+    Only events before ``stop`` count, and only pairs whose first event is at or after
+    ``start`` are kept (both inside ``year``).
     """
+    year_start = datetime(year, 1, 1, tzinfo=UTC)
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         codes = func.json_array_elements_text(RunOutcome.reason_codes).table_valued("value")
@@ -750,7 +1020,9 @@ def unmet_demand_report(session: Session, *, when: Period, k: int) -> UnmetDeman
         codes = func.json_each(RunOutcome.reason_codes).table_valued("value")
     unplaced = (
         select(
-            RunOutcome.request_id.label("request_id"), cast(codes.c.value, String).label("reason")
+            RunOutcome.request_id.label("request_id"),
+            cast(codes.c.value, String).label("reason"),
+            RunOutcome.recorded_at.label("at"),
         )
         .select_from(RunOutcome)
         .join(MatchingRun, MatchingRun.id == RunOutcome.run_id)
@@ -758,61 +1030,185 @@ def unmet_demand_report(session: Session, *, when: Period, k: int) -> UnmetDeman
         .where(
             RunOutcome.placed == false(),
             MatchingRun.dry_run == false(),
-            RunOutcome.recorded_at >= when.start,
-            RunOutcome.recorded_at < when.stop,
+            RunOutcome.recorded_at >= year_start,
+            RunOutcome.recorded_at < stop,
         )
     )
     declined = select(
         Placement.request_id,
         literal("declined:") + func.coalesce(Placement.decline_reason, "other"),
+        Placement.ended_at,
     ).where(
         Placement.status == "declined",
-        Placement.ended_at >= when.start,
-        Placement.ended_at < when.stop,
+        Placement.ended_at >= year_start,
+        Placement.ended_at < stop,
     )
-    events = union(unplaced, declined).subquery("events")
+    events = union_all(unplaced, declined).subquery("events")
+    first_at = func.min(events.c.at)
+    return (
+        select(
+            events.c.request_id.label("request_id"),
+            events.c.reason.label("reason"),
+            first_at.label("first_at"),
+        )
+        .group_by(events.c.request_id, events.c.reason)
+        .having(first_at >= start)
+        .subquery("firsts")
+    )
+
+
+def _unmet_counts(
+    session: Session, year: int, start: datetime, stop: datetime, *, by_month: bool
+) -> dict[tuple[str, str, int], list[int]]:
+    """(region, reason, month or 0) → [requests, people by status] over first events."""
+    firsts = _first_events(session, year, start, stop)
     region = func.coalesce(PlacementRequest.region_code, UNKNOWN_REGION)
+    month: ColumnElement[int] = literal(0)
+    if by_month:
+        month = literal(1) + sum(
+            (
+                case((firsts.c.first_at >= datetime(year, m, 1, tzinfo=UTC), 1), else_=0)
+                for m in range(2, 13)
+            ),
+            start=literal(0),
+        )
     stmt = (
         select(
             region,
-            events.c.reason,
+            firsts.c.reason,
+            month.label("month"),
             func.count(),
             *(func.sum(getattr(PlacementRequest, name)) for name in STATUS_CELLS),
         )
-        .select_from(events)
-        .join(PlacementRequest, PlacementRequest.id == events.c.request_id)
-        .group_by(region, events.c.reason)
-        .order_by(region, events.c.reason)
+        .select_from(firsts)
+        .join(PlacementRequest, PlacementRequest.id == firsts.c.request_id)
+        .group_by(region, firsts.c.reason, month)
     )
-    rows = [
-        UnmetRow(
-            region=str(reg),
-            reason_code=str(reason),
-            requests=int(n),
-            people_adult=int(a or 0),
-            people_accompanied_child=int(c or 0),
-            people_unaccompanied_minor=int(u or 0),
+    return {
+        (str(reg), str(reason), int(m)): [int(n), *(int(v or 0) for v in people)]
+        for reg, reason, m, n, *people in session.execute(stmt)
+    }
+
+
+UNMET_AT_LEAST = ((*tuple((n, 1) for n in STATUS_CELLS), ("requests", -1)),)
+
+
+def _unmet_key(region: str, reason: str) -> str:
+    return f"{region} {reason}"
+
+
+def linked_unmet_demand(
+    session: Session, when: Period, k: int, *, cache: ProtectionCache | None = None
+) -> tuple[Protection, list[tuple[str, str]]]:
+    """The protection of every unmet-demand table of ``when``'s year, and its rows.
+
+    Rows are the (region, reason) pairs with unmet demand in the year's closed months; their
+    cells are ``("row", "<region> <reason>", period id, count)``. Rows share no published
+    relation (no totals; rows of different reasons share requests), so each row's months,
+    quarters and year form their own linked table.
+    """
+    year, through = when.first.year, when.closed_months
+    counts: dict[tuple[str, str, int], list[int]] = {}
+    if through:
+        stop = _month(year, through, when.as_of).stop
+        counts = _unmet_counts(session, year, datetime(year, 1, 1, tzinfo=UTC), stop, by_month=True)
+    units = sorted({(region, reason) for region, reason, _ in counts})
+    base: dict[Any, int] = {}
+    start: dict[tuple[str, str], int] = {}
+    for (region, reason, month), values in counts.items():
+        start[(region, reason)] = min(start.get((region, reason), 13), month)
+        for name, value in zip(UNMET_CELLS, values, strict=True):
+            if value:
+                base[((region, reason), month, name)] = value
+    system = System(
+        units=tuple(units),
+        groupings={"row": {u: _unmet_key(*u) for u in units}},
+        identity="row",
+        blocks=(UNMET_CELLS,),
+        at_least=UNMET_AT_LEAST,
+        start=start,
+    )
+    return _protected(system, base, k, through, cache), units
+
+
+def unmet_demand_report(
+    session: Session, *, when: Period, k: int, cache: ProtectionCache | None = None
+) -> UnmetDemandReport:
+    """Requests that could not be placed, by the request's region and reason code.
+
+    The record of unmet demand is (a) every unplaced outcome of a matching run that was not a
+    dry run, under each of its reason codes (solver reasons without shelter ids, e.g.
+    ``missing_service:child_psychologist``, ``capacity_taken``), and (b) every placement
+    declined, under ``declined:<reason>``. A request counts once per region, reason and
+    calendar year: on the date it was first left unplaced for that reason that year. So the
+    months of a year add up to its quarters and the year, and rows of different reasons may
+    share requests (they are not meant to be added up; no totals are published).
+    ``requests`` and the people cells are counts about people: for a publication period the
+    cells are protected over every unmet-demand table of the year (``linked_unmet_demand``,
+    where every row lists the year's (region, reason) pairs so far, zeros included); for any
+    other window (admins only) each small cell is suppressed within this table.
+    """
+    rows: list[UnmetRow] = []
+    if when.published:
+        protection, units = linked_unmet_demand(session, when, k, cache=cache)
+        pid = when.calendar or "y"
+        for region, reason in units:
+            row = UnmetRow(region, reason, 0, 0, 0, 0)
+            for name in UNMET_CELLS:
+                cell = ("row", _unmet_key(region, reason), pid, name)
+                secret = cell in protection.suppressed
+                setattr(row, name, None if secret else protection.values.get(cell, 0))
+                if secret:
+                    row.suppressed.append(name)
+            rows.append(row)
+        return UnmetDemandReport(
+            period=when, k=k, rows=rows, disclosure=_linked("unmet-demand", when, k, ("row",))
         )
-        for reg, reason, n, a, c, u in session.execute(stmt)
-    ]
-    values = {
+    totals: dict[tuple[str, str], list[int]] = {}
+    for year in range(when.first.year, when.last.year + 1):
+        start = max(when.start, datetime(year, 1, 1, tzinfo=UTC))
+        stop = min(when.stop, datetime(year + 1, 1, 1, tzinfo=UTC))
+        for (region, reason, _), values in _unmet_counts(
+            session, year, start, stop, by_month=False
+        ).items():
+            into = totals.setdefault((region, reason), [0] * len(UNMET_CELLS))
+            for i, value in enumerate(values):
+                into[i] += value
+    for (region, reason), (n, adult, child, minor) in sorted(totals.items()):
+        rows.append(UnmetRow(region, reason, n, adult, child, minor))
+    cells = {
         (i, name): int(getattr(row, name) or 0)
         for i, row in enumerate(rows)
         for name in UNMET_CELLS
     }
-    hidden = suppress(values, [], k)
+    hidden = suppress(cells, [], k)
     for i, row in enumerate(rows):
         for name in UNMET_CELLS:
             if (i, name) in hidden:
                 setattr(row, name, None)
                 row.suppressed.append(name)
-    return UnmetDemandReport(period=when, k=k, rows=rows)
+    return UnmetDemandReport(period=when, k=k, rows=rows, disclosure=_single(when, k))
+
+
+# --- grants disclosure --------------------------------------------------------------------------
+
+
+def _no_counts(when: Period) -> Disclosure:
+    return Disclosure(
+        method="none",
+        k=None,
+        period=when.label,
+        statement=(
+            "Bed-nights and money are not counts of people: nothing in this report is suppressed."
+        ),
+    )
 
 
 __all__ = [
     "GROUPINGS",
     "AllocationReport",
     "AllocationRow",
+    "Disclosure",
     "GrantRow",
     "GrantsReport",
     "Period",
@@ -821,6 +1217,9 @@ __all__ = [
     "allocation_relations",
     "allocation_report",
     "grants_report",
+    "linked_allocation",
+    "linked_unmet_demand",
     "period",
+    "period_for",
     "unmet_demand_report",
 ]

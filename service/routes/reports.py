@@ -2,6 +2,10 @@
 
 Every report request is audited by the unit of work, from the table in ``service/audit.py``
 (one entry per request, naming the report; the format is the route's).
+
+Funders ask for publication periods only (a calendar month, quarter or year that has ended;
+anything else is a 422 ``period-not-published`` problem); every report says in ``disclosure``
+(JSON) or its last line (CSV, SVG) how it was protected.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.settings import Settings
 from shelters import reports
+from shelters.disclosure import ProtectionCache
 from shelters.identity import Principal, Role
 from shelters.reports import GroupBy
 
@@ -35,6 +40,21 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "model": None}
 }
+
+
+class DisclosureOut(BaseModel):
+    """How the report was protected (SPEC §8)."""
+
+    method: Literal["linked-tables", "single-table", "none"] = Field(
+        description="linked-tables: suppression chosen over every table of the year a funder "
+        "can ask for; single-table: within this table only (admin windows that are not "
+        "publication periods); none: the report holds no counts of people."
+    )
+    k: int | None = Field(description="Counts of people from 1 to k-1 are suppressed.")
+    period: str = Field(description="2026, 2026-Q1, 2026-03, or first..last for other windows.")
+    year: int | None = Field(description="The year whose tables are protected together.")
+    tables: list[str] = Field(description="Groupings protected together with this one.")
+    statement: str
 
 
 class AllocationCells(BaseModel):
@@ -70,6 +90,7 @@ class AllocationOut(BaseModel):
     k: int = Field(description="Counts of people from 1 to k-1 are suppressed.")
     rows: list[AllocationRowOut]
     totals: AllocationCells
+    disclosure: DisclosureOut
 
 
 class GrantRowOut(BaseModel):
@@ -91,6 +112,7 @@ class GrantsOut(BaseModel):
     from_: date = Field(alias="from")
     to: date
     rows: list[GrantRowOut]
+    disclosure: DisclosureOut
 
 
 class UnmetRowOut(BaseModel):
@@ -108,6 +130,7 @@ class UnmetDemandOut(BaseModel):
     to: date
     k: int
     rows: list[UnmetRowOut]
+    disclosure: DisclosureOut
 
 
 ALLOCATION_COLUMNS = (
@@ -149,10 +172,29 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _allocation(request: Request, db: Session, first: date, last: date, group_by: GroupBy) -> Any:
-    when = reports.period(first, last)
+def _cache(request: Request) -> ProtectionCache | None:
+    cache: ProtectionCache | None = getattr(request.app.state, "disclosure_cache", None)
+    return cache
+
+
+def _disclosure(report: Any) -> DisclosureOut:
+    return DisclosureOut.model_validate(asdict(report.disclosure))
+
+
+def _allocation(
+    request: Request,
+    principal: Principal,
+    db: Session,
+    first: date,
+    last: date,
+    group_by: GroupBy,
+) -> reports.AllocationReport:
     return reports.allocation_report(
-        db, when=when, group_by=group_by, k=_settings(request).suppression_k
+        db,
+        when=reports.period_for(principal, first, last),
+        group_by=group_by,
+        k=_settings(request).suppression_k,
+        cache=_cache(request),
     )
 
 
@@ -167,6 +209,7 @@ def _allocation_out(report: reports.AllocationReport) -> AllocationOut:
             "k": report.k,
             "rows": [AllocationRowOut(**asdict(row)) for row in report.rows],
             "totals": AllocationCells(**totals),
+            "disclosure": _disclosure(report),
         }
     )
 
@@ -185,10 +228,12 @@ def allocation(
     group_by: GroupBy = "shelter",
 ) -> Any:
     """Bed-nights, placements and people per shelter, region or organisation."""
-    report = _allocation(request, db, first, to, group_by)
+    report = _allocation(request, principal, db, first, to, group_by)
     if _wants_csv(request):
         rows = [asdict(r) for r in report.rows] + [asdict(report.totals)]
-        text = report_formats.to_csv(ALLOCATION_COLUMNS, rows, k=report.k)
+        text = report_formats.to_csv(
+            ALLOCATION_COLUMNS, rows, k=report.k, disclosure=report.disclosure
+        )
         return _answer(report="allocation", fmt="csv", csv_text=text)
     body = _allocation_out(report)
     return _answer(report="allocation", fmt="json", json_body=body)
@@ -208,14 +253,14 @@ def allocation_chart(
     group_by: GroupBy = "shelter",
 ) -> Response:
     """Chart of the allocation report: occupancy and people admitted per group."""
-    report = _allocation(request, db, first, to, group_by)
+    report = _allocation(request, principal, db, first, to, group_by)
     svg = report_formats.allocation_svg(report)
     answer: Response = _answer(report="allocation", fmt="svg", svg=svg)
     return answer
 
 
 def _grants(db: Session, principal: Principal, first: date, last: date) -> reports.GrantsReport:
-    return reports.grants_report(db, principal, when=reports.period(first, last))
+    return reports.grants_report(db, principal, when=reports.period_for(principal, first, last))
 
 
 @router.get(
@@ -234,9 +279,11 @@ def grants(
     report = _grants(db, principal, first, to)
     rows = [asdict(r) | {"suppressed": list(r.suppressed)} for r in report.rows]
     if _wants_csv(request):
-        text = report_formats.to_csv(GRANT_COLUMNS, rows)
+        text = report_formats.to_csv(GRANT_COLUMNS, rows, disclosure=report.disclosure)
         return _answer(report="grants", fmt="csv", csv_text=text)
-    body = GrantsOut.model_validate({"from": first, "to": to, "rows": rows})
+    body = GrantsOut.model_validate(
+        {"from": first, "to": to, "rows": rows, "disclosure": _disclosure(report)}
+    )
     return _answer(report="grants", fmt="json", json_body=body)
 
 
@@ -272,10 +319,14 @@ def unmet_demand(
 ) -> Any:
     """Requests left unplaced, by region, reason code and member status."""
     k = _settings(request).suppression_k
-    report = reports.unmet_demand_report(db, when=reports.period(first, to), k=k)
+    report = reports.unmet_demand_report(
+        db, when=reports.period_for(principal, first, to), k=k, cache=_cache(request)
+    )
     rows = [asdict(r) for r in report.rows]
     if _wants_csv(request):
-        text = report_formats.to_csv(UNMET_COLUMNS, rows, k=k)
+        text = report_formats.to_csv(UNMET_COLUMNS, rows, k=k, disclosure=report.disclosure)
         return _answer(report="unmet-demand", fmt="csv", csv_text=text)
-    body = UnmetDemandOut.model_validate({"from": first, "to": to, "k": k, "rows": rows})
+    body = UnmetDemandOut.model_validate(
+        {"from": first, "to": to, "k": k, "rows": rows, "disclosure": _disclosure(report)}
+    )
     return _answer(report="unmet-demand", fmt="json", json_body=body)

@@ -624,9 +624,18 @@ def match(
 
 
 def _report_period(first: date | None, last: date | None) -> tuple[date, date]:
-    """The period asked for, by default the 30 days up to today (UTC)."""
-    last = last or utcnow().date()
-    return first or last - timedelta(days=29), last
+    """The period asked for, by default the last calendar quarter that has ended (UTC).
+
+    Funders may only ask for publication periods (a month, quarter or year whose quarter has
+    ended), so that is the default for everyone.
+    """
+    if first is not None and last is not None:
+        return first, last
+    today = utcnow().date()
+    quarter_start = today.replace(month=3 * ((today.month - 1) // 3) + 1, day=1)
+    previous_end = quarter_start - timedelta(days=1)
+    previous_start = previous_end.replace(month=previous_end.month - 2, day=1)
+    return first or previous_start, last or previous_end
 
 
 def _asking_for_csv(request: Request) -> Request:

@@ -16,7 +16,8 @@ from shelters.identity import Role
 from tests.conftest import World
 from tests.shelters.test_reports import History, build_crafted
 
-PERIOD = {"from": "2026-03-01", "to": "2026-03-10"}
+PERIOD = {"from": "2026-03-01", "to": "2026-03-10"}  # admins only: not a publication period
+MONTH = {"from": "2026-03-01", "to": "2026-03-31"}
 REPORTS = ("/api/v1/reports/allocation", "/api/v1/reports/grants", "/api/v1/reports/unmet-demand")
 CHARTS = ("/api/v1/reports/allocation.svg", "/api/v1/reports/grants.svg")
 
@@ -47,25 +48,29 @@ def test_allocation_answers_json_with_suppressed_cells_null_and_named(
     client: TestClient, world: World, crafted: History
 ) -> None:
     response = client.get(
-        "/api/v1/reports/allocation", params=PERIOD, headers=world.headers(Role.FUNDER)
+        "/api/v1/reports/allocation", params=MONTH, headers=world.headers(Role.FUNDER)
     )
     assert response.status_code == 200
     body = response.json()
     assert (body["from"], body["to"], body["group_by"], body["k"]) == (
         "2026-03-01",
-        "2026-03-10",
+        "2026-03-31",
         "shelter",
         11,
     )
     rows = [r for r in body["rows"] if r["bed_nights_occupied"]]
     assert len(rows) == 1
     row = rows[0]
-    assert row["bed_nights_available"] == 102
-    assert row["bed_nights_occupied"] == 44
+    # Unit 1: 10+10+8+8+10 then 26 nights of 10; unit 2: 2 beds on the nights of 8-31 March.
+    assert row["bed_nights_available"] == 46 + 260 + 48
+    # 7 people x 3 nights, 3 people from the night of 10 March on, 2 people all month.
+    assert row["bed_nights_occupied"] == 21 + 3 * 22 + 2 * 31
     assert row["placements_proposed"] is None
     assert "placements_proposed" in row["suppressed"]
     assert body["totals"]["people_adult"] is None
-    assert body["totals"]["bed_nights_occupied"] == 44
+    assert body["totals"]["bed_nights_occupied"] == 149
+    assert body["disclosure"]["method"] == "linked-tables"
+    assert (body["disclosure"]["k"], body["disclosure"]["period"]) == (11, "2026-03")
 
 
 def test_allocation_csv_is_rfc4180_and_shows_suppressed_cells_as_below_k(
@@ -85,7 +90,8 @@ def test_allocation_csv_is_rfc4180_and_shows_suppressed_cells_as_below_k(
     assert astana["bed_nights_available"] == "102"
     assert astana["placements_proposed"] == "<11"
     assert astana["people_adult"] == "<11"
-    assert table[-1]["key"] == "total"
+    assert table[-2]["key"] == "total"
+    assert table[-1]["key"].startswith("# disclosure: single-table, period 2026-03-01..2026-03-10")
 
 
 def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
@@ -106,25 +112,28 @@ def test_csv_cells_that_look_like_formulas_are_neutralised() -> None:
 
 def test_grants_report_in_json_and_csv(client: TestClient, world: World, crafted: History) -> None:
     headers = world.headers(Role.FUNDER, org=crafted.funder_org)  # type: ignore[attr-defined]
-    body = client.get("/api/v1/reports/grants", params=PERIOD, headers=headers).json()
-    assert [r["funded_bed_nights"] for r in body["rows"]] == [120]
+    body = client.get("/api/v1/reports/grants", params=MONTH, headers=headers).json()
+    assert [r["funded_bed_nights"] for r in body["rows"]] == [12 * 31]
     row = body["rows"][0]
-    assert row["available_bed_nights"] == 102
-    assert row["occupied_bed_nights"] == 44
-    assert row["under_delivery"] is False  # 102 >= 0.8 * 120
-    assert row["amount_in_period"] == "1000.00"
-    assert row["cost_per_occupied_bed_night"] == "22.73"
+    assert row["available_bed_nights"] == 354
+    assert row["occupied_bed_nights"] == 149
+    assert row["under_delivery"] is False  # 354 >= 0.8 * 372
+    assert row["amount_in_period"] == "3100.00"
+    assert row["cost_per_occupied_bed_night"] == "20.81"
+    assert body["disclosure"]["method"] == "none"
     text = client.get(
-        "/api/v1/reports/grants", params=PERIOD, headers=headers | {"Accept": "text/csv"}
+        "/api/v1/reports/grants", params=MONTH, headers=headers | {"Accept": "text/csv"}
     ).text
     assert next(iter(csv.DictReader(io.StringIO(text))))["under_delivery"] == "false"
+    last = list(csv.reader(io.StringIO(text)))[-1]
+    assert last[0].startswith("# disclosure: none, period 2026-03.")
 
 
 def test_another_funder_sees_no_rows_of_a_grant_not_theirs(
     client: TestClient, world: World, crafted: History
 ) -> None:
     body = client.get(
-        "/api/v1/reports/grants", params=PERIOD, headers=world.headers(Role.FUNDER)
+        "/api/v1/reports/grants", params=MONTH, headers=world.headers(Role.FUNDER)
     ).json()
     assert body["rows"] == []
 
