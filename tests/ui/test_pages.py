@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -17,8 +18,8 @@ from sqlalchemy.orm import Session
 from service.app import create_app
 from shelters import identity, lifecycle, registry
 from shelters.cases import create_case
-from shelters.identity import Role
-from shelters.models import Placement, PlacementRequest, Shelter, Unit, User
+from shelters.identity import Principal, Role
+from shelters.models import Case, Placement, PlacementRequest, Shelter, Unit, User
 from shelters.profiles import CaseProfile, MemberProfile
 from tests.conftest import PASSWORD, TEST_SECRET, World, make_settings
 from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN, request_for
@@ -376,9 +377,18 @@ def _case_card(page: str, case_id: int) -> str:
     return page[start : page.index("</article>", start)]
 
 
-def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
-    browser: TestClient, world: World, db: Session
-) -> None:
+@dataclass(frozen=True)
+class HeldBed:
+    caseworker: User
+    coordinator: Principal
+    shelter: Shelter
+    case: Case
+    request: PlacementRequest
+    placement: Placement
+
+
+def held_bed(world: World, db: Session) -> HeldBed:
+    """A caseworker's one-woman case with a bed proposed for it, and the shelter's coordinator."""
     shelter, unit = shelter_with_unit(world)
     caseworker_user = world.user(Role.CASEWORKER)
     caseworker = identity.principal_of(caseworker_user)
@@ -401,6 +411,15 @@ def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
         ttl=timedelta(hours=1),
         actor_id=caseworker.user_id,
     )
+    return HeldBed(caseworker_user, coordinator, shelter, case, request, placement)
+
+
+def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    held = held_bed(world, db)
+    caseworker_user, coordinator, shelter = held.caseworker, held.coordinator, held.shelter
+    case, placement = held.case, held.placement
     for action in ("accept", "admit"):
         lifecycle.transition(db, coordinator, placement.id, action)
     token = log_in(browser, caseworker_user)
@@ -424,28 +443,9 @@ def test_a_housed_case_is_offered_no_second_bed_and_a_discharge_is_shown(
 def test_a_caseworker_lifts_a_decline_from_the_page(
     browser: TestClient, world: World, db: Session
 ) -> None:
-    shelter, unit = shelter_with_unit(world)
-    caseworker_user = world.user(Role.CASEWORKER)
-    caseworker = identity.principal_of(caseworker_user)
-    coordinator = identity.principal_of(world.user(Role.COORDINATOR, shelters=[shelter]))
-    case = create_case(
-        db,
-        caseworker,
-        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
-        separate_from_case_ids=[],
-        majority_age=18,
-    )
-    request = lifecycle.create_request(
-        db, caseworker, case_id=case.id, priority=None, preferred_regions=[], majority_age=18
-    )
-    placement = lifecycle.hold_beds(
-        db,
-        request,
-        shelter_id=shelter.id,
-        beds={"A": unit.id},
-        ttl=timedelta(hours=1),
-        actor_id=caseworker.user_id,
-    )
+    held = held_bed(world, db)
+    caseworker_user, coordinator, shelter = held.caseworker, held.coordinator, held.shelter
+    case, request, placement = held.case, held.request, held.placement
     lifecycle.transition(db, coordinator, placement.id, "decline", reason="staffing")
     token = log_in(browser, caseworker_user)
     lift = f"/ui/requests/{request.id}/declined-shelters/{shelter.id}/lift"
