@@ -8,6 +8,7 @@ it. Tests that only make sense on PostgreSQL are marked ``postgres`` and skip on
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -256,3 +257,15 @@ def world(db: Session, settings: Settings) -> World:
 def as_role(world: World) -> Callable[[Role], dict[str, str]]:
     """Auth headers for a new user of a role."""
     return lambda role: world.headers(role)
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(client: TestClient, path: str = "/ui/login") -> str:
+    """The CSRF token of the web page at ``path``, as a browser would find it."""
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    found = CSRF.search(response.text)
+    assert found is not None
+    return found.group(1)

@@ -6,7 +6,6 @@ that claim too much, the second factor, and the audit entry of every change.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -25,9 +24,8 @@ from shelters import identity
 from shelters.audit import AuditEvent
 from shelters.identity import Role
 from shelters.models import ApiKey, RecoveryCode, User, WebSession, utcnow
-from tests.conftest import PASSWORD, TEST_SECRET, World, make_settings
+from tests.conftest import PASSWORD, TEST_SECRET, World, csrf_of, make_settings
 
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 NEW_PASSWORD = "a brand new long password"
 
 
@@ -36,14 +34,6 @@ def browser(app: FastAPI) -> Iterator[TestClient]:
     """A cookie-keeping client over https, so that Secure cookies come back."""
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         yield client
-
-
-def csrf_of(client: TestClient, path: str = "/ui/login") -> str:
-    response = client.get(path)
-    assert response.status_code == 200, response.text
-    found = CSRF.search(response.text)
-    assert found is not None
-    return found.group(1)
 
 
 def page_login(client: TestClient, user: User, code: str | None = None) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,10 +20,8 @@ from shelters.cases import create_case
 from shelters.identity import Principal, Role
 from shelters.models import Case, Placement, PlacementRequest, Shelter, Unit, User
 from shelters.profiles import CaseProfile, MemberProfile
-from tests.conftest import PASSWORD, TEST_SECRET, World, make_settings
+from tests.conftest import PASSWORD, TEST_SECRET, World, csrf_of, make_settings
 from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN, request_for
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -32,14 +29,6 @@ def browser(app: FastAPI) -> Iterator[TestClient]:
     """A cookie-keeping client over https, so that Secure cookies come back."""
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         yield client
-
-
-def csrf_of(client: TestClient, path: str = "/ui/login") -> str:
-    response = client.get(path)
-    assert response.status_code == 200, response.text
-    found = CSRF.search(response.text)
-    assert found is not None
-    return found.group(1)
 
 
 def log_in(client: TestClient, user: User, password: str = PASSWORD) -> str:
