@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from service.app import iter_api_routes
 from shelters.identity import Role, User
 from shelters.models import MatchingRun, Shelter, utcnow
-from tests.conftest import PASSWORD, World
+from tests.conftest import CSRF, PASSWORD, World
 from tests.service.lifecycle_helpers import ADULT_WOMEN, ONE_WOMAN, create_case, create_request
 
 # Routes that cannot leak, or that the walk must not call. Keep it short, say why.
@@ -36,7 +36,6 @@ SKIP = {
     ("GET", "/ui/static/{name}"),  # the stylesheet, a file on disk
     ("POST", "/ui/logout"),  # would end the walking session itself
 }
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TODAY = utcnow().date()
 PERIOD = {"from": (TODAY - timedelta(days=30)).isoformat(), "to": TODAY.isoformat()}
 CASE_BODY = {"members": ONE_WOMAN}
