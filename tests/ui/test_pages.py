@@ -193,26 +193,8 @@ def test_a_caseworker_never_sees_another_organisations_case(
 def test_a_decline_needs_a_reason_from_the_fixed_list(
     browser: TestClient, world: World, db: Session
 ) -> None:
-    shelter, unit = shelter_with_unit(world)
-    caseworker = identity.principal_of(world.user(Role.CASEWORKER))
-    case = create_case(
-        db,
-        caseworker,
-        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=30),)),
-        separate_from_case_ids=[],
-        majority_age=18,
-    )
-    request = lifecycle.create_request(
-        db, caseworker, case_id=case.id, priority=None, preferred_regions=[], majority_age=18
-    )
-    placement = lifecycle.hold_beds(
-        db,
-        request,
-        shelter_id=shelter.id,
-        beds={"A": unit.id},
-        ttl=timedelta(hours=1),
-        actor_id=caseworker.user_id,
-    )
+    held = held_bed(world, db)
+    shelter, placement = held.shelter, held.placement
     token = log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
     path = f"/ui/placements/{placement.id}/decline"
     refused = browser.post(path, data={"csrf_token": token, "reason": "bored"})
