@@ -432,3 +432,16 @@ def test_a_caseworker_lifts_a_decline_from_the_page(
     assert lifted.status_code == 303
     assert lifecycle.declined_shelters(db, [request.id]) == {request.id: []}
     assert f'action="{lift}"' not in _case_card(browser.get("/ui/caseworker").text, case.id)
+
+
+@pytest.mark.parametrize("path", ["/ui/units/{id}/edit", "/ui/placements/{id}/accept"])
+def test_a_page_id_past_the_storable_range_is_refused_not_a_500(
+    browser: TestClient, world: World, path: str
+) -> None:
+    shelter, _ = shelter_with_unit(world)
+    token = log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
+    url = path.format(id=2**63 - 1)
+    answer = (
+        browser.get(url) if url.endswith("/edit") else browser.post(url, data={"csrf_token": token})
+    )
+    assert 400 <= answer.status_code < 500, answer.text
