@@ -73,7 +73,6 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         if owns_engine:
             # Beats for this process's runs; finishes runs queued or held by dead processes.
             app.state.run_worker.start()
-        if owns_engine:
             # What start-up made (modules, routes, mappers, compiled schemas) lives as long as
             # the process: out of the collector's sight, a full collection no longer walks it.
             gc.freeze()
