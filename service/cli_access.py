@@ -24,39 +24,39 @@ OPERATOR_ROLE = "operator"
 
 
 @contextmanager
-def _audited(action: str, resource_type: str) -> Iterator[tuple[Session, list[int]]]:
-    """One transaction whose audit entry names the resource id the block appends to ``ids``."""
-    from sqlalchemy.orm import Session
+def _refused_in_one_line() -> Iterator[None]:
+    """A refused change (no such user or key, not allowed) is one line and exit 1."""
+    from shelters.errors import DomainError
 
-    from service.cli_support import require_database
-    from service.db import make_engine
+    try:
+        yield
+    except DomainError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _audited(action: str, resource_type: str) -> Iterator[tuple[Session, list[int]]]:
+    """One transaction whose audit entry names the resource id the block appends to ``ids``.
+
+    A refused change rolls back with its entry: nothing is written.
+    """
+    from service.cli_support import transaction
     from service.settings import Settings
     from shelters import audit
     from shelters.audit import AuditRecord
-    from shelters.errors import DomainError
 
-    settings = Settings()
-    require_database(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine, expire_on_commit=False) as session:
-            ids: list[int] = []
-            try:
-                yield session, ids
-            except DomainError as exc:
-                session.rollback()
-                typer.echo(f"error: {exc.detail}", err=True)
-                raise typer.Exit(1) from None
-            record = AuditRecord(
-                action=action,
-                resource_type=resource_type,
-                actor_role=OPERATOR_ROLE,
-                resource_id=ids[0] if ids else None,
-                request_id=f"cli-{uuid.uuid4().hex}",
-            )
-            audit.append_and_commit(session, record)
-    finally:
-        engine.dispose()
+    with _refused_in_one_line(), transaction(Settings()) as session:
+        ids: list[int] = []
+        yield session, ids
+        record = AuditRecord(
+            action=action,
+            resource_type=resource_type,
+            actor_role=OPERATOR_ROLE,
+            resource_id=ids[0] if ids else None,
+            request_id=f"cli-{uuid.uuid4().hex}",
+        )
+        audit.append(session, record)
 
 
 def _set_active(username: str, *, active: bool) -> None:
@@ -82,40 +82,25 @@ def enable_user(username: str) -> None:
 
 def list_api_keys(username: str) -> None:
     """List a user's API keys (never their secrets), newest first, one JSON object a line."""
-    from sqlalchemy.orm import Session
-
-    from service.cli_support import require_database
-    from service.db import make_engine
+    from service.cli_support import transaction
     from service.settings import Settings
     from shelters import identity
-    from shelters.errors import DomainError
 
-    settings = Settings()
-    require_database(settings)
-    engine = make_engine(settings.database_url)
-    try:
-        with Session(engine) as session:
-            try:
-                user_id = identity.find_user_id(session, username)
-            except DomainError as exc:
-                typer.echo(f"error: {exc.detail}", err=True)
-                raise typer.Exit(1) from None
-            keys = identity.list_user_api_keys(session, user_id)
-            for key in keys:
-                typer.echo(
-                    json.dumps(
-                        {
-                            "id": key.id,
-                            "prefix": key.prefix,
-                            "created_at": key.created_at.isoformat(),
-                            "expires_at": key.expires_at and key.expires_at.isoformat(),
-                            "revoked_at": key.revoked_at and key.revoked_at.isoformat(),
-                            "last_used_at": key.last_used_at and key.last_used_at.isoformat(),
-                        }
-                    )
+    with _refused_in_one_line(), transaction(Settings()) as session:
+        user_id = identity.find_user_id(session, username)
+        for key in identity.list_user_api_keys(session, user_id):
+            typer.echo(
+                json.dumps(
+                    {
+                        "id": key.id,
+                        "prefix": key.prefix,
+                        "created_at": key.created_at.isoformat(),
+                        "expires_at": key.expires_at and key.expires_at.isoformat(),
+                        "revoked_at": key.revoked_at and key.revoked_at.isoformat(),
+                        "last_used_at": key.last_used_at and key.last_used_at.isoformat(),
+                    }
                 )
-    finally:
-        engine.dispose()
+            )
 
 
 def revoke_api_key(key_id: int) -> None:
