@@ -7,10 +7,10 @@ never from the request body. Other organisations' cases do not exist for the cal
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from placement.eligibility import member_status
@@ -153,6 +153,29 @@ def separations(session: Session, case_ids: list[int]) -> dict[int, list[int]]:
     for row in session.scalars(stmt):
         out[row.case_id].append(row.other_case_id)
     return out
+
+
+def kept_apart(session: Session, case_ids: Sequence[int]) -> dict[int, set[int]]:
+    """The cases each of these cases must be kept apart from, in either direction.
+
+    A separation binds both cases whichever of them recorded it, so matching, the
+    availability check of a stored case and the pages all read it from here.
+    """
+    apart: dict[int, set[int]] = {c: set() for c in case_ids}
+    rows = session.scalars(
+        select(CaseSeparation).where(
+            or_(
+                CaseSeparation.case_id.in_(case_ids),
+                CaseSeparation.other_case_id.in_(case_ids),
+            )
+        )
+    )
+    for row in rows:
+        if row.case_id in apart:
+            apart[row.case_id].add(row.other_case_id)
+        if row.other_case_id in apart:
+            apart[row.other_case_id].add(row.case_id)
+    return apart
 
 
 def housed_at(session: Session, case_ids: Iterable[int]) -> dict[int, set[int]]:

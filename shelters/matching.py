@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from placement import Problem, Solution, solve
@@ -19,13 +19,12 @@ from placement.problem import Region as ProblemRegion
 from placement.problem import Weights
 from shelters import runs
 from shelters.bridge import open_shelters_for_solver, request_for_solver
-from shelters.cases import housed_at, profile_of
+from shelters.cases import housed_at, kept_apart, profile_of
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.identity import Principal
 from shelters.lifecycle import declined_shelters, expire_holds, get_request
 from shelters.models import (
     Case,
-    CaseSeparation,
     MatchingRun,
     Placement,
     PlacementRequest,
@@ -50,20 +49,7 @@ def _separations(
     Returns, per case, the cases it is separated from in either direction, and the shelters
     where any of them is held or housed right now.
     """
-    apart: dict[int, set[int]] = {c: set() for c in case_ids}
-    rows = session.scalars(
-        select(CaseSeparation).where(
-            or_(
-                CaseSeparation.case_id.in_(case_ids),
-                CaseSeparation.other_case_id.in_(case_ids),
-            )
-        )
-    )
-    for row in rows:
-        if row.case_id in apart:
-            apart[row.case_id].add(row.other_case_id)
-        if row.other_case_id in apart:
-            apart[row.other_case_id].add(row.case_id)
+    apart = kept_apart(session, case_ids)
     housed = housed_at(session, set().union(*apart.values()))
     blocked = {
         case: {shelter for other in others for shelter in housed.get(other, ())}

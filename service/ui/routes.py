@@ -568,7 +568,7 @@ def check_case(
         cases.profile_of(case),
         case=case_out(db, case, _settings(request).majority_age),
         open_request=open_request,
-        separate_from_case_ids=cases.separations(db, [case.id])[case.id],
+        separate_from_case_ids=sorted(cases.kept_apart(db, [case.id])[case.id]),
         may_request=case.purged_at is None
         and lifecycle.holding_request_or_placement(db, case.id) is None,
     )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.app import create_app
 from shelters import identity, lifecycle, registry
-from shelters.cases import create_case
+from shelters.cases import create_case, set_separations
 from shelters.identity import Principal, Role
 from shelters.models import Case, Placement, PlacementRequest, Shelter, Unit, User
 from shelters.profiles import CaseProfile, MemberProfile
@@ -445,3 +445,24 @@ def test_a_page_id_past_the_storable_range_is_refused_not_a_500(
         browser.get(url) if url.endswith("/edit") else browser.post(url, data={"csrf_token": token})
     )
     assert 400 <= answer.status_code < 500, answer.text
+
+
+def test_a_case_named_by_another_as_kept_apart_is_checked_as_matching_would(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    held = held_bed(world, db)
+    lifecycle.transition(db, held.coordinator, held.placement.id, "accept")
+    caseworker = identity.principal_of(held.caseworker)
+    named = create_case(
+        db,
+        caseworker,
+        CaseProfile(members=(MemberProfile(ref="A", sex="female", age=31),)),
+        separate_from_case_ids=[],
+        majority_age=18,
+    )
+    # The housed case records the separation; the case checked here records none itself.
+    set_separations(db, held.case, [named.id])
+    token = log_in(browser, held.caseworker)
+    page = browser.post(f"/ui/cases/{named.id}/check", data={"csrf_token": token})
+    assert page.status_code == 200, page.text
+    assert "Someone this case must be kept apart from is held or housed" in page.text
