@@ -1,0 +1,407 @@
+"""An independent lexicographic referee: a MIP of its own, solved by HiGHS level by level.
+
+The referee checks :func:`placement.solve.solve` from outside. It shares neither model nor
+pre-filter with it: admission, bed blocks and the shelter-level conditions are re-derived here
+from SPEC §4 and §6 in a few plain lines (as :mod:`placement.verify` does), and the
+formulation is written from the problem's meaning:
+
+- ``x[r, s]`` binary for each pair where request ``r`` meets shelter ``s``'s conditions and
+  each of its bed blocks (a guardian with their accompanied children, or one member alone)
+  has a unit admitting the whole block with at least that many free beds;
+- ``Σ_s x[r, s] ≤ 1`` (placed whole in one shelter, or not at all);
+- a block with several candidate units gets ``y[r, s, b, u]`` binary with
+  ``Σ_u y = x[r, s]``; one candidate uses ``x`` itself;
+- ``Σ size_b · y ≤ free_beds(u)`` per unit;
+- separations: the ``separate_from`` graph (either direction) is covered by cliques, and per
+  clique and shelter at most one of its requests is placed there;
+- levels 5..1 in order: maximise the people placed at the level, then fix the level at the
+  value found (``≥``) before the next.
+
+Each level gets its own time limit. A level is *proven* when HiGHS reports OPTIMAL (relative
+MIP gap 0); otherwise it reports the best value found and HiGHS's best bound, and the lower
+levels are then optimal or bounded *given* that value. The soft cost is not optimised: the
+referee judges people placed, so its solution document says ``feasible``.
+
+Only the explanations of the solution document (``unplaced`` reasons) come from the solver's
+package (:func:`placement.explain.explain_unplaced`), so that the document has the same
+shape as every other and passes :func:`placement.verify.verify`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+import ortools
+from ortools.linear_solver import pywraplp
+
+from placement.cost import soft_cost
+from placement.explain import explain_unplaced
+from placement.instance import Instance, Placement
+from placement.problem import PRIORITIES, Member, Problem, Request, Shelter, problem_digest
+from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
+
+DEFAULT_LEVEL_TIME_LIMIT_S = 20.0
+"""Seconds per priority level when none is given (``refuge bench --referee-time-limit``)."""
+
+BACKENDS = ("HIGHS", "SCIP")
+"""MIP solvers tried in order; SCIP only where this OR-Tools build lacks HiGHS."""
+
+
+@dataclass(frozen=True)
+class Level:
+    """The referee's answer at one priority level.
+
+    Attributes:
+        priority: 5..1.
+        placed: people of this priority placed by the referee's solution.
+        bound: an upper bound on that, given the higher levels fixed at their ``placed``.
+        proven: ``placed == bound`` and HiGHS proved it (OPTIMAL).
+        outcome: ``optimal``, ``feasible`` (time limit, best found) or ``kept`` (no solution
+            in the time limit: the previous level's solution is kept).
+        wall_s: seconds this level's solve took (build and extraction included).
+    """
+
+    priority: int
+    placed: int
+    bound: int
+    proven: bool
+    outcome: str
+    wall_s: float
+
+
+@dataclass(frozen=True)
+class RefereeResult:
+    """The referee's levels, its solution document, and the MIP solver it used."""
+
+    backend: str
+    levels: tuple[Level, ...]
+    solution: Solution
+
+    @property
+    def placed(self) -> tuple[int, ...]:
+        """People placed per priority 5..1."""
+        return tuple(level.placed for level in self.levels)
+
+    @property
+    def bound(self) -> tuple[int, ...]:
+        """Bound per priority 5..1 (each given the levels above at their ``placed``)."""
+        return tuple(level.bound for level in self.levels)
+
+    @property
+    def proven(self) -> bool:
+        """Whether every level is proven: the lexicographic optimum of people placed."""
+        return all(level.proven for level in self.levels)
+
+
+# --- the rules, re-derived (SPEC §4) --------------------------------------------------------
+
+
+def _status(m: Member, members: Sequence[Member], majority_age: int) -> str:
+    if m.age >= majority_age:
+        return "adult"
+    for g in members:
+        if g.ref == m.guardian_ref and g is not m:
+            return "accompanied_child" if g.age >= majority_age else "unaccompanied_minor"
+    return "unaccompanied_minor"
+
+
+def _blocks(q: Request, majority_age: int) -> list[list[tuple[Member, str]]]:
+    """Members who must share a unit: a guardian with their accompanied children, or one alone."""
+    status = {m.ref: _status(m, q.members, majority_age) for m in q.members}
+    out: list[list[tuple[Member, str]]] = []
+    for m in q.members:
+        if status[m.ref] == "accompanied_child":
+            continue
+        block = [(m, status[m.ref])]
+        block += [
+            (c, "accompanied_child")
+            for c in q.members
+            if status[c.ref] == "accompanied_child" and c.guardian_ref == m.ref
+        ]
+        out.append(block)
+    return out
+
+
+def _shelter_allows(q: Request, s: Shelter) -> bool:
+    return (
+        s.status == "open"
+        and s.region not in q.excluded_regions
+        and s.id not in q.excluded_shelters
+        and s.id not in q.declined_shelters
+        and s.id not in q.separated_shelters
+        and all(c in s.services for c in q.required_services)
+        and (s.wheelchair_accessible or not q.wheelchair)
+        and (s.security_level == "high" or not q.high_risk)
+    )
+
+
+def _units_for(block: list[tuple[Member, str]], s: Shelter) -> list[int]:
+    """Indices of the units of ``s`` admitting every member of ``block``, with room for it."""
+    return [
+        ui
+        for ui, u in enumerate(s.units)
+        if u.free_beds >= len(block)
+        and all(
+            any(
+                m.sex in r.sexes and r.min_age <= m.age <= r.max_age and st in r.statuses
+                for r in u.admits
+            )
+            for m, st in block
+        )
+    ]
+
+
+def _clique_cover(n: int, edges: dict[int, set[int]]) -> list[list[int]]:
+    """Cliques covering every edge of the separation graph (greedy, deterministic)."""
+    covered: set[tuple[int, int]] = set()
+    cliques: list[list[int]] = []
+    for v in range(n):
+        for w in sorted(edges.get(v, ())):
+            if w < v or (v, w) in covered:
+                continue
+            clique = [v, w]
+            for z in sorted(edges[v] & edges[w]):
+                if z > w and all(z in edges[c] for c in clique):
+                    clique.append(z)
+            for i, a in enumerate(clique):
+                for b in clique[i + 1 :]:
+                    covered.add((min(a, b), max(a, b)))
+            cliques.append(clique)
+    return cliques
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """HiGHS prints a banner on file descriptor 1 whatever the log setting: divert it."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+def referee(
+    problem: Problem,
+    *,
+    level_time_limit_s: float = DEFAULT_LEVEL_TIME_LIMIT_S,
+    backend: str | None = None,
+) -> RefereeResult:
+    """Solve ``problem`` lexicographically (priorities 5..1) with an independent MIP.
+
+    Args:
+        problem: The problem.
+        level_time_limit_s: HiGHS time limit per priority level, in seconds.
+        backend: ``HIGHS`` or ``SCIP``; None takes the first of :data:`BACKENDS` that this
+            OR-Tools build has.
+
+    Returns:
+        Per level the people placed, a bound and whether it is proven; and a solution
+        document (status ``feasible``: the soft cost is not optimised) that passes
+        :func:`placement.verify.verify`.
+
+    Raises:
+        RuntimeError: when no MIP backend is available.
+    """
+    names = (backend,) if backend is not None else BACKENDS
+    solver = None
+    for name in names:
+        solver = pywraplp.Solver.CreateSolver(name)
+        if solver is not None:
+            backend = name
+            break
+    if solver is None or backend is None:
+        raise RuntimeError(f"no MIP solver among {', '.join(names)} in this OR-Tools build")
+    solver.SuppressOutput()
+    solver.SetNumThreads(1)
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(params.RELATIVE_MIP_GAP, 0.0)
+
+    requests, shelters = problem.requests, problem.shelters
+    age = problem.majority_age
+    blocks = [_blocks(q, age) for q in requests]
+    unit_rows = [[solver.Constraint(0.0, float(u.free_beds)) for u in s.units] for s in shelters]
+    # x[r][s] and, per pair, the unit chosen for each block: [(unit index, variable), ...].
+    x: list[dict[int, pywraplp.Variable]] = [{} for _ in requests]
+    beds: dict[tuple[int, int], list[list[tuple[int, pywraplp.Variable]]]] = {}
+    allowed: dict[tuple[object, ...], list[int]] = {}
+    for ri, q in enumerate(requests):
+        key = (
+            q.required_services,
+            q.wheelchair,
+            q.high_risk,
+            q.excluded_regions,
+            q.excluded_shelters,
+            q.declined_shelters,
+            q.separated_shelters,
+        )
+        if key not in allowed:
+            allowed[key] = [si for si, s in enumerate(shelters) if _shelter_allows(q, s)]
+        one = solver.Constraint(0.0, 1.0)
+        for si in allowed[key]:
+            s = shelters[si]
+            cands = [_units_for(b, s) for b in blocks[ri]]
+            if not all(cands) or len(q.members) > sum(u.free_beds for u in s.units):
+                continue
+            var = solver.BoolVar("")
+            one.SetCoefficient(var, 1.0)
+            x[ri][si] = var
+            chosen: list[list[tuple[int, pywraplp.Variable]]] = []
+            for block, units in zip(blocks[ri], cands, strict=True):
+                if len(units) == 1:
+                    options = [(units[0], var)]
+                else:
+                    link = solver.Constraint(0.0, 0.0)
+                    link.SetCoefficient(var, -1.0)
+                    options = []
+                    for ui in units:
+                        y = solver.BoolVar("")
+                        link.SetCoefficient(y, 1.0)
+                        options.append((ui, y))
+                for ui, v in options:
+                    row = unit_rows[si][ui]
+                    row.SetCoefficient(v, row.GetCoefficient(v) + len(block))
+                chosen.append(options)
+            beds[(ri, si)] = chosen
+
+    index = {q.id: i for i, q in enumerate(requests)}
+    edges: dict[int, set[int]] = {}
+    for ri, q in enumerate(requests):
+        for other in q.separate_from:
+            oi = index.get(other)
+            if oi is not None and oi != ri:
+                edges.setdefault(ri, set()).add(oi)
+                edges.setdefault(oi, set()).add(ri)
+    for clique in _clique_cover(len(requests), edges):
+        for si in sorted({si for ri in clique for si in x[ri]}):
+            members = [x[ri][si] for ri in clique if si in x[ri]]
+            if len(members) > 1:
+                row = solver.Constraint(0.0, 1.0)
+                for v in members:
+                    row.SetCoefficient(v, 1.0)
+
+    solver.SetTimeLimit(max(1, round(level_time_limit_s * 1000)))
+
+    def extract() -> dict[int, tuple[int, list[int]]]:
+        """The last solve's placement: request → (shelter, unit index per block)."""
+        out: dict[int, tuple[int, list[int]]] = {}
+        for ri, pairs in enumerate(x):
+            for si, var in pairs.items():
+                if var.solution_value() > 0.5:
+                    out[ri] = (
+                        si,
+                        [
+                            next((ui for ui, v in options if v.solution_value() > 0.5), -1)
+                            for options in beds[(ri, si)]
+                        ],
+                    )
+        return out
+
+    def people(placement: dict[int, tuple[int, list[int]]], p: int) -> int:
+        return sum(len(requests[ri].members) for ri in placement if requests[ri].priority == p)
+
+    # The incumbent; the empty placement is feasible to start with.
+    current: dict[int, tuple[int, list[int]]] = {}
+    levels: list[Level] = []
+    for p in PRIORITIES:
+        start = time.perf_counter()
+        of_p = [ri for ri, q in enumerate(requests) if q.priority == p and x[ri]]
+        if not of_p:
+            levels.append(Level(p, 0, 0, True, "optimal", time.perf_counter() - start))
+            continue
+        objective = solver.Objective()
+        objective.Clear()
+        objective.SetMaximization()
+        for ri in of_p:
+            for var in x[ri].values():
+                objective.SetCoefficient(var, float(len(requests[ri].members)))
+        with _quiet_stdout():
+            outcome = solver.Solve(params)
+        bound = sum(len(requests[ri].members) for ri in of_p)
+        name = "kept"
+        if outcome in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+            found = extract()
+            if outcome == pywraplp.Solver.OPTIMAL:
+                bound = people(found, p)
+            elif objective.BestBound() == objective.BestBound():  # not NaN
+                bound = min(bound, int(objective.BestBound() + 1e-6))
+            if people(found, p) >= people(current, p):
+                current = found
+                name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
+        value = people(current, p)
+        bound = max(bound, value)
+        row = solver.Constraint(float(value), solver.infinity())
+        for ri in of_p:
+            for var in x[ri].values():
+                row.SetCoefficient(var, float(len(requests[ri].members)))
+        proven = name == "optimal" and value == bound
+        levels.append(Level(p, value, bound, proven, name, time.perf_counter() - start))
+
+    solution = _solution(problem, backend, level_time_limit_s, levels, current, blocks)
+    inst = Instance(problem)
+    placement: Placement = {}
+    for ri, (si, units) in current.items():
+        # The Instance's blocks are the same groups, each named here by its first member.
+        by_ref = {block[0][0].ref: ui for block, ui in zip(blocks[ri], units, strict=True)}
+        placement[ri] = (si, tuple(by_ref[b[0].ref] for b in inst.blocks[ri]))
+    unplaced = tuple(
+        Unplaced(requests[ri].id, reasons)
+        for ri, reasons in sorted(explain_unplaced(inst, placement).items())
+    )
+    return RefereeResult(backend, tuple(levels), replace(solution, unplaced=unplaced))
+
+
+def _solution(
+    problem: Problem,
+    backend: str,
+    level_time_limit_s: float,
+    levels: Sequence[Level],
+    current: dict[int, tuple[int, list[int]]],
+    blocks: Sequence[list[list[tuple[Member, str]]]],
+) -> Solution:
+    requests, shelters = problem.requests, problem.shelters
+    regions = {r.code: r for r in problem.regions}
+    assignments = []
+    cost = 0
+    for ri in sorted(current):
+        si, units = current[ri]
+        q, s = requests[ri], shelters[si]
+        unit = {
+            m.ref: s.units[ui].id
+            for block, ui in zip(blocks[ri], units, strict=True)
+            for m, _ in block
+        }
+        assignments.append(
+            Assignment(q.id, s.id, tuple(Bed(m.ref, unit[m.ref]) for m in q.members))
+        )
+        cost += soft_cost(q, s, regions, problem.weights)
+    placed = tuple(level.placed for level in levels)
+    bound = tuple(level.bound for level in levels)
+    return Solution(
+        status="feasible",
+        problem_digest=problem_digest(problem),
+        solver=SolverInfo(
+            name=f"referee-{backend.lower()}",
+            version=f"ortools {getattr(ortools, '__version__', 'unknown')}",
+            seed=0,
+            workers=1,
+            time_limit_s=level_time_limit_s,
+        ),
+        objective=Objective(placed, cost),  # type: ignore[arg-type]
+        bound=Objective(bound, 0),  # type: ignore[arg-type]
+        wall_s=sum(level.wall_s for level in levels),
+        assignments=tuple(assignments),
+        unplaced=(),
+    )
