@@ -30,6 +30,7 @@ shape as every other and passes :func:`placement.verify.verify`.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -42,7 +43,7 @@ from ortools.linear_solver import pywraplp
 from placement.cost import soft_cost
 from placement.explain import explain_unplaced
 from placement.instance import Instance, Placement
-from placement.problem import PRIORITIES, Member, Problem, Request, Shelter, problem_digest
+from placement.problem import PRIORITIES, Member, Problem, Request, Shelter, Unit, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
 DEFAULT_LEVEL_TIME_LIMIT_S = 20.0
@@ -140,22 +141,6 @@ def _shelter_allows(q: Request, s: Shelter) -> bool:
     )
 
 
-def _units_for(block: list[tuple[Member, str]], s: Shelter) -> list[int]:
-    """Indices of the units of ``s`` admitting every member of ``block``, with room for it."""
-    return [
-        ui
-        for ui, u in enumerate(s.units)
-        if u.free_beds >= len(block)
-        and all(
-            any(
-                m.sex in r.sexes and r.min_age <= m.age <= r.max_age and st in r.statuses
-                for r in u.admits
-            )
-            for m, st in block
-        )
-    ]
-
-
 def _clique_cover(n: int, edges: dict[int, set[int]]) -> list[list[int]]:
     """Cliques covering every edge of the separation graph (greedy, deterministic)."""
     covered: set[tuple[int, int]] = set()
@@ -216,27 +201,97 @@ def referee(
         RuntimeError: when no MIP backend is available.
     """
     names = (backend,) if backend is not None else BACKENDS
-    solver = None
-    for name in names:
-        solver = pywraplp.Solver.CreateSolver(name)
-        if solver is not None:
-            backend = name
-            break
-    if solver is None or backend is None:
+    chosen = next((n for n in names if pywraplp.Solver.CreateSolver(n) is not None), None)
+    if chosen is None:
         raise RuntimeError(f"no MIP solver among {', '.join(names)} in this OR-Tools build")
-    solver.SuppressOutput()
-    solver.SetNumThreads(1)
-    params = pywraplp.MPSolverParameters()
-    params.SetDoubleParam(params.RELATIVE_MIP_GAP, 0.0)
+    requests = problem.requests
+    blocks = [_blocks(q, problem.majority_age) for q in requests]
+    groups, cliques = _groups(problem, blocks)
 
+    # The incumbent, request → (shelter, unit index per block); the empty one is feasible.
+    current: dict[int, tuple[int, list[int]]] = {}
+    levels: list[Level] = []
+    for p in PRIORITIES:
+        start = time.perf_counter()
+        top = sum(g.people * len(g.requests) for g in groups if g.priority == p and g.options)
+        if top == 0:
+            levels.append(Level(p, 0, 0, True, "optimal", time.perf_counter() - start))
+            continue
+        floors = {level.priority: level.placed for level in levels}
+        outcome, found, best = _solve_level(
+            chosen, problem, groups, cliques, p, floors, level_time_limit_s
+        )
+        bound, name = top, "kept"
+        if math.isfinite(best):  # HiGHS's bound, valid whether or not it found a solution
+            bound = min(bound, math.floor(best + 1e-6))
+        if found is not None:
+            if outcome == pywraplp.Solver.OPTIMAL:
+                bound = _people(requests, found, p)
+            if _people(requests, found, p) >= _people(requests, current, p):
+                current = found
+                name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
+        value = _people(requests, current, p)
+        bound = max(bound, value)
+        proven = name == "optimal" and value == bound
+        levels.append(Level(p, value, bound, proven, name, time.perf_counter() - start))
+
+    solution = _solution(problem, chosen, level_time_limit_s, levels, current, blocks)
+    inst = Instance(problem)
+    placement: Placement = {}
+    for ri, (si, units) in current.items():
+        # The Instance's blocks are the same groups, each named here by its first member.
+        by_ref = {block[0][0].ref: ui for block, ui in zip(blocks[ri], units, strict=True)}
+        placement[ri] = (si, tuple(by_ref[b[0].ref] for b in inst.blocks[ri]))
+    unplaced = tuple(
+        Unplaced(requests[ri].id, reasons)
+        for ri, reasons in sorted(explain_unplaced(inst, placement).items())
+    )
+    return RefereeResult(chosen, tuple(levels), replace(solution, unplaced=unplaced))
+
+
+def _people(
+    requests: Sequence[Request], placement: dict[int, tuple[int, list[int]]], p: int
+) -> int:
+    return sum(len(requests[ri].members) for ri in placement if requests[ri].priority == p)
+
+
+@dataclass
+class _Group:
+    """Requests interchangeable for the referee: same priority, blocks and options.
+
+    ``options`` lists ``(shelter, units per block)`` for every shelter where the group's
+    conditions hold and each block has a unit admitting it with room for it. A request with
+    separations is always a group of its own.
+    """
+
+    priority: int
+    sizes: tuple[int, ...]
+    options: tuple[tuple[int, tuple[tuple[int, ...], ...]], ...]
+    requests: list[int]
+
+    @property
+    def people(self) -> int:
+        return sum(self.sizes)
+
+
+def _groups(
+    problem: Problem, blocks: Sequence[list[list[tuple[Member, str]]]]
+) -> tuple[list[_Group], list[list[int]]]:
+    """The groups, and the separation cliques as lists of (single-request) group indices."""
     requests, shelters = problem.requests, problem.shelters
-    age = problem.majority_age
-    blocks = [_blocks(q, age) for q in requests]
-    unit_rows = [[solver.Constraint(0.0, float(u.free_beds)) for u in s.units] for s in shelters]
-    # x[r][s] and, per pair, the unit chosen for each block: [(unit index, variable), ...].
-    x: list[dict[int, pywraplp.Variable]] = [{} for _ in requests]
-    beds: dict[tuple[int, int], list[list[tuple[int, pywraplp.Variable]]]] = {}
+    index = {q.id: i for i, q in enumerate(requests)}
+    edges: dict[int, set[int]] = {}
+    for ri, q in enumerate(requests):
+        for other in q.separate_from:
+            oi = index.get(other)
+            if oi is not None and oi != ri:
+                edges.setdefault(ri, set()).add(oi)
+                edges.setdefault(oi, set()).add(ri)
     allowed: dict[tuple[object, ...], list[int]] = {}
+    admits: dict[tuple[object, ...], bool] = {}
+    groups: list[_Group] = []
+    group_of: dict[object, int] = {}
+    single: dict[int, int] = {}
     for ri, q in enumerate(requests):
         key = (
             q.required_services,
@@ -249,17 +304,106 @@ def referee(
         )
         if key not in allowed:
             allowed[key] = [si for si, s in enumerate(shelters) if _shelter_allows(q, s)]
-        one = solver.Constraint(0.0, 1.0)
+        signatures = [tuple((m.sex, m.age, st) for m, st in b) for b in blocks[ri]]
+        options = []
         for si in allowed[key]:
-            s = shelters[si]
-            cands = [_units_for(b, s) for b in blocks[ri]]
-            if not all(cands) or len(q.members) > sum(u.free_beds for u in s.units):
-                continue
-            var = solver.BoolVar("")
-            one.SetCoefficient(var, 1.0)
-            x[ri][si] = var
-            chosen: list[list[tuple[int, pywraplp.Variable]]] = []
-            for block, units in zip(blocks[ri], cands, strict=True):
+            units = shelters[si].units
+            cands = []
+            for sig in signatures:
+                fit = []
+                for ui, u in enumerate(units):
+                    if u.free_beds < len(sig):
+                        continue
+                    hit = admits.get((sig, u.admits))
+                    if hit is None:
+                        hit = _block_admitted(sig, u)
+                        admits[(sig, u.admits)] = hit
+                    if hit:
+                        fit.append(ui)
+                if not fit:
+                    break
+                cands.append(tuple(fit))
+            else:
+                if len(q.members) <= sum(u.free_beds for u in units):
+                    options.append((si, tuple(cands)))
+        sizes = tuple(len(sig) for sig in signatures)
+        gkey: object = ("alone", ri) if ri in edges else (q.priority, sizes, tuple(options))
+        gi = group_of.get(gkey)
+        if gi is None:
+            gi = len(groups)
+            group_of[gkey] = gi
+            groups.append(_Group(q.priority, sizes, tuple(options), []))
+        groups[gi].requests.append(ri)
+        single[ri] = gi
+    cliques = [[single[ri] for ri in c] for c in _clique_cover(len(requests), edges)]
+    return groups, cliques
+
+
+def _block_admitted(sig: tuple[tuple[str, int, str], ...], unit: Unit) -> bool:
+    return all(
+        any(
+            sex in r.sexes and r.min_age <= age <= r.max_age and st in r.statuses
+            for r in unit.admits
+        )
+        for sex, age, st in sig
+    )
+
+
+def _solve_level(
+    backend: str,
+    problem: Problem,
+    groups: Sequence[_Group],
+    cliques: Sequence[list[int]],
+    p: int,
+    floors: dict[int, int],
+    time_limit_s: float,
+) -> tuple[int, dict[int, tuple[int, list[int]]] | None, float]:
+    """One level's MIP over the groups of priority ≥ ``p`` (lower ones cannot help it).
+
+    Leaving the lower priorities out is exact: every constraint only limits placements, so
+    unplacing them never hurts a higher level. Returns HiGHS's outcome, the placement found
+    (None without one) and the best bound.
+    """
+    solver = pywraplp.Solver.CreateSolver(backend)
+    assert solver is not None
+    solver.SuppressOutput()
+    solver.SetNumThreads(1)
+    solver.SetTimeLimit(max(1, round(time_limit_s * 1000)))
+    params = pywraplp.MPSolverParameters()
+    params.SetDoubleParam(params.RELATIVE_MIP_GAP, 0.0)
+    unit_rows: dict[tuple[int, int], pywraplp.Constraint] = {}
+    level_rows = {
+        q: solver.Constraint(float(v), solver.infinity()) for q, v in floors.items() if v > 0
+    }
+    objective = solver.Objective()
+    objective.SetMaximization()
+    # The floors are elastic: a person short at a higher level costs more than the whole of
+    # this level can gain, so an optimum meets them, yet the empty placement is feasible and
+    # HiGHS's heuristics start from there (its hints crash this OR-Tools build).
+    penalty = 1.0 + sum(g.people * len(g.requests) for g in groups if g.priority == p)
+    for q, row in level_rows.items():
+        slack = solver.IntVar(0.0, float(floors[q]), "")
+        row.SetCoefficient(slack, 1.0)
+        objective.SetCoefficient(slack, -penalty)
+    n: dict[int, dict[int, pywraplp.Variable]] = {}
+    y: dict[tuple[int, int], list[list[tuple[int, pywraplp.Variable]]]] = {}
+    shelters = problem.shelters
+    for gi, g in enumerate(groups):
+        if g.priority < p or not g.options:
+            continue
+        count = len(g.requests)
+        row = solver.Constraint(0.0, float(count))
+        n[gi] = {}
+        for si, cands in g.options:
+            var = solver.BoolVar("") if count == 1 else solver.IntVar(0.0, float(count), "")
+            row.SetCoefficient(var, 1.0)
+            n[gi][si] = var
+            if g.priority == p:
+                objective.SetCoefficient(var, float(g.people))
+            elif g.priority in level_rows:
+                level_rows[g.priority].SetCoefficient(var, float(g.people))
+            per_block: list[list[tuple[int, pywraplp.Variable]]] = []
+            for size, units in zip(g.sizes, cands, strict=True):
                 if len(units) == 1:
                     options = [(units[0], var)]
                 else:
@@ -267,100 +411,51 @@ def referee(
                     link.SetCoefficient(var, -1.0)
                     options = []
                     for ui in units:
-                        y = solver.BoolVar("")
-                        link.SetCoefficient(y, 1.0)
-                        options.append((ui, y))
+                        v = solver.BoolVar("") if count == 1 else solver.IntVar(0, count, "")
+                        link.SetCoefficient(v, 1.0)
+                        options.append((ui, v))
                 for ui, v in options:
-                    row = unit_rows[si][ui]
-                    row.SetCoefficient(v, row.GetCoefficient(v) + len(block))
-                chosen.append(options)
-            beds[(ri, si)] = chosen
-
-    index = {q.id: i for i, q in enumerate(requests)}
-    edges: dict[int, set[int]] = {}
-    for ri, q in enumerate(requests):
-        for other in q.separate_from:
-            oi = index.get(other)
-            if oi is not None and oi != ri:
-                edges.setdefault(ri, set()).add(oi)
-                edges.setdefault(oi, set()).add(ri)
-    for clique in _clique_cover(len(requests), edges):
-        for si in sorted({si for ri in clique for si in x[ri]}):
-            members = [x[ri][si] for ri in clique if si in x[ri]]
+                    cap = unit_rows.get((si, ui))
+                    if cap is None:
+                        cap = solver.Constraint(0.0, float(shelters[si].units[ui].free_beds))
+                        unit_rows[(si, ui)] = cap
+                    cap.SetCoefficient(v, cap.GetCoefficient(v) + size)
+                per_block.append(options)
+            y[(gi, si)] = per_block
+    for clique in cliques:
+        present = [gi for gi in clique if gi in n]
+        for si in sorted({si for gi in present for si in n[gi]}):
+            members = [n[gi][si] for gi in present if si in n[gi]]
             if len(members) > 1:
                 row = solver.Constraint(0.0, 1.0)
                 for v in members:
                     row.SetCoefficient(v, 1.0)
-
-    solver.SetTimeLimit(max(1, round(level_time_limit_s * 1000)))
-
-    def extract() -> dict[int, tuple[int, list[int]]]:
-        """The last solve's placement: request → (shelter, unit index per block)."""
-        out: dict[int, tuple[int, list[int]]] = {}
-        for ri, pairs in enumerate(x):
-            for si, var in pairs.items():
-                if var.solution_value() > 0.5:
-                    out[ri] = (
-                        si,
-                        [
-                            next((ui for ui, v in options if v.solution_value() > 0.5), -1)
-                            for options in beds[(ri, si)]
-                        ],
-                    )
-        return out
-
-    def people(placement: dict[int, tuple[int, list[int]]], p: int) -> int:
-        return sum(len(requests[ri].members) for ri in placement if requests[ri].priority == p)
-
-    # The incumbent; the empty placement is feasible to start with.
-    current: dict[int, tuple[int, list[int]]] = {}
-    levels: list[Level] = []
-    for p in PRIORITIES:
-        start = time.perf_counter()
-        of_p = [ri for ri, q in enumerate(requests) if q.priority == p and x[ri]]
-        if not of_p:
-            levels.append(Level(p, 0, 0, True, "optimal", time.perf_counter() - start))
-            continue
-        objective = solver.Objective()
-        objective.Clear()
-        objective.SetMaximization()
-        for ri in of_p:
-            for var in x[ri].values():
-                objective.SetCoefficient(var, float(len(requests[ri].members)))
-        with _quiet_stdout():
-            outcome = solver.Solve(params)
-        bound = sum(len(requests[ri].members) for ri in of_p)
-        name = "kept"
-        if outcome in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-            found = extract()
-            if outcome == pywraplp.Solver.OPTIMAL:
-                bound = people(found, p)
-            elif objective.BestBound() == objective.BestBound():  # not NaN
-                bound = min(bound, int(objective.BestBound() + 1e-6))
-            if people(found, p) >= people(current, p):
-                current = found
-                name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
-        value = people(current, p)
-        bound = max(bound, value)
-        row = solver.Constraint(float(value), solver.infinity())
-        for ri in of_p:
-            for var in x[ri].values():
-                row.SetCoefficient(var, float(len(requests[ri].members)))
-        proven = name == "optimal" and value == bound
-        levels.append(Level(p, value, bound, proven, name, time.perf_counter() - start))
-
-    solution = _solution(problem, backend, level_time_limit_s, levels, current, blocks)
-    inst = Instance(problem)
-    placement: Placement = {}
-    for ri, (si, units) in current.items():
-        # The Instance's blocks are the same groups, each named here by its first member.
-        by_ref = {block[0][0].ref: ui for block, ui in zip(blocks[ri], units, strict=True)}
-        placement[ri] = (si, tuple(by_ref[b[0].ref] for b in inst.blocks[ri]))
-    unplaced = tuple(
-        Unplaced(requests[ri].id, reasons)
-        for ri, reasons in sorted(explain_unplaced(inst, placement).items())
-    )
-    return RefereeResult(backend, tuple(levels), replace(solution, unplaced=unplaced))
+    with _quiet_stdout():
+        outcome = solver.Solve(params)
+    if outcome not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
+        return outcome, None, math.nan
+    found: dict[int, tuple[int, list[int]]] = {}
+    placed = dict.fromkeys(floors, 0)
+    for gi, per_shelter in n.items():
+        if groups[gi].priority in placed:
+            k = sum(round(v.solution_value()) for v in per_shelter.values())
+            placed[groups[gi].priority] += groups[gi].people * k
+    if any(placed[q] < v for q, v in floors.items()):
+        return pywraplp.Solver.NOT_SOLVED, None, objective.BestBound()
+    for gi, per_shelter in n.items():
+        todo = iter(groups[gi].requests)
+        for si, var in per_shelter.items():
+            k = round(var.solution_value())
+            if k <= 0:
+                continue
+            # Each block's units, as many of each as the counts say, dealt out in order.
+            dealt = [
+                [ui for ui, v in options for _ in range(round(v.solution_value()))]
+                for options in y[(gi, si)]
+            ]
+            for j in range(k):
+                found[next(todo)] = (si, [units[j] for units in dealt])
+    return outcome, found, objective.BestBound()
 
 
 def _solution(

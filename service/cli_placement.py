@@ -87,47 +87,86 @@ def verify_command(
 
 
 # placement.bench.DEFAULT_SIZES, written out so that the help needs no solver (tested).
-DEFAULT_SIZES = "50x10,500x60,2000x300,10000x1000"
+DEFAULT_SIZES = "2000x300,10000x1000,20000x2000"
 
 
 def bench_command(
     sizes: Annotated[
-        str, typer.Option("--sizes", help="Comma-separated REQUESTSxSHELTERS, e.g. 50x10,500x60.")
+        str,
+        typer.Option(
+            "--sizes", help="Comma-separated REQUESTSxSHELTERS, e.g. 2000x300,10000x1000."
+        ),
     ] = DEFAULT_SIZES,
+    families: Annotated[
+        str,
+        typer.Option(
+            "--families",
+            help="Comma-separated generator families (uniform, national, lone-minors, rings), "
+            "or all.",
+        ),
+    ] = "all",
     time_limit: Annotated[
         float | None,
         typer.Option(
-            "--time-limit", min=0.001, help="Seconds per size (default: the issue's targets)."
+            "--time-limit", min=0.001, help="Seconds per solve (default: the issue's targets)."
         ),
     ] = None,
+    referee_time_limit: Annotated[
+        float,
+        typer.Option(
+            "--referee-time-limit", min=0.001, help="HiGHS referee seconds per priority level."
+        ),
+    ] = 20.0,
+    no_referee: Annotated[
+        bool, typer.Option("--no-referee", help="Run neither the referee nor the LP bound.")
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Generator and solver seed.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
 ) -> None:
-    """Benchmark CP-SAT against the greedy baseline on generated networks, a row at a time."""
+    """Benchmark CP-SAT beside greedy and a referee on every generator family, a size at a time."""
     from placement.bench import (
+        REFEREE_BELOW,
         format_footer,
         format_header,
         format_rows,
         iter_bench,
+        parse_families,
         parse_sizes,
         size_time_limit,
     )
 
     try:
         parsed = parse_sizes(sizes)
+        names = parse_families(families)
     except ValueError as exc:
-        typer.echo(f"error: --sizes: {exc}", err=True)
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    # Each size takes both solvers' time limits; the bar counts seconds of that budget.
-    budget = sum(2 * size_time_limit(size, time_limit) for size in parsed)
+    referee = None if no_referee else referee_time_limit
+
+    def budget(size: tuple[int, int]) -> float:
+        # cp-sat and greedy take their time limit at most; the referee five levels.
+        limit = size_time_limit(size, time_limit)
+        if referee is None:
+            return 2 * limit
+        return 2 * limit + (5 * referee if size[0] < REFEREE_BELOW else limit)
+
+    total = sum(len(names) * budget(size) for size in parsed)
     with Progress(enabled=shows_progress(quiet=quiet)) as progress:
         for line in format_header():
             progress.echo(line)
-        task = progress.task(f"{len(parsed)} sizes, at most {budget:g} s", total=budget)
-        for result in iter_bench(parsed, time_limit_s=time_limit, seed=seed):
+        task = progress.task(
+            f"{len(parsed)} sizes x {len(names)} families, about {total:g} s", total=total
+        )
+        for result in iter_bench(
+            parsed,
+            time_limit_s=time_limit,
+            seed=seed,
+            families=names,
+            referee_time_limit_s=referee,
+        ):
             for line in format_rows(result):
                 progress.echo(line)
-            progress.advance(task, 2 * result.time_limit_s)
+            progress.advance(task, budget((result.requests, result.shelters)))
         for line in format_footer():
             progress.echo(line)
 

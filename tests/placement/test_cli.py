@@ -79,20 +79,38 @@ def test_verify_exits_1_and_names_every_violation(tmp_path: Path) -> None:
     assert any(line.startswith("objective.soft_cost") for line in lines)
 
 
-def test_bench_prints_both_methods_for_each_size() -> None:
-    result = CliRunner().invoke(app(), ["bench", "--sizes", "12x3,20x4", "--time-limit", "1"])
+def test_bench_prints_cp_sat_greedy_and_referee_for_each_family_and_size() -> None:
+    result = CliRunner().invoke(
+        app(),
+        [
+            *("bench", "--sizes", "12x3", "--families", "uniform,rings"),
+            *("--time-limit", "1", "--referee-time-limit", "1"),
+        ],
+    )
     assert result.exit_code == 0, result.output
-    rows = [
-        line
-        for line in result.stdout.splitlines()
-        if line.startswith("| 12x3") or line.startswith("| 20x4")
+    rows = [line.split("|") for line in result.stdout.splitlines() if "| 12x3" in line]
+    assert [(row[1].strip(), row[4].strip()) for row in rows] == [
+        ("uniform", "cp-sat"),
+        ("uniform", "greedy"),
+        ("uniform", "referee"),
+        ("rings", "cp-sat"),
+        ("rings", "greedy"),
+        ("rings", "referee"),
     ]
-    assert [row.split("|")[3].strip() for row in rows] == ["cp-sat", "greedy", "cp-sat", "greedy"]
+    assert all("invalid" not in row[5] for row in rows)
     assert CliRunner().invoke(app(), ["bench", "--sizes", "12by3"]).exit_code == 2
+    unknown = CliRunner().invoke(app(), ["bench", "--families", "zoo"])
+    assert unknown.exit_code == 2
+    assert "'zoo'" in unknown.stderr
 
 
 def test_bench_help_default_is_the_benchmark_default() -> None:
     assert ",".join(f"{r}x{s}" for r, s in bench.DEFAULT_SIZES) == cli_placement.DEFAULT_SIZES
+
+
+def measured_result(family: str, requests: int, shelters: int) -> bench.BenchResult:
+    run = bench.Run("cp-sat", "optimal", 0.2, 0.1, 100 * bench.MB, 1000, (0, 0, requests, 0, 0))
+    return bench.BenchResult(family, requests, shelters, requests, 1.0, (run,))
 
 
 def test_bench_prints_each_size_as_soon_as_it_is_measured(
@@ -100,30 +118,39 @@ def test_bench_prints_each_size_as_soon_as_it_is_measured(
 ) -> None:
     seen_before: list[str] = []
 
-    def measured(sizes: list[tuple[int, int]], **_: object) -> Iterator[bench.BenchResult]:
+    def measured(
+        sizes: list[tuple[int, int]], *, families: list[str], **_: object
+    ) -> Iterator[bench.BenchResult]:
         for requests, shelters in sizes:
-            seen_before.append(capsys.readouterr().out)
-            yield bench.BenchResult(
-                requests=requests, shelters=shelters, people=requests, time_limit_s=1.0,
-                status="optimal", wall_s=0.1, placed=(0, 0, requests, 0, 0),
-                bound=(0, 0, requests, 0, 0), soft_cost=0, soft_bound=0,
-                safety_net_expired=False, greedy_wall_s=0.01,
-                greedy_placed=(0, 0, requests, 0, 0), greedy_soft_cost=0,
-            )  # fmt: skip
+            for family in families:
+                seen_before.append(capsys.readouterr().out)
+                yield measured_result(family, requests, shelters)
 
     monkeypatch.setattr(bench, "iter_bench", measured)
-    cli_placement.bench_command(sizes="12x3,20x4", time_limit=1.0, seed=0, quiet=True)
+    cli_placement.bench_command(
+        sizes="12x3,20x4",
+        families="uniform,national",
+        time_limit=1.0,
+        referee_time_limit=1.0,
+        no_referee=False,
+        seed=0,
+        quiet=True,
+    )
     rest = capsys.readouterr().out
-    assert "| size |" in seen_before[0]  # the header before the first size is solved
-    assert [line[:6] for line in seen_before[1].splitlines()] == ["| 12x3", "| 12x3"]
-    assert rest.startswith("| 20x4")
-    assert "gap = (bound - placed)" in rest
+    assert "| family | size |" in seen_before[0]  # the header before the first run
+    assert [line[:16] for line in seen_before[1].splitlines()] == ["| uniform | 12x3"]
+    assert [line[:17] for line in seen_before[2].splitlines()] == ["| national | 12x3"]
+    assert rest.startswith("| national | 20x4")
+    assert "gap to reference =" in rest
 
 
 def test_bench_piped_draws_no_progress(tmp_path: Path) -> None:
     refuge = Path(sys.executable).with_name("refuge")
     result = subprocess.run(
-        [str(refuge), "bench", "--sizes", "12x3", "--time-limit", "0.5"],
+        [
+            *(str(refuge), "bench", "--sizes", "12x3", "--families", "uniform"),
+            *("--no-referee", "--time-limit", "0.5"),
+        ],
         env=os.environ | {"TERM": "xterm-256color"},
         capture_output=True,
         text=True,
@@ -133,7 +160,7 @@ def test_bench_piped_draws_no_progress(tmp_path: Path) -> None:
     assert result.stderr == ""
     assert "\r" not in result.stdout
     assert "\x1b" not in result.stdout
-    assert [line[:6] for line in result.stdout.splitlines() if line.startswith("| 12x3")] == [
-        "| 12x3",
-        "| 12x3",
+    assert [line[:16] for line in result.stdout.splitlines() if "| 12x3" in line] == [
+        "| uniform | 12x3",
+        "| uniform | 12x3",
     ]
