@@ -61,9 +61,10 @@ class Level:
         priority: 5..1.
         placed: people of this priority placed by the referee's solution.
         bound: an upper bound on that, given the higher levels fixed at their ``placed``.
-        proven: ``placed == bound`` and HiGHS proved it (OPTIMAL).
-        outcome: ``optimal``, ``feasible`` (time limit, best found) or ``kept`` (no solution
-            in the time limit: the previous level's solution is kept).
+        proven: ``placed == bound`` (by HiGHS, or by the LP relaxation's bound).
+        outcome: ``optimal`` (HiGHS proved it), ``feasible`` (HiGHS's best at its time
+            limit) or ``greedy`` (HiGHS found nothing better than the higher levels' answer
+            completed first-fit with this level's requests).
         wall_s: seconds this level's solve took (build and extraction included).
     """
 
@@ -206,7 +207,7 @@ def referee(
         raise RuntimeError(f"no MIP solver among {', '.join(names)} in this OR-Tools build")
     requests = problem.requests
     blocks = [_blocks(q, problem.majority_age) for q in requests]
-    groups, cliques = _groups(problem, blocks)
+    groups, cliques, edges = _groups(problem, blocks)
 
     # The incumbent, request → (shelter, unit index per block); the empty one is feasible.
     current: dict[int, tuple[int, list[int]]] = {}
@@ -221,18 +222,27 @@ def referee(
         outcome, found, best = _solve_level(
             chosen, problem, groups, cliques, p, floors, level_time_limit_s
         )
-        bound, name = top, "kept"
+        bound = top
         if math.isfinite(best):  # HiGHS's bound, valid whether or not it found a solution
             bound = min(bound, math.floor(best + 1e-6))
-        if found is not None:
-            if outcome == pywraplp.Solver.OPTIMAL:
-                bound = _people(requests, found, p)
-            if _people(requests, found, p) >= _people(requests, current, p):
-                current = found
-                name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
+        if found is not None and outcome == pywraplp.Solver.OPTIMAL:
+            bound = _people(requests, found, p)
+        else:
+            # Not proven: the LP relaxation of the same level model may bound it tighter.
+            _, _, lp = _solve_level("GLOP", problem, groups, cliques, p, floors, level_time_limit_s)
+            if math.isfinite(lp):
+                bound = min(bound, math.floor(lp + 1e-6))
+        # Without a better answer from HiGHS, the incumbent is completed first-fit.
+        completed = _complete(problem, groups, edges, current, p)
+        name = "greedy"
+        if found is not None and _people(requests, found, p) >= _people(requests, completed, p):
+            current = found
+            name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
+        else:
+            current = completed
         value = _people(requests, current, p)
         bound = max(bound, value)
-        proven = name == "optimal" and value == bound
+        proven = value == bound
         levels.append(Level(p, value, bound, proven, name, time.perf_counter() - start))
 
     solution = _solution(problem, chosen, level_time_limit_s, levels, current, blocks)
@@ -276,8 +286,12 @@ class _Group:
 
 def _groups(
     problem: Problem, blocks: Sequence[list[list[tuple[Member, str]]]]
-) -> tuple[list[_Group], list[list[int]]]:
-    """The groups, and the separation cliques as lists of (single-request) group indices."""
+) -> tuple[list[_Group], list[list[int]], dict[int, set[int]]]:
+    """Groups of interchangeable requests, separation cliques and the separation graph.
+
+    Cliques are lists of (single-request) group indices; the graph maps a request to the
+    requests it must be kept apart from, both directions.
+    """
     requests, shelters = problem.requests, problem.shelters
     index = {q.id: i for i, q in enumerate(requests)}
     edges: dict[int, set[int]] = {}
@@ -336,7 +350,7 @@ def _groups(
         groups[gi].requests.append(ri)
         single[ri] = gi
     cliques = [[single[ri] for ri in c] for c in _clique_cover(len(requests), edges)]
-    return groups, cliques
+    return groups, cliques, edges
 
 
 def _block_admitted(sig: tuple[tuple[str, int, str], ...], unit: Unit) -> bool:
@@ -362,12 +376,15 @@ def _solve_level(
 
     Leaving the lower priorities out is exact: every constraint only limits placements, so
     unplacing them never hurts a higher level. Returns HiGHS's outcome, the placement found
-    (None without one) and the best bound.
+    (None without one) and the best bound. With ``backend="GLOP"`` the same model is solved
+    as a linear relaxation and the bound is its optimum (NaN when GLOP does not finish).
     """
     solver = pywraplp.Solver.CreateSolver(backend)
     assert solver is not None
+    relaxed = backend == "GLOP"
     solver.SuppressOutput()
-    solver.SetNumThreads(1)
+    if not relaxed:
+        solver.SetNumThreads(1)
     solver.SetTimeLimit(max(1, round(time_limit_s * 1000)))
     params = pywraplp.MPSolverParameters()
     params.SetDoubleParam(params.RELATIVE_MIP_GAP, 0.0)
@@ -432,6 +449,9 @@ def _solve_level(
                     row.SetCoefficient(v, 1.0)
     with _quiet_stdout():
         outcome = solver.Solve(params)
+    if relaxed:
+        value = objective.Value() if outcome == pywraplp.Solver.OPTIMAL else math.nan
+        return outcome, None, value
     if outcome not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return outcome, None, math.nan
     found: dict[int, tuple[int, list[int]]] = {}
@@ -456,6 +476,63 @@ def _solve_level(
             for j in range(k):
                 found[next(todo)] = (si, [units[j] for units in dealt])
     return outcome, found, objective.BestBound()
+
+
+def _complete(
+    problem: Problem,
+    groups: Sequence[_Group],
+    edges: dict[int, set[int]],
+    current: dict[int, tuple[int, list[int]]],
+    p: int,
+) -> dict[int, tuple[int, list[int]]]:
+    """``current`` plus requests of priority ``p`` placed first-fit where they still fit."""
+    sizes: dict[int, tuple[int, ...]] = {}
+    for g in groups:
+        for ri in g.requests:
+            sizes[ri] = g.sizes
+    left = [[u.free_beds for u in s.units] for s in problem.shelters]
+    for ri, (si, units) in current.items():
+        for size, ui in zip(sizes[ri], units, strict=True):
+            left[si][ui] -= size
+    out = dict(current)
+    for g in groups:
+        if g.priority != p:
+            continue
+        for ri in g.requests:
+            for si, cands in g.options:
+                if any(out.get(o, (-1,))[0] == si for o in edges.get(ri, ())):
+                    continue
+                choice = _fit(g.sizes, cands, left[si])
+                if choice is not None:
+                    for size, ui in zip(g.sizes, choice, strict=True):
+                        left[si][ui] -= size
+                    out[ri] = (si, choice)
+                    break
+    return dict(sorted(out.items()))
+
+
+def _fit(
+    sizes: Sequence[int], cands: Sequence[Sequence[int]], left: Sequence[int]
+) -> list[int] | None:
+    """A unit per block within ``left`` beds (exhaustive, larger blocks first), or None."""
+    order = sorted(range(len(sizes)), key=lambda b: -sizes[b])
+    room = list(left)
+    choice = [-1] * len(sizes)
+
+    def go(k: int) -> bool:
+        if k == len(order):
+            return True
+        b = order[k]
+        for ui in cands[b]:
+            if room[ui] >= sizes[b]:
+                room[ui] -= sizes[b]
+                choice[b] = ui
+                if go(k + 1):
+                    return True
+                room[ui] += sizes[b]
+        return False
+
+    return choice if go(0) else None
 
 
 def _solution(

@@ -78,7 +78,8 @@ def test_a_level_out_of_time_reports_a_bound_and_keeps_a_valid_answer() -> None:
     assert verify(problem, judged.solution) == []
     for level in judged.levels:
         assert level.bound >= level.placed
-        assert level.proven == (level.outcome == "optimal" and level.bound == level.placed)
+        assert level.proven == (level.bound == level.placed)
+        assert level.outcome in ("optimal", "feasible", "greedy")
 
 
 def test_the_referee_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
