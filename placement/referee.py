@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing
 import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import ortools
 from ortools.linear_solver import pywraplp
@@ -46,6 +48,9 @@ from placement.instance import Instance, Placement
 from placement.problem import PRIORITIES, Member, Problem, Request, Shelter, Unit, problem_digest
 from placement.solution import Assignment, Bed, Objective, Solution, SolverInfo, Unplaced
 
+HARD_FACTOR = 1.5
+HARD_GRACE_S = 10.0
+"""A level's HiGHS child is killed after ``HARD_FACTOR * limit + HARD_GRACE_S`` seconds."""
 DEFAULT_LEVEL_TIME_LIMIT_S = 20.0
 """Seconds per priority level when none is given (``refuge bench --referee-time-limit``)."""
 
@@ -63,8 +68,8 @@ class Level:
         bound: an upper bound on that, given the higher levels fixed at their ``placed``.
         proven: ``placed == bound`` (by HiGHS, or by the LP relaxation's bound).
         outcome: ``optimal`` (HiGHS proved it), ``feasible`` (HiGHS's best at its time
-            limit) or ``greedy`` (HiGHS found nothing better than the higher levels' answer
-            completed first-fit with this level's requests).
+            limit) or ``greedy`` (the higher levels' answer completed first-fit with this
+            level's requests: it met the LP bound, or HiGHS found nothing better).
         wall_s: seconds this level's solve took (build and extraction included).
     """
 
@@ -98,6 +103,10 @@ class RefereeResult:
     def proven(self) -> bool:
         """Whether every level is proven: the lexicographic optimum of people placed."""
         return all(level.proven for level in self.levels)
+
+
+LevelAnswer = tuple[int, dict[int, tuple[int, list[int]]] | None, float]
+"""A level solve's outcome (pywraplp status), placement found (or None) and best bound."""
 
 
 # --- the rules, re-derived (SPEC §4) --------------------------------------------------------
@@ -219,27 +228,25 @@ def referee(
             levels.append(Level(p, 0, 0, True, "optimal", time.perf_counter() - start))
             continue
         floors = {level.priority: level.placed for level in levels}
-        outcome, found, best = _solve_level(
-            chosen, problem, groups, cliques, p, floors, level_time_limit_s
-        )
-        bound = top
-        if math.isfinite(best):  # HiGHS's bound, valid whether or not it found a solution
-            bound = min(bound, math.floor(best + 1e-6))
-        if found is not None and outcome == pywraplp.Solver.OPTIMAL:
-            bound = _people(requests, found, p)
-        else:
-            # Not proven: the LP relaxation of the same level model may bound it tighter.
-            _, _, lp = _solve_level("GLOP", problem, groups, cliques, p, floors, level_time_limit_s)
-            if math.isfinite(lp):
-                bound = min(bound, math.floor(lp + 1e-6))
-        # Without a better answer from HiGHS, the incumbent is completed first-fit.
+        # First the cheap answers: the incumbent completed first-fit, and the LP relaxation
+        # of the level's model (GLOP, separation cliques included). When they meet, the
+        # level is proven without HiGHS.
         completed = _complete(problem, groups, edges, current, p)
-        name = "greedy"
-        if found is not None and _people(requests, found, p) >= _people(requests, completed, p):
-            current = found
-            name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
-        else:
-            current = completed
+        _, _, lp = _solve_level("GLOP", problem, groups, cliques, p, floors, level_time_limit_s)
+        bound = min(top, math.floor(lp + 1e-3)) if math.isfinite(lp) else top
+        current, name = completed, "greedy"
+        if _people(requests, completed, p) < bound:
+            outcome, found, best = _bounded(
+                (chosen, problem, groups, cliques, p, floors, level_time_limit_s),
+                HARD_FACTOR * level_time_limit_s + HARD_GRACE_S,
+            )
+            if math.isfinite(best):  # HiGHS's bound, valid whether or not it found a solution
+                bound = min(bound, math.floor(best + 1e-3))
+            if found is not None and outcome == pywraplp.Solver.OPTIMAL:
+                bound = _people(requests, found, p)
+            if found is not None and _people(requests, found, p) >= _people(requests, completed, p):
+                current = found
+                name = "optimal" if outcome == pywraplp.Solver.OPTIMAL else "feasible"
         value = _people(requests, current, p)
         bound = max(bound, value)
         proven = value == bound
@@ -371,7 +378,7 @@ def _solve_level(
     p: int,
     floors: dict[int, int],
     time_limit_s: float,
-) -> tuple[int, dict[int, tuple[int, list[int]]] | None, float]:
+) -> LevelAnswer:
     """One level's MIP over the groups of priority ≥ ``p`` (lower ones cannot help it).
 
     Leaving the lower priorities out is exact: every constraint only limits placements, so
@@ -476,6 +483,39 @@ def _solve_level(
             for j in range(k):
                 found[next(todo)] = (si, [units[j] for units in dealt])
     return outcome, found, objective.BestBound()
+
+
+def _bounded(args: tuple[Any, ...], wall_s: float) -> LevelAnswer:
+    """:func:`_solve_level` in a forked child, killed after ``wall_s`` seconds.
+
+    HiGHS checks its time limit only between phases: its presolve ran for more than 60 s on
+    a level of 82k columns whose limit was 20 s. A killed level has no solution and no
+    bound; the caller keeps the LP bound and the first-fit answer.
+    """
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_level_child, args=(send, args), daemon=True)
+    child.start()
+    send.close()
+    answer: LevelAnswer = (pywraplp.Solver.NOT_SOLVED, None, math.nan)
+    try:
+        if receive.poll(wall_s):
+            answer = receive.recv()
+    except EOFError:  # the child died without an answer
+        pass
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+    return answer
+
+
+def _level_child(send: Any, args: tuple[Any, ...]) -> None:
+    try:
+        send.send(_solve_level(*args))
+    finally:
+        send.close()
 
 
 def _complete(
