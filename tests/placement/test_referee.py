@@ -91,3 +91,20 @@ def test_an_unknown_backend_is_refused() -> None:
     assert BACKENDS[0] == "HIGHS"
     with pytest.raises(RuntimeError, match="NOPE"):
         referee(Problem.from_document(generate(5, 2)), backend="NOPE")
+
+
+def test_a_level_solve_past_its_hard_wall_is_killed_and_answers_nothing() -> None:
+    from ortools.linear_solver import pywraplp
+
+    from placement.referee import _blocks, _bounded, _groups
+
+    problem = Problem.from_document(generate(40, 6, seed=0, family="national"))
+    blocks = [_blocks(q, problem.majority_age) for q in problem.requests]
+    groups, cliques, _ = _groups(problem, blocks)
+    outcome, found, best = _bounded(("HIGHS", problem, groups, cliques, 5, {}, 5.0), 0.0)
+    assert outcome == pywraplp.Solver.NOT_SOLVED
+    assert found is None
+    assert best != best  # NaN: no bound either
+    outcome, found, _ = _bounded(("HIGHS", problem, groups, cliques, 5, {}, 5.0), 60.0)
+    assert outcome == pywraplp.Solver.OPTIMAL
+    assert found is not None
