@@ -40,6 +40,9 @@ REFEREE_BELOW = 10_000
 DEFAULT_REFEREE_TIME_LIMIT_S = 20.0
 """HiGHS seconds per priority level (``--referee-time-limit``)."""
 MB = 1_000_000
+VERIFY_MAX_BYTES = 1_000_000_000
+"""Larger documents are not parsed back for verify (``unverified``): a JSON parse of one
+takes several times its size in memory."""
 GB = 1_000_000_000
 
 
@@ -50,7 +53,8 @@ class Run:
     Attributes:
         method: ``cp-sat``, ``greedy``, ``referee`` or ``lp-bound``.
         status: the solution's status (``optimal`` / ``feasible``), ``invalid`` when
-            :func:`placement.verify.verify` found violations, ``bound`` for the LP row,
+            :func:`placement.verify.verify` found violations, ``unverified`` when the
+            document was too large to check or verify failed, ``bound`` for the LP row,
             ``failed`` or ``timeout`` when the child did not finish.
         wall_s: process wall, start of the child to its exit.
         inner_s: parse of the problem + solve + write of the solution, inside the child
@@ -61,7 +65,7 @@ class Run:
         bound: the run's own bound per priority 5..1 (CP-SAT's proven bound, the referee's
             per-level bound, the LP bound).
         proven: per level, whether the referee proved it (referee row only).
-        violations: how many violations verify found (0 when valid).
+        violations: how many violations verify found (0 when valid, -1 when unchecked).
         safety_net: the solution's ``safety_net_expired``.
         total_bound: LP bound on all people placed (LP row only).
         note: why a child failed, or what a row leaves out.
@@ -277,9 +281,13 @@ def _solver_run(tmp: Path, problem: Path, method: str, limit: float, seed: int) 
         return Run(method, outcome, wall, None, rss, None, note=err)
     r = json.loads(result.read_text(encoding="utf-8"))
     checked = tmp / f"{method}.verify.json"
-    v_outcome, _, _, v_err = _spawn(
-        ["verify", str(problem), str(solution), str(checked)], tmp, 3600
-    )
+    size = solution.stat().st_size
+    if size > VERIFY_MAX_BYTES:
+        v_outcome, v_err = "skipped", f"document of {size / MB:.0f} MB not parsed"
+    else:
+        v_outcome, _, _, v_err = _spawn(
+            ["verify", str(problem), str(solution), str(checked)], tmp, 3600
+        )
     if v_outcome != "done":
         violations, note = -1, f"verify {v_outcome}: {v_err}"
     else:
@@ -287,7 +295,7 @@ def _solver_run(tmp: Path, problem: Path, method: str, limit: float, seed: int) 
         violations, note = len(found), "; ".join(found[:2])
     return Run(
         method=method,
-        status=r["status"] if violations == 0 else "invalid",
+        status=r["status"] if violations == 0 else "unverified" if violations < 0 else "invalid",
         wall_s=wall,
         inner_s=r["inner_s"],
         rss_bytes=rss,
@@ -487,6 +495,8 @@ def format_rows(r: BenchResult) -> list[str]:
             status += f" ({sum(run.proven)}/{len(run.proven)} proven)"
         if run.violations > 0:
             status += f" ({run.violations} violations: {run.note})"
+        elif run.violations < 0:
+            status += f" ({run.note})"
         elif run.status in ("failed", "timeout") and run.note:
             status += f" ({run.note[:80]})"
         limit = (

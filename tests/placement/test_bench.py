@@ -146,3 +146,12 @@ def test_no_referee_means_two_rows() -> None:
         [(8, 2)], time_limit_s=1.0, families=["rings"], referee_time_limit_s=None
     )
     assert [r.method for r in measured.runs] == ["cp-sat", "greedy"]
+
+
+def test_a_document_too_large_to_parse_back_is_unverified_and_misses_validity() -> None:
+    unchecked = run(
+        "cp-sat", (1, 0, 0, 0, 0), status="unverified", violations=-1, note="not parsed"
+    )
+    measured = result((20_000, 2_000), unchecked, limit=120.0)
+    assert "| unverified (not parsed) |" in bench.format_rows(measured)[0]
+    assert bench.missed_targets(measured) == ["unverified"]
