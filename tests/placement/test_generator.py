@@ -128,3 +128,10 @@ def test_rings_are_symmetric_cliques_of_several_cases() -> None:
     got = shares(doc)
     assert got["in ring"] >= 0.4
     assert got["high risk"] >= 0.3
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_matches_the_published_problem_schema(family: str) -> None:
+    from tests.placement.test_documents import PROBLEM
+
+    PROBLEM.validate(generate(300, 40, seed=2, family=family))

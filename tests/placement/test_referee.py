@@ -108,3 +108,14 @@ def test_a_level_solve_past_its_hard_wall_is_killed_and_answers_nothing() -> Non
     outcome, found, _ = _bounded(("HIGHS", problem, groups, cliques, 5, {}, 5.0), 60.0)
     assert outcome == pywraplp.Solver.OPTIMAL
     assert found is not None
+
+
+def test_the_referee_document_has_the_published_solution_shape() -> None:
+    from tests.placement.test_documents import SOLUTION
+
+    judged = referee(Problem.from_document(generate(60, 8, seed=0, family="national")))
+    document = judged.solution.to_document()
+    # The schema names the service's two methods; the referee's document stays in the bench.
+    assert document["solver"]["name"] == "referee-highs"
+    document["solver"]["name"] = "cp-sat"
+    SOLUTION.validate(document)
