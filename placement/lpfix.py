@@ -25,6 +25,8 @@ from collections.abc import Collection, Iterable, Sequence
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.sat.python import cp_model
 
+from placement.budget import Budget
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 PRICE_ROUNDS = 50
@@ -176,12 +178,18 @@ class Relaxation:
                 self._held.discard(j)
                 variable(j).SetBounds(self.lb[j], self.ub[j])
 
-    def minimise(self, terms: Sequence[tuple[int, int]]) -> ReducedCosts:
+    def minimise(
+        self, terms: Sequence[tuple[int, int]], budget: Budget | None = None
+    ) -> ReducedCosts:
         """Solve the LP under ``min Σ c·x`` (terms by proto index) and derive reduced costs.
 
         With variables held by :meth:`restrict`, the LP is solved on the others first and held
         variables whose reduced cost is negative join, up to ``PRICE_ROUNDS`` rounds; if the
         restricted LP is not solved to optimality, every variable is released.
+
+        With a ``budget``, each GLOP solve is a step of it with the seconds left as GLOP's time
+        limit; a solve the clock cut (or skipped, once spent) gives a result without bound,
+        solution or reduced costs, as an LP that did not solve.
         """
         out = ReducedCosts(self.model)
         if not self.ok or self.solver is None:
@@ -199,7 +207,10 @@ class Relaxation:
                 obj.SetCoefficient(variable(j), cost[j])
         obj.SetMinimization()
         for _ in range(PRICE_ROUNDS):
-            if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+            status = self._solve(budget)
+            if status is None:
+                return out
+            if status != pywraplp.Solver.OPTIMAL:
                 if not held:
                     return out
                 self._release_all(cost)
@@ -215,12 +226,36 @@ class Relaxation:
                 if cost[j]:
                     obj.SetCoefficient(variable(j), cost[j])
         else:
-            if self.solver.Solve() != pywraplp.Solver.OPTIMAL:
+            if self._solve(budget) != pywraplp.Solver.OPTIMAL:
                 return out
             bound, d, response = self._reduced(cost)
         out.bound, out.lb, out.ub, out.d = bound, self.lb, self.ub, d
         out.x = list(response.variable_value)
         return out
+
+    def _solve(self, budget: Budget | None) -> int | None:
+        """One GLOP solve; None when the budget was spent or its clock cut the solve."""
+        assert self.solver is not None
+        if budget is None:
+            return int(self.solver.Solve())
+        step = budget.step()
+        if step is None or step.stop_at is not None:
+            return None
+        limit_ms = None
+        if math.isfinite(step.seconds):
+            limit_ms = max(1, math.ceil(step.seconds * 1000))
+            self.solver.SetTimeLimit(limit_ms)
+        began = budget.clock()
+        status = int(self.solver.Solve())
+        budget.count("lp_solves")
+        timed_out = limit_ms is not None and (
+            budget.clock() - began >= 0.95 * limit_ms / 1000 or budget.wall_left() <= 0
+        )
+        if status != pywraplp.Solver.OPTIMAL and timed_out:
+            budget.cut_during(step, {"lp": "time_limit"})
+            return None
+        budget.count("lp_iterations", int(self.solver.iterations()))
+        return status
 
     def _release_all(self, cost: list[float]) -> None:
         assert self.solver is not None

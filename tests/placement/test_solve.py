@@ -332,16 +332,14 @@ def test_moves_place_more_and_unplace_nobody(
 def test_a_soft_budget_too_small_for_the_model_keeps_the_levels_and_a_valid_soft_bound(
     monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    import sys
-
+    from placement import lpsearch
     from placement.generator import generate
 
-    solve_module = sys.modules["placement.solve"]
     problem = Problem.from_document(generate(120, 15, seed=seed))
     thorough = solve(problem, time_limit_s=2, seed=1)
     # As if the cost-aware model were far too large for the soft level's budget: only the
     # neighbourhood search runs there.
-    monkeypatch.setattr(solve_module, "SEARCH_DET_PER_VARIABLE", 1.0)
+    monkeypatch.setattr(lpsearch, "SEARCH_DET_PER_VARIABLE", 1.0)
     quick = solve(problem, time_limit_s=2, seed=1)
     assert verify(problem, quick) == []
     assert quick.objective.placed_by_priority == thorough.objective.placed_by_priority
