@@ -35,14 +35,22 @@ DET_PER_SECOND = 0.5
 Deterministic time is what makes an uncut run reproducible; the wall clock bounds it. On the
 2-core benchmark machine it ran 1.5-7x slower than the wall clock on the larger models.
 """
-RESERVE_SHARE = 0.03
+RESERVE_SHARE = 0.1
 """Share of ``time_limit_s`` always kept back for explanations and the document."""
-RESERVE_PER_CELL_S = 2e-6
+RESERVE_PER_CELL_S = 8e-6
 """Seconds kept back per (request left unplaced by greedy) x (shelter): the explanations list
-reasons for every shelter of every unplaced request (measured ≈ 0.6-1.2 µs per cell on the
-2-core machine at 2,000x300 and 10,000x1,000; twice that for a loaded machine)."""
+reasons for every shelter of every unplaced request, and the document holds them (measured at
+2,000x300 under load 5: 0.46 s of explanations and ≈ 0.5 s around them for 378 x 300 cells,
+about 8 µs per cell in all)."""
+RESERVE_PER_REQUEST_S = 2e-4
+"""Seconds kept back per request for the bookkeeping after a cut (completing the placement,
+comparing it with the baseline, the soft cost): ≈ 0.4-0.7 s at 2,000 requests under load."""
 RESERVE_CAP_SHARE = 0.5
 """The reserve never takes more than this share of ``time_limit_s``."""
+
+
+class Abandoned(Exception):
+    """A build was abandoned part-way: nobody will wait for it (the wall clock is spent)."""
 
 
 @dataclass(frozen=True)
@@ -98,10 +106,17 @@ class Budget:
 
     # -- the reserve ---------------------------------------------------------------------------
 
-    def keep_for_explanations(self, unplaced: int, shelters: int) -> None:
-        """Keep back time for explaining ``unplaced`` requests against ``shelters`` shelters."""
+    def keep_for_explanations(
+        self, requests: int, unplaced: int, shelters: int, also_s: float = 0.0
+    ) -> None:
+        """Keep back time for explaining ``unplaced`` requests against ``shelters`` shelters.
+
+        Also for the bookkeeping after a cut, by the number of ``requests``, and ``also_s``
+        more seconds for other work that must follow the search.
+        """
         cells = max(unplaced, 0) * max(shelters, 1)
         reserve = max(RESERVE_SHARE * self.time_limit_s, RESERVE_PER_CELL_S * cells)
+        reserve += RESERVE_PER_REQUEST_S * requests + also_s
         self.reserve_s = min(reserve, RESERVE_CAP_SHARE * self.time_limit_s)
 
     def wall_left(self) -> float:

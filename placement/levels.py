@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from placement.budget import Budget
+from placement.budget import Abandoned, Budget
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Placement
 from placement.lpsearch import lp_search
@@ -46,13 +46,16 @@ def solve_levels(inst: Instance, greedy: Placement, search: Search) -> Run:
     # One cost-blind model for every level: each level changes the objective and fixes its
     # optimum (or what it reached) before the next. (A reduced model never gets here: its LP
     # was measured to cost more than it gave, see solve_reduced.)
-    a = Model(inst, cost_aware=False)
+    try:
+        a = Model(inst, cost_aware=False, abandon=clock.spent)
+    except Abandoned:  # the clock was spent while building it: greedy's answer stands
+        return Run(greedy, False, inst.trivial_bound(), 0, safety_net_expired=True)
     # The soft level's model and its LP relaxation do not depend on the levels (their results
     # become rows added later), so a second thread builds them while the levels search: the
     # build is pure Python, and CP-SAT and GLOP release the GIL. Same model, same answer.
     abandon = threading.Event()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refuge-soft-model")
-    soft_model = pool.submit(_soft_model, inst, abandon.is_set)
+    soft_model = pool.submit(_soft_model, inst, lambda: abandon.is_set() or clock.expired)
     pool.shutdown(wait=False)
     try:
         return _levels_then_soft(
@@ -99,10 +102,12 @@ def _levels_then_soft(
         found, proven, low = lp_search(search, a, level, placement, better, cap)
         best = -low if math.isfinite(low) else math.nan
         # Fill what the level left empty: a better start for the next level, same value here.
-        placement = greedy_placement(inst, found, stop=clock.stop)
+        # (A start returned as it was is complete already: greedy would change nothing.)
+        placement = found if found is placement else greedy_placement(inst, found, stop=clock.stop)
         fixed[p] = inst.placed_by_priority(placement)[5 - p]
         achieved = fixed[p]
-        a.at_least(a.level_terms[p], achieved)
+        if not clock.expired:  # no level follows a cut: spare the LP its row
+            a.at_least(a.level_terms[p], achieved)
         if proven or achieved >= best:
             bound[5 - p] = achieved
             proven_levels += 1
@@ -202,5 +207,5 @@ def _soft_model(inst: Instance, abandon: Callable[[], bool]) -> tuple[Model, dic
     if b.soft_terms:
         # Its LP is solved on each group's cheapest shelters first, the others priced in as
         # they gain (column generation, exact): at 2,000x300 one round, 0.9 s instead of 3.2-3.4 s.
-        b.relaxation().restrict(b.cheapest_columns(SOFT_LP_PAIRS))
+        b.relaxation(abandon).restrict(b.cheapest_columns(SOFT_LP_PAIRS))
     return b, floors

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
+from placement.budget import Abandoned
 from placement.eligibility import fit_blocks
 from placement.greedy import greedy_placement, improve_soft_cost
 from placement.instance import Instance, Pair, Placement
@@ -18,10 +19,6 @@ from placement.problem import PRIORITIES
 def soft(inst: Instance, placement: Placement) -> int:
     """The soft cost of ``placement``."""
     return sum(inst.pair_cost(ri, si) for ri, (si, _) in placement.items())
-
-
-class Abandoned(Exception):
-    """A model's build was abandoned: nobody will wait for it (the wall clock is spent)."""
 
 
 @dataclass
@@ -68,7 +65,9 @@ class Model:
 
     ``cost_aware=False`` groups requests that differ only in soft cost (for the priority
     levels, where cost plays no part): fewer, larger groups and a much smaller model.
-    ``cost_aware=True`` keeps costs apart and carries the soft-cost terms.
+    ``cost_aware=True`` keeps costs apart and carries the soft-cost terms. ``abandon`` is
+    asked every 64 groups while building; when it returns True the build raises
+    :class:`Abandoned`.
     """
 
     def __init__(
@@ -95,10 +94,13 @@ class Model:
         self._build()
         self._relaxation: Relaxation | None = None
 
-    def relaxation(self) -> Relaxation:
-        """The model's LP relaxation in GLOP, built on first use and kept in step."""
+    def relaxation(self, abandon: Callable[[], bool] | None = None) -> Relaxation:
+        """The model's LP relaxation in GLOP, built on first use and kept in step.
+
+        ``abandon`` as for the model, while the LP is built (raising :class:`Abandoned`).
+        """
         if self._relaxation is None:
-            self._relaxation = Relaxation(self.model, self.rows, self.bounds)
+            self._relaxation = Relaxation(self.model, self.rows, self.bounds, abandon=abandon)
         return self._relaxation
 
     def at_least(self, terms: Terms, value: int) -> int:

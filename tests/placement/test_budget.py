@@ -98,7 +98,7 @@ def test_a_spent_budget_stops_the_neighbourhood_search_before_its_first_neighbou
 def test_the_reserve_for_explanations_is_kept_back_and_capped() -> None:
     clock = FakeClock(reads=10**9)
     budget = Budget(10.0, clock=clock)
-    budget.keep_for_explanations(unplaced=100, shelters=50)
+    budget.keep_for_explanations(requests=200, unplaced=100, shelters=50)
     assert 0 < budget.reserve_s < 10.0
     clock.now = 10.0 - budget.reserve_s - 0.01
     assert not budget.spent()
@@ -107,7 +107,7 @@ def test_the_reserve_for_explanations_is_kept_back_and_capped() -> None:
     assert budget.cut == {"check": 1, "phase": "prepare"}
     assert budget.spent()  # every later check too
     huge = Budget(10.0, clock=FakeClock(reads=10**9))
-    huge.keep_for_explanations(unplaced=10**6, shelters=10**4)
+    huge.keep_for_explanations(requests=10**6, unplaced=10**6, shelters=10**4)
     assert huge.reserve_s == RESERVE_CAP_SHARE * 10.0
 
 
