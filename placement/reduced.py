@@ -15,7 +15,7 @@ NEIGHBOURHOOD_CAP = 0.5
 """Deterministic seconds at most for one neighbourhood of a reduced model's local search."""
 NEIGHBOURHOOD_ROUNDS = 1
 """Passes over the neighbourhoods at most (a pass that places nobody more ends the search)."""
-NEIGHBOURHOOD_KEEP_SHARE = 0.25
+NEIGHBOURHOOD_KEEP_SHARE = 0.1
 """The neighbourhood search ends early when fewer than this share of ``time_limit_s`` is left on
 the wall clock (a recorded stop): the completion and the local repair after it need time too."""
 
