@@ -53,10 +53,22 @@ def solve_levels(inst: Instance, greedy: Placement, search: Search) -> Run:
     # The soft level's model and its LP relaxation do not depend on the levels (their results
     # become rows added later), so a second thread builds them while the levels search: the
     # build is pure Python, and CP-SAT and GLOP release the GIL. Same model, same answer.
+    # It starts with the first CP-SAT search, not before: until then the main thread is busy in
+    # Python (LPs, rounding, completion) and the build would only halve its share of the GIL.
+    # When it starts changes nothing in the answer: the main thread waits for it in one check.
     abandon = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refuge-soft-model")
-    soft_model = pool.submit(_soft_model, inst, lambda: abandon.is_set() or clock.expired)
-    pool.shutdown(wait=False)
+    started: list[Future[tuple[Model, dict[int, int]]]] = []
+
+    def soft_model() -> Future[tuple[Model, dict[int, int]]]:
+        if not started:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="refuge-soft-model")
+            started.append(
+                pool.submit(_soft_model, inst, lambda: abandon.is_set() or clock.expired)
+            )
+            pool.shutdown(wait=False)
+        return started[0]
+
+    search.on_search = soft_model
     try:
         return _levels_then_soft(
             inst, greedy, search, a, soft_model, bound, placement, levels_left, clock
@@ -71,7 +83,7 @@ def _levels_then_soft(
     greedy: Placement,
     search: Search,
     a: Model,
-    soft_model: Future[tuple[Model, dict[int, int]]],
+    soft_model: Callable[[], Future[tuple[Model, dict[int, int]]]],
     bound: list[int],
     placement: Placement,
     levels_left: list[int],
@@ -119,7 +131,7 @@ def _levels_then_soft(
     placement = improve_soft_cost(inst, placement, stop=clock.stop)
     proven_all = proven_levels == len(PRIORITIES)
     soft_bound = 0
-    built = _wait(clock, soft_model) if not search.out_of_time() else None
+    built = _wait(clock, soft_model()) if not search.out_of_time() else None
     if built is not None:
         b, floors = built
         placed = inst.placed_by_priority(placement)

@@ -43,6 +43,8 @@ class Search:
         self.total = self.budget
         self.seed = seed
         self.workers = workers
+        self.on_search: Callable[[], object] | None = None
+        """Called before each CP-SAT search (the levels start a build on the second thread)."""
 
     @property
     def expired(self) -> bool:
@@ -120,6 +122,8 @@ class Search:
             # Spent, or (a replay) the recorded run was cut before this call's first solution.
             self.budget = 0.0
             return values, False, math.nan
+        if self.on_search is not None:
+            self.on_search()
         solver = self._solver()
         solver.parameters.max_deterministic_time = max(0.0, limit)
         if math.isfinite(step.seconds):
