@@ -217,8 +217,9 @@ class Budget:
 
         ``deterministic_s`` is CP-SAT's budget in deterministic seconds; per phase, ``checks``
         (questions asked of the budget), ``cp_sat_calls``, ``deterministic_s_given`` and
-        ``_used`` (a call the clock cut counts as given, not used: its own figure depends on
-        the moment it was cut), ``lp_solves`` and ``lp_iterations``. ``stops``, present when
+        ``_used``, ``lp_solves`` and ``lp_iterations``, of the calls that ran to their own end
+        (a call the clock cut is described by ``cut`` alone: its figures depend on the moment
+        of the cut, and a replay stops it elsewhere or skips it). ``stops``, present when
         the clock ended a phase early to keep time for the next: those checks. ``cut``, present
         when the wall clock cut the run: the check, the phase and, for a call cut part-way,
         ``at``.

@@ -258,13 +258,16 @@ class Relaxation:
             self.solver.SetTimeLimit(limit_ms)
         began = budget.clock()
         status = int(self.solver.Solve())
-        budget.count("lp_solves")
+        # GLOP answers NOT_SOLVED when its time limit stops it.
         timed_out = limit_ms is not None and (
-            budget.clock() - began >= 0.95 * limit_ms / 1000 or budget.wall_left() <= 0
+            status == pywraplp.Solver.NOT_SOLVED
+            or budget.clock() - began >= 0.95 * limit_ms / 1000
+            or budget.wall_left() <= 0
         )
         if status != pywraplp.Solver.OPTIMAL and timed_out:
             budget.cut_during(step, {"lp": "time_limit"})
-            return None
+            return None  # counted nowhere: a replay skips it
+        budget.count("lp_solves")
         budget.count("lp_iterations", int(self.solver.iterations()))
         return status
 

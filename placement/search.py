@@ -141,14 +141,15 @@ class Search:
             and solver.wall_time >= 0.98 * solver.parameters.max_time_in_seconds
         )
         cut = replay_at is not None or (not done and by_clock)
-        self.clock.count("cp_sat_calls")
-        self.clock.count("deterministic_s_given", limit)
         if cut:
             # Where it was cut depends on the clock: only the solutions it reported so far are
             # kept (a replay stops at the same one), neither its bound nor its time used.
             self.clock.cut_during(step, {"solutions": counter.solutions})
             self.budget = 0.0
         else:
+            # Only whole calls are counted: a replay stops the cut one elsewhere, or skips it.
+            self.clock.count("cp_sat_calls")
+            self.clock.count("deterministic_s_given", limit)
             self.clock.count("deterministic_s_used", solver.deterministic_time)
             self.budget -= solver.deterministic_time
         current = sum(values[v] * w for v, w in terms)

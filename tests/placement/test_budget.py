@@ -87,6 +87,22 @@ def test_a_spent_budget_gives_the_lp_no_bound_and_cp_sat_no_search() -> None:
     assert m.relaxation().minimise(terms, Budget(10.0)).integer_bound() is not None
 
 
+def test_an_lp_cut_by_its_time_limit_gives_no_bound_and_a_replay_skips_it() -> None:
+    inst = Instance(_problem(700, 40))
+    terms = [(v, -w) for v, w in Model(inst, cost_aware=False).level_terms[3]]
+    clock = FakeClock(reads=10**9)
+    budget = Budget(10.0, clock=clock)
+    clock.now = 10.0 - budget.reserve_s - 0.0005  # half a millisecond left: GLOP gets 1 ms
+    m = Model(inst, cost_aware=False)
+    assert m.relaxation().minimise(terms, budget).integer_bound() is None
+    work = budget.work()
+    assert work["cut"] == {"check": 0, "phase": "prepare", "at": {"lp": "time_limit"}}
+    again = Budget(10.0, replay=work)
+    fresh = Model(inst, cost_aware=False)
+    assert fresh.relaxation().minimise(terms, again).integer_bound() is None
+    assert again.work() == work
+
+
 def test_a_spent_budget_stops_the_neighbourhood_search_before_its_first_neighbourhood() -> None:
     inst = Instance(_problem(200, 20, seed=0), pair_limit=100)
     start = greedy_placement(inst, extend=True)
