@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from placement.eligibility import fit_blocks
 from placement.instance import Instance, Pair, Placement
 
+STOP_EVERY = 256
+"""``stop`` is asked once per this many requests visited (the first time before the first)."""
+
 
 def greedy_placement(
-    inst: Instance, start: Placement | None = None, *, extend: bool = False
+    inst: Instance,
+    start: Placement | None = None,
+    *,
+    extend: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> Placement:
     """Place requests one by one, most urgent first, in the cheapest shelter with room.
 
@@ -25,6 +32,8 @@ def greedy_placement(
         extend: In a reduced instance, also try the shelters left out of the model when the
             kept ones are full, and add the pair used to ``inst.pairs`` (the baseline must see
             every shelter; the model must know the pairs its hint uses).
+        stop: Asked every ``STOP_EVERY`` requests; when it returns True the placement made
+            so far (feasible) is returned. Without it, the result is as before.
 
     Returns:
         Request index → (shelter index, unit index per bed block).
@@ -32,7 +41,9 @@ def greedy_placement(
     requests = inst.problem.requests
     left, placed_at, placement = occupancy(inst, start or {})
     order = sorted(range(len(requests)), key=lambda i: (-requests[i].priority, i))
-    for ri in order:
+    for k, ri in enumerate(order):
+        if stop is not None and k % STOP_EVERY == 0 and stop():
+            break
         if ri in placement:
             continue
         sizes = [len(b) for b in inst.blocks[ri]]
@@ -54,18 +65,29 @@ def greedy_placement(
     return placement
 
 
-def improve_soft_cost(inst: Instance, placement: Placement, passes: int = 3) -> Placement:
+def improve_soft_cost(
+    inst: Instance,
+    placement: Placement,
+    passes: int = 3,
+    *,
+    stop: Callable[[], bool] | None = None,
+) -> Placement:
     """Move placed requests to cheaper shelters with room, without unplacing anyone.
 
     Requests are visited in document order; each moves to its cheapest viable shelter (ties by
     document order) that has room once the request's own beds are released and holds no
     request it must be separated from. Up to ``passes`` rounds, stopping early when nothing
     moves. People placed per priority never change; soft cost never rises. Deterministic.
+    ``stop`` as for :func:`greedy_placement` (asked every ``STOP_EVERY`` requests visited).
     """
     left, placed_at, out = occupancy(inst, placement)
+    visited = 0
     for _ in range(passes):
         moved = False
         for ri in sorted(out):
+            if stop is not None and visited % STOP_EVERY == 0 and stop():
+                return out
+            visited += 1
             si, choice = out[ri]
             sizes = [len(b) for b in inst.blocks[ri]]
             here = inst.pair_cost(ri, si)
@@ -93,7 +115,9 @@ def improve_soft_cost(inst: Instance, placement: Placement, passes: int = 3) -> 
     return out
 
 
-def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
+def insert_by_moves(
+    inst: Instance, placement: Placement, *, stop: Callable[[], bool] | None = None
+) -> Placement:
     """Place more requests by moving one placed request elsewhere to make room.
 
     Unplaced requests are taken by priority 5 → 1, ties in document order. For each of its
@@ -103,7 +127,8 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
     other eligible shelter with room, in document order, whose pair joins the model; no
     separation broken), it moves there and the request takes its room. Nobody is ever
     unplaced, so people placed per priority never fall; the soft cost may rise. One pass;
-    deterministic.
+    deterministic. ``stop`` as for :func:`greedy_placement` (asked every ``STOP_EVERY``
+    requests visited).
     """
     requests = inst.problem.requests
     left, placed_at, out = occupancy(inst, placement)
@@ -169,7 +194,9 @@ def insert_by_moves(inst: Instance, placement: Placement) -> Placement:
         return found
 
     order = sorted(range(len(requests)), key=lambda i: (-requests[i].priority, i))
-    for ri in order:
+    for k, ri in enumerate(order):
+        if stop is not None and k % STOP_EVERY == 0 and stop():
+            break
         if ri in out or not inst.pairs[ri]:
             continue
         sizes = [len(b) for b in inst.blocks[ri]]

@@ -81,7 +81,9 @@ class Solution:
     ``assignments`` follow the problem's request order, ``unplaced`` too; beds follow member
     order. ``wall_s`` and ``safety_net_expired`` describe this run only and are left out of
     :meth:`result_bytes`, which is byte-identical for the same problem, seed and parameters
-    unless ``safety_net_expired`` is true.
+    unless ``safety_net_expired`` is true. ``work`` (the deterministic work each phase was
+    given and used, and where the wall clock cut the run) is part of the result: a replay with
+    it (``solve(..., replay=work)``) gives the same bytes even when the clock cut the run.
     """
 
     status: Literal["optimal", "feasible"]
@@ -93,6 +95,7 @@ class Solution:
     assignments: tuple[Assignment, ...]
     unplaced: tuple[Unplaced, ...]
     safety_net_expired: bool = False
+    work: Mapping[str, Any] | None = None
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document (``refuge.placement-solution/1``)."""
@@ -109,6 +112,7 @@ class Solution:
             },
             "objective": self.objective.to_document(),
             "bound": self.bound.to_document(),
+            **({} if self.work is None else {"work": dict(self.work)}),
             "wall_s": self.wall_s,
             "safety_net_expired": self.safety_net_expired,
             "assignments": [
@@ -169,6 +173,9 @@ class Solution:
                 for j, r in enumerate(_arr(uo.get("reasons"), f"unplaced[{i}].reasons"))
             )
             unplaced.append(Unplaced(_s(uo.get("request"), f"unplaced[{i}].request"), reasons))
+        work = d.get("work")
+        if work is not None and not isinstance(work, Mapping):
+            raise SolutionError("work: must be an object")
         wall = d.get("wall_s")
         if isinstance(wall, bool) or not isinstance(wall, int | float):
             raise SolutionError("wall_s: must be a number")
@@ -188,6 +195,7 @@ class Solution:
             assignments=tuple(assignments),
             unplaced=tuple(unplaced),
             safety_net_expired=bool(d.get("safety_net_expired", False)),
+            work=None if work is None else dict(work),
         )
 
 

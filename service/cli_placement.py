@@ -16,7 +16,7 @@ import typer
 from service.cli_support import QUIET_HELP, Progress, shows_progress
 
 if TYPE_CHECKING:
-    from placement import Problem
+    from placement import Problem, Solution
 
 
 def _load_json(path: Path) -> Any:
@@ -48,6 +48,14 @@ def solve_command(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Solver random seed.")] = 0,
     method: Annotated[str, typer.Option("--method", help="cp-sat or greedy.")] = "cp-sat",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
+    replay: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay",
+            help="A solution of this problem: redo its recorded work exactly (its method, seed, "
+            "time limit and workers), wherever the wall clock cut it.",
+        ),
+    ] = None,
 ) -> None:
     """Solve a placement problem and print the solution document."""
     if method not in ("cp-sat", "greedy"):
@@ -56,13 +64,38 @@ def solve_command(
     from placement import solve
 
     parsed = _load_problem(problem)
+    workers = 1
+    work: dict[str, Any] | None = None
+    if replay is not None:
+        recorded = _load_solution(replay)
+        method, seed = recorded.solver.name, recorded.solver.seed
+        time_limit, workers = recorded.solver.time_limit_s, recorded.solver.workers
+        # A document from before the work record: nothing was cut that it could say.
+        work = dict(recorded.work or {})
     with Progress(enabled=shows_progress(quiet=quiet)) as progress:
         progress.task(
             f"solving {len(parsed.requests)} requests, {len(parsed.shelters)} shelters "
             f"({method}, at most {time_limit:g} s)"
         )
-        solution = solve(parsed, time_limit_s=time_limit, seed=seed, method=method)
+        solution = solve(
+            parsed,
+            time_limit_s=time_limit,
+            seed=seed,
+            method=method,
+            workers=workers,
+            replay=work,
+        )
     typer.echo(json.dumps(solution.to_document(), indent=2, sort_keys=False))
+
+
+def _load_solution(path: Path) -> Solution:
+    from placement import Solution, SolutionError
+
+    try:
+        return Solution.from_document(_load_json(path))
+    except SolutionError as exc:
+        typer.echo(f"error: {path}: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 def verify_command(

@@ -113,7 +113,7 @@ def test_the_lp_neighbourhood_keeps_the_incumbent_and_leaves_the_model_alone(see
 def test_the_wider_neighbourhood_frees_whole_groups_and_keeps_the_incumbent(seed: int) -> None:
     from placement.greedy import greedy_placement
     from placement.instance import Instance
-    from placement.solve import _Model
+    from placement.model import Model as _Model
 
     inst = Instance(_problem(120, 15, seed))
     m = _Model(inst, cost_aware=False)
@@ -144,8 +144,8 @@ def test_a_relaxation_restricted_to_few_columns_prices_in_the_rest_to_the_same_b
 ) -> None:
     from placement.greedy import greedy_placement
     from placement.instance import Instance
+    from placement.model import Model as _Model
     from placement.problem import PRIORITIES
-    from placement.solve import _Model
 
     inst = Instance(_problem(150, 15, seed))
     placement = greedy_placement(inst)
@@ -174,7 +174,7 @@ def test_the_model_rows_give_the_relaxation_read_from_the_proto(
     seed: int, cost_aware: bool
 ) -> None:
     from placement.instance import Instance
-    from placement.solve import _Model
+    from placement.model import Model as _Model
 
     inst = Instance(_problem(120, 15, seed))
     m = _Model(inst, cost_aware=cost_aware)

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import importlib
-import time
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 from placement import Problem, solve, verify
+from placement.budget import Budget
 from placement.generator import generate
 from placement.greedy import greedy_placement, insert_by_moves
 from placement.instance import Instance, Placement
 from placement.neighbourhood import shelter_neighbourhoods
+from placement.reduced import improve_by_neighbourhoods
+from placement.search import Search
 from tests.placement.strategies import problem_docs
-
-# ``placement.solve`` is also the name of the function the package exports.
-solve_module = importlib.import_module("placement.solve")
 
 
 def _improve(inst: Instance, placement: Placement, time_limit_s: float = 10) -> Placement:
-    search = solve_module._Search(time_limit_s, 0, 1, time.perf_counter())
-    better: Placement = solve_module._improve_by_neighbourhoods(inst, placement, search)
+    search = Search(Budget(time_limit_s), 0, 1)
+    better: Placement = improve_by_neighbourhoods(inst, placement, search)
     return better
 
 
@@ -143,19 +141,24 @@ def test_a_reduced_solve_with_it_passes_the_verifier_and_never_falls_below_greed
     assert all(o >= t for o, t in zip(ours, theirs, strict=True)), (ours, theirs)
 
 
-def test_when_its_safety_net_fires_the_answer_stays_valid_and_says_so(
+def test_when_the_clock_ends_it_early_the_answer_stays_valid_and_says_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from placement import instance
+    from placement import instance, reduced
 
     monkeypatch.setattr(instance, "PAIR_LIMIT", 100)
     monkeypatch.setattr(instance, "MIN_KEPT", 3)
-    monkeypatch.setattr(solve_module, "NEIGHBOURHOOD_WALL_SHARE", 0.0)
+    # It must keep the whole limit for what follows it: it stops at its first neighbourhood.
+    monkeypatch.setattr(reduced, "NEIGHBOURHOOD_KEEP_SHARE", 1.0)
     problem = Problem.from_document(generate(200, 20, seed=0))
     solution = solve(problem, time_limit_s=10)
     greedy = solve(problem, method="greedy")
     assert solution.safety_net_expired
     assert solution.status == "feasible"
+    assert solution.work is not None
+    assert solution.work["stops"]
+    replayed = solve(problem, time_limit_s=10, replay=solution.work)
+    assert replayed.result_bytes() == solution.result_bytes()
     assert verify(problem, solution) == []
     ours, theirs = solution.objective.placed_by_priority, greedy.objective.placed_by_priority
     assert all(o >= t for o, t in zip(ours, theirs, strict=True))

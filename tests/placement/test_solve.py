@@ -332,16 +332,14 @@ def test_moves_place_more_and_unplace_nobody(
 def test_a_soft_budget_too_small_for_the_model_keeps_the_levels_and_a_valid_soft_bound(
     monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    import sys
-
+    from placement import lpsearch
     from placement.generator import generate
 
-    solve_module = sys.modules["placement.solve"]
     problem = Problem.from_document(generate(120, 15, seed=seed))
     thorough = solve(problem, time_limit_s=2, seed=1)
     # As if the cost-aware model were far too large for the soft level's budget: only the
     # neighbourhood search runs there.
-    monkeypatch.setattr(solve_module, "SEARCH_DET_PER_VARIABLE", 1.0)
+    monkeypatch.setattr(lpsearch, "SEARCH_DET_PER_VARIABLE", 1.0)
     quick = solve(problem, time_limit_s=2, seed=1)
     assert verify(problem, quick) == []
     assert quick.objective.placed_by_priority == thorough.objective.placed_by_priority
@@ -352,3 +350,17 @@ def test_a_soft_budget_too_small_for_the_model_keeps_the_levels_and_a_valid_soft
         assert quick.bound.soft_cost <= thorough.objective.soft_cost
         assert quick.objective.soft_cost >= thorough.objective.soft_cost
     assert quick.result_bytes() == solve(problem, time_limit_s=2, seed=1).result_bytes()
+
+
+def test_separation_links_are_covered_by_cliques_of_mutually_separated_requests() -> None:
+    from placement.model import separation_cliques
+
+    # A ring of three (0, 1, 2), a link 1-3, and 4 alone.
+    separated = [{1, 2}, {0, 2, 3}, {0, 1}, {1}, set()]
+    cliques = separation_cliques(separated)
+    assert cliques == [[0, 1, 2], [1, 3]]
+    for clique in cliques:
+        assert all(b in separated[a] for a in clique for b in clique if a != b)
+    links = {(a, b) for a, others in enumerate(separated) for b in others if a < b}
+    covered = {(a, b) for c in cliques for a in c for b in c if a < b}
+    assert links <= covered

@@ -152,6 +152,15 @@ def test_the_stored_problem_replays_to_the_stored_solution(
     assert replayed["problem_digest"] == stored["problem_digest"] == run["problem_digest"]
     assert replayed["assignments"] == stored["assignments"]
     assert replayed["unplaced"] == stored["unplaced"]
+    # With the stored solution's work record the replay redoes exactly that work, even had the
+    # wall clock cut the run: the whole reproducible result comes out the same.
+    solution_path = tmp_path / "solution.json"
+    solution_path.write_text(json.dumps(stored))
+    result = CliRunner().invoke(cli, ["solve", str(path), "--replay", str(solution_path)])
+    assert result.exit_code == 0, result.output
+    exact = Solution.from_document(json.loads(result.stdout))
+    assert exact.work == stored["work"]
+    assert exact.result_bytes() == Solution.from_document(stored).result_bytes()
 
 
 def test_each_role_sees_what_the_rules_allow(client: TestClient, network: dict[str, Any]) -> None:

@@ -1,0 +1,164 @@
+"""CP-SAT parameters, the deterministic budget and the wall clock shared by every search."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from ortools.sat.python import cp_model
+
+from placement.budget import Budget
+from placement.model import Model, Terms, Values
+
+
+class _StopAt(cp_model.CpSolverSolutionCallback):
+    """Counts CP-SAT's solutions; stops at the ``limit``-th one or once the clock is spent."""
+
+    def __init__(self, limit: int | None, wall_spent: Callable[[], bool] | None) -> None:
+        super().__init__()
+        self.limit = limit
+        self.wall_spent = wall_spent
+        self.solutions = 0
+        self.stopped_by_clock = False
+
+    def on_solution_callback(self) -> None:
+        self.solutions += 1
+        if self.limit is not None and self.solutions >= self.limit:
+            self.stop_search()
+        elif self.wall_spent is not None and self.wall_spent():
+            self.stopped_by_clock = True
+            self.stop_search()
+
+
+class Search:
+    """The deterministic budget, parameters and wall-clock budget of every CP-SAT call of a solve.
+
+    ``budget`` is what is left of CP-SAT's deterministic budget (``total`` at the start); the
+    wall clock is the shared :class:`~placement.budget.Budget` ``clock``.
+    """
+
+    def __init__(self, clock: Budget, seed: int, workers: int) -> None:
+        self.clock = clock
+        self.budget = clock.deterministic_s
+        self.total = self.budget
+        self.seed = seed
+        self.workers = workers
+        self.on_search: Callable[[], object] | None = None
+        """Called before each CP-SAT search (the levels start a build on the second thread)."""
+
+    @property
+    def expired(self) -> bool:
+        """Whether the wall clock cut the solve."""
+        return self.clock.expired
+
+    def out_of_time(self) -> bool:
+        """A check of the wall clock (always counted), then of the deterministic budget."""
+        if self.clock.spent():
+            self.budget = 0.0
+            return True
+        return self.budget <= 0
+
+    def _solver(self) -> cp_model.CpSolver:
+        solver = cp_model.CpSolver()
+        p = solver.parameters
+        p.random_seed = self.seed
+        p.relative_gap_limit = 0.0
+        p.absolute_gap_limit = 0.0
+        p.max_deterministic_time = max(self.budget, 0.0)
+        p.linearization_level = 2
+        # Measured on the benchmark: symmetry detection and probing in presolve cost seconds of
+        # wall time (counted as zero deterministic time) and bought nothing on these models.
+        p.symmetry_level = 0
+        p.cp_model_probing_level = 0
+        p.max_presolve_iterations = 1
+        # All linear constraints in the LP from the start: at 500x60 the soft-cost search
+        # proved in 0.44 instead of 0.70 deterministic seconds.
+        p.add_lp_constraints_lazily = False
+        p.log_search_progress = False
+        if self.workers == 1:
+            p.num_workers = 1
+        else:
+            p.num_workers = self.workers
+            p.interleave_search = True
+            p.extra_subsolvers.append("max_lp")
+        return solver
+
+    def optimise(
+        self,
+        m: Model,
+        terms: Terms,
+        values: Values,
+        cap: float | None = None,
+        *,
+        presolve: bool = True,
+        model: cp_model.CpModel | None = None,
+        hint: bool = True,
+    ) -> tuple[Values, bool, float]:
+        """Minimise ``terms`` from the hint ``values``; returns (best values, proven, bound).
+
+        The returned values are never worse than the hint, which is feasible by construction.
+        ``presolve=False`` skips CP-SAT's presolve, whose deterministic time is not
+        interruptible: on the narrowed soft-cost models it overran the budget several times
+        over (2,000x300: 1.1 instead of 0.33 s) and slowed the proof (500x60: 0.69 instead of
+        0.44 s); it pays off on the neighbourhoods, where most variables are fixed.
+        ``model`` replaces ``m.model`` by a copy of it with extra constraints. ``hint=False``
+        searches without the hint (the values returned are still never worse than it).
+        """
+        model = m.model if model is None else model
+        model.clear_objective()  # type: ignore[no-untyped-call]
+        model.clear_hints()  # type: ignore[no-untyped-call]
+        # Written straight into the proto: the expression API costs more than the search on
+        # the small models.
+        if hint:
+            start = model.proto.solution_hint
+            start.vars.extend(range(len(values)))
+            start.values.extend(values)
+        objective = model.proto.objective
+        objective.vars.extend([v for v, _ in terms])
+        objective.coeffs.extend([w for _, w in terms])
+        limit = self.budget if cap is None else min(self.budget, cap)
+        step = self.clock.step()
+        if step is None or (step.stop_at is not None and not step.stop_at.get("solutions")):
+            # Spent, or (a replay) the recorded run was cut before this call's first solution.
+            self.budget = 0.0
+            return values, False, math.nan
+        if self.on_search is not None:
+            self.on_search()
+        solver = self._solver()
+        solver.parameters.max_deterministic_time = max(0.0, limit)
+        if math.isfinite(step.seconds):
+            solver.parameters.max_time_in_seconds = max(step.seconds, 0.001)
+        solver.parameters.cp_model_presolve = presolve
+        replay_at = None if step.stop_at is None else int(step.stop_at["solutions"])
+        live = None if self.clock.replaying else (lambda: self.clock.wall_left() <= 0)
+        counter = _StopAt(replay_at, live)
+        status = solver.solve(model, counter)
+        if status == cp_model.MODEL_INVALID:  # a bug here, never an input problem
+            raise RuntimeError(f"invalid CP-SAT model: {model.validate()}")
+        done = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
+        by_clock = counter.stopped_by_clock or (
+            math.isfinite(step.seconds)
+            and solver.wall_time >= 0.98 * solver.parameters.max_time_in_seconds
+        )
+        cut = replay_at is not None or (not done and by_clock)
+        if cut:
+            # Where it was cut depends on the clock: only the solutions it reported so far are
+            # kept (a replay stops at the same one), neither its bound nor its time used.
+            self.clock.cut_during(step, {"solutions": counter.solutions})
+            self.budget = 0.0
+        else:
+            # Only whole calls are counted: a replay stops the cut one elsewhere, or skips it.
+            self.clock.count("cp_sat_calls")
+            self.clock.count("deterministic_s_given", limit)
+            self.clock.count("deterministic_s_used", solver.deterministic_time)
+            self.budget -= solver.deterministic_time
+        current = sum(values[v] * w for v, w in terms)
+        found_any = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        proven = status == cp_model.OPTIMAL and not cut
+        if found_any:
+            found = round(solver.objective_value)
+            if found < current or proven:
+                values = list(solver.response_proto.solution)
+        # CP-SAT reports a placeholder bound when it stops before its search starts.
+        best = solver.best_objective_bound if found_any and not cut else math.nan
+        return values, proven, best
