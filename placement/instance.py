@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from placement.cost import EARTH_RADIUS_M, ShelterCosts, request_origin
 from placement.eligibility import (
@@ -28,6 +29,8 @@ PAIR_LIMIT = 250_000
 """Above this many eligible (request, shelter) pairs the model keeps each request's cheapest."""
 MIN_KEPT = 30
 """A reduced model keeps at least this many viable shelters per request."""
+
+T = TypeVar("T")
 
 Placement = dict[int, tuple[int, tuple[int, ...]]]
 """Request index → (shelter index, unit index within the shelter for each bed block)."""
@@ -96,6 +99,8 @@ class Instance:
             shelters_by_config.setdefault(c, set()).add(si)
 
         self.blocks: list[tuple[tuple[Member, ...], ...]] = []
+        self.block_sizes: list[tuple[int, ...]] = []
+        """People per bed block of each request, in block order."""
         self.pairs: list[list[Pair]] = []
         shelter_sets = _ShelterSets(problem)
         self._shelter_sets = shelter_sets
@@ -124,6 +129,7 @@ class Instance:
             mi = self.profile[ri]
             blocks = tuple(b for b, _ in block_candidates(q, (), problem.majority_age))
             self.blocks.append(blocks)
+            self.block_sizes.append(tuple(len(b) for b in blocks))
             if mi not in allowed_by_profile:
                 allowed: set[int] = set()
                 for c, members in shelters_by_config.items():
@@ -138,6 +144,8 @@ class Instance:
                 eligible_by_key[ekey] = hit
             self._eligible.append(hit[0])
             self._eligible_set.append(hit[1])
+        self.biggest_block = [max(s, default=0) for s in self.block_sizes]
+        """People in each request's largest bed block."""
         total = sum(len(e) for e in self._eligible)
         limit = PAIR_LIMIT if pair_limit is None else pair_limit
         self.reduced = total > limit
@@ -223,6 +231,46 @@ class Instance:
             cands = self.viable(ri, si)
             if cands is not None:
                 yield Pair(ri, si, c, cands)
+
+    def cheapest_more_pair(
+        self,
+        ri: int,
+        among: Container[int],
+        accept: Callable[[int, tuple[tuple[int, ...], ...]], T | None],
+    ) -> tuple[Pair, T] | None:
+        """The first pair of :meth:`more_pairs` at a shelter of ``among`` that ``accept`` takes.
+
+        ``accept(shelter, candidates)`` returns None to refuse. It must not change what it
+        answers while this runs; it is asked in a different order than :meth:`more_pairs`
+        yields, and only where the answer could matter: shelters are visited by cells, cheapest
+        floor first, and the walk ends once a cell's floor is above the best accepted cost.
+        Returns the pair and what ``accept`` said, or None when no pair is accepted.
+        """
+        last = self._last_kept[ri]
+        if last is None:
+            return None
+        q = self.problem.requests[ri]
+        elig = self._eligible_set[ri]
+        cache = self._cost_caches[ri]
+        best: tuple[int, int, tuple[tuple[int, ...], ...], T] | None = None
+        for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
+            if best is not None and lower > best[0]:
+                break
+            todo = [si for si in chunk if si in among and si in elig]
+            self._fill(q, cache, todo)
+            for si in todo:
+                key = (cache[si], si)
+                if key <= last or (best is not None and key >= (best[0], best[1])):
+                    continue
+                cands = self.viable(ri, si)
+                if cands is None:
+                    continue
+                said = accept(si, cands)
+                if said is not None:
+                    best = (key[0], si, cands, said)
+        if best is None:
+            return None
+        return Pair(ri, best[1], best[0], best[2]), best[3]
 
     def eligible(self, ri: int) -> list[int]:
         """Indices of the shelters request ``ri`` is eligible for (free beds ignored)."""
