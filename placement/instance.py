@@ -17,9 +17,11 @@ from typing import TypeVar
 
 from placement.cost import EARTH_RADIUS_M, ShelterCosts, request_origin
 from placement.eligibility import (
-    block_candidates,
+    admission,
+    bed_blocks,
+    block_members,
     fit_blocks,
-    member_reasons,
+    member_level,
     member_status,
     shelter_reasons,
 )
@@ -94,6 +96,19 @@ class Instance:
             tuple[int, int], tuple[list[str], tuple[tuple[int, ...], ...]]
         ] = {}
         self._config_units = config_units
+        # Units admit by their rules alone, so a group's admission table for a configuration is
+        # read from one table per group profile over the few distinct rule sets ("kinds").
+        kind_of: dict[tuple[object, ...], int] = {}
+        kind_units: list[Unit] = []
+        self._config_kinds: dict[int, tuple[int, ...]] = {}
+        for c, units in config_units.items():
+            for u in units:
+                if u.admits not in kind_of:
+                    kind_of[u.admits] = len(kind_units)
+                    kind_units.append(u)
+            self._config_kinds[c] = tuple(kind_of[u.admits] for u in units)
+        self._kind_units = tuple(kind_units)
+        self._kind_table: dict[int, tuple[list[tuple[bool, ...]], tuple[tuple[int, ...], ...]]] = {}
         shelters_by_config: dict[int, set[int]] = {}
         for si, c in enumerate(self.config):
             shelters_by_config.setdefault(c, set()).add(si)
@@ -127,7 +142,7 @@ class Instance:
         self._eligible_set: list[frozenset[int]] = []
         for ri, q in enumerate(requests):
             mi = self.profile[ri]
-            blocks = tuple(b for b, _ in block_candidates(q, (), problem.majority_age))
+            blocks = bed_blocks(q, problem.majority_age)
             self.blocks.append(blocks)
             self.block_sizes.append(tuple(len(b) for b in blocks))
             if mi not in allowed_by_profile:
@@ -188,10 +203,13 @@ class Instance:
         hit = self._member_cache.get(key)
         if hit is None:
             q = self.problem.requests[ri]
-            units = self._config_units[config]
-            age = self.problem.majority_age
-            cands = tuple(c for _, c in block_candidates(q, units, age))
-            hit = (member_reasons(q, units, age), cands)
+            kinds = self._kind_table.get(key[0])
+            if kinds is None:
+                table = admission(q, self._kind_units, self.problem.majority_age)
+                kinds = (table, block_members(q, self.blocks[ri]))
+                self._kind_table[key[0]] = kinds
+            of = self._config_kinds[config]
+            hit = member_level(q, kinds[1], [tuple(row[k] for k in of) for row in kinds[0]])
             self._member_cache[key] = hit
         return hit
 
