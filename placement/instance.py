@@ -33,12 +33,13 @@ MIN_KEPT = 30
 """A reduced model keeps at least this many viable shelters per request."""
 
 T = TypeVar("T")
+_UNKNOWN = object()
 
 Placement = dict[int, tuple[int, tuple[int, ...]]]
 """Request index → (shelter index, unit index within the shelter for each bed block)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pair:
     """A viable (request, shelter) pair: eligible, and the group fits the empty shelter.
 
@@ -138,6 +139,7 @@ class Instance:
         ]
         # Requests with the same shelter-level fields and member profile share one list.
         eligible_by_key: dict[tuple[int, int], tuple[list[int], frozenset[int]]] = {}
+        same_sets: dict[frozenset[int], tuple[list[int], frozenset[int]]] = {}
         self._eligible: list[list[int]] = []
         self._eligible_set: list[frozenset[int]] = []
         for ri, q in enumerate(requests):
@@ -154,8 +156,11 @@ class Instance:
             ekey = (self._request_key[ri], mi)
             hit = eligible_by_key.get(ekey)
             if hit is None:
-                found = shelter_sets.eligible(q) & allowed_by_profile[mi]
-                hit = (sorted(found), frozenset(found))
+                found = frozenset(shelter_sets.eligible(q) & allowed_by_profile[mi])
+                # Far fewer distinct sets than keys: requests alike share one copy.
+                hit = same_sets.get(found)
+                if hit is None:
+                    hit = same_sets[found] = (sorted(found), found)
                 eligible_by_key[ekey] = hit
             self._eligible.append(hit[0])
             self._eligible_set.append(hit[1])
@@ -166,7 +171,9 @@ class Instance:
         self.reduced = total > limit
         keep = max(MIN_KEPT, limit // max(1, len(requests))) if self.reduced else None
         self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
-        self._viable: dict[tuple[int, int], tuple[tuple[int, ...], ...] | None] = {}
+        # Per member profile: shelter index → block candidates, or None when the group does not
+        # fit the empty shelter.
+        self._viable: list[dict[int, tuple[tuple[int, ...], ...] | None]] = [{} for _ in profile_of]
         self._cost_fn: list[Callable[[int], int]] = []
         self._cost_caches: list[dict[int, int]] = []
         self._last_kept: list[tuple[int, int] | None] = []
@@ -260,8 +267,8 @@ class Instance:
 
         ``accept(shelter, candidates)`` returns None to refuse. It must not change what it
         answers while this runs; it is asked in a different order than :meth:`more_pairs`
-        yields, and only where the answer could matter: shelters are visited by cells, cheapest
-        floor first, and the walk ends once a cell's floor is above the best accepted cost.
+        yields, and before costing: shelters are visited by cells, cheapest floor first, and
+        the walk ends once a cell's floor is above the best accepted cost.
         Returns the pair and what ``accept`` said, or None when no pair is accepted.
         """
         last = self._last_kept[ri]
@@ -274,17 +281,21 @@ class Instance:
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
             if best is not None and lower > best[0]:
                 break
-            todo = [si for si in chunk if si in among and si in elig]
-            self._fill(q, cache, todo)
-            for si in todo:
+            # Costs are the dear part: only shelters ``accept`` takes are costed.
+            taken = []
+            for si in chunk:
+                if si in among and si in elig:
+                    cands = self.viable(ri, si)
+                    if cands is not None:
+                        said = accept(si, cands)
+                        if said is not None:
+                            taken.append((si, cands, said))
+            if not taken:
+                continue
+            self._fill(q, cache, [si for si, _, _ in taken])
+            for si, cands, said in taken:
                 key = (cache[si], si)
-                if key <= last or (best is not None and key >= (best[0], best[1])):
-                    continue
-                cands = self.viable(ri, si)
-                if cands is None:
-                    continue
-                said = accept(si, cands)
-                if said is not None:
+                if key > last and (best is None or key < (best[0], best[1])):
                     best = (key[0], si, cands, said)
         if best is None:
             return None
@@ -303,14 +314,13 @@ class Instance:
 
         None when the group does not fit the shelter's free beds even with nobody else placed.
         """
-        key = (self.profile[ri], si)
-        if key in self._viable:
-            return self._viable[key]
-        cands = self.member_level(ri, self.config[si])[1]
-        sizes = [len(b) for b in self.blocks[ri]]
-        hit = cands if _fits(sizes, cands, self.free[si]) else None
-        self._viable[key] = hit
-        return hit
+        row = self._viable[self.profile[ri]]
+        hit = row.get(si, _UNKNOWN)
+        if hit is _UNKNOWN:
+            cands = self.member_level(ri, self.config[si])[1]
+            hit = cands if _fits(self.block_sizes[ri], cands, self.free[si]) else None
+            row[si] = hit
+        return hit  # type: ignore[return-value]
 
     def _fill(self, q: Request, cache: dict[int, int], indices: Sequence[int]) -> None:
         missing = [si for si in indices if si not in cache]
