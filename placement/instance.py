@@ -195,7 +195,6 @@ class Instance:
                 )
         self.kept = keep
 
-        self._shelter_reason_cache: dict[tuple[int, int], list[str]] = {}
         self.separated: list[set[int]] = [set() for _ in requests]
         for ri, q in enumerate(requests):
             for other in q.separate_from:
@@ -346,27 +345,34 @@ class Instance:
         pair's cost. Ties in cost go to document order, as in the sort.
         """
         elig = self._eligible_set[ri]
+        viable = self._viable[self.profile[ri]]
         heap: list[tuple[int, int]] = []  # (-cost, -shelter): the worst kept pair on top
+        worst = (math.inf, math.inf)  # the worst kept (cost, shelter) once ``keep`` are kept
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
-            if len(heap) >= keep and lower > -heap[0][0]:
+            if lower > worst[0]:
                 break
             todo = [si for si in chunk if si in elig]
             self._fill(q, cache, todo)
             for si in todo:
                 c = cache[si]
-                if len(heap) >= keep and (c, si) > (-heap[0][0], -heap[0][1]):
+                if (c, si) > worst:
                     continue
-                if self.viable(ri, si) is None:
+                cands = viable.get(si, _UNKNOWN)
+                if cands is _UNKNOWN:
+                    cands = self.viable(ri, si)
+                if cands is None:
                     continue
                 if len(heap) < keep:
                     heapq.heappush(heap, (-c, -si))
                 else:
                     heapq.heapreplace(heap, (-c, -si))
+                if len(heap) >= keep:
+                    worst = (-heap[0][0], -heap[0][1])
         pairs = []
         for c, si in sorted((-c, -s) for c, s in heap):
-            cands = self.viable(ri, si)
-            assert cands is not None
-            pairs.append(Pair(ri, si, c, cands))
+            found = viable[si]
+            assert found is not None
+            pairs.append(Pair(ri, si, c, found))
         return pairs
 
     def request_key(self, ri: int) -> int:
@@ -379,12 +385,10 @@ class Instance:
 
     def eligibility(self, ri: int, si: int) -> list[str]:
         """Eligibility reason codes of request ``ri`` at shelter ``si`` (same as the rules)."""
-        q = self.problem.requests[ri]
-        key = (self._request_key[ri], si)
-        codes = self._shelter_reason_cache.get(key)
-        if codes is None:
-            codes = shelter_reasons(q, self.problem.shelters[si])
-            self._shelter_reason_cache[key] = codes
+        # Not cached: the rules are cheap, and a cache per (request fields, shelter) grew to
+        # millions of lists at 20,000 x 2,000 while the explanations keep their own per request
+        # kind anyway.
+        codes = shelter_reasons(self.problem.requests[ri], self.problem.shelters[si])
         return sorted(codes + self.member_level(ri, self.config[si])[0])
 
     def placed_by_priority(self, placement: Placement) -> tuple[int, int, int, int, int]:
