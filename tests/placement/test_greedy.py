@@ -136,12 +136,14 @@ NETWORKS = [("uniform", 300, 30, 0), ("saturated", 300, 30, 1), ("saturated", 50
 
 
 @pytest.mark.parametrize(("kind", "n_requests", "n_shelters", "seed"), NETWORKS)
-def test_greedy_equals_the_plain_greedy_on_generated_networks(
+def test_pairs_and_greedy_equal_the_plain_versions_on_generated_networks(
     kind: str, n_requests: int, n_shelters: int, seed: int
 ) -> None:
     problem = _network(kind, n_requests, n_shelters, seed)
     inst = Instance(problem)
     assert not inst.reduced
+    for ri, rows in enumerate(_viable_order(problem)):
+        assert [(p.cost, p.shelter, p.candidates) for p in inst.pairs[ri]] == rows
     expected = _plain_greedy(problem)
     assert greedy_placement(inst) == expected
     assert greedy_placement(inst, extend=True) == expected
@@ -169,10 +171,13 @@ def test_extended_greedy_on_a_reduced_model_sees_every_shelter(
 
 @settings(max_examples=150, deadline=None)
 @given(problem_docs(max_requests=8, max_shelters=4, max_beds=4))
-def test_greedy_equals_the_plain_greedy_on_random_problems(doc: dict[str, Any]) -> None:
+def test_pairs_and_greedy_equal_the_plain_versions_on_random_problems(doc: dict[str, Any]) -> None:
     problem = Problem.from_document(doc)
+    inst = Instance(problem)
+    for ri, rows in enumerate(_viable_order(problem)):
+        assert [(p.cost, p.shelter, p.candidates) for p in inst.pairs[ri]] == rows
     expected = _plain_greedy(problem)
-    assert greedy_placement(Instance(problem)) == expected
+    assert greedy_placement(inst) == expected
     reduced = Instance(problem, pair_limit=1)
     assert greedy_placement(reduced, extend=True) == expected
 
