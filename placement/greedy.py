@@ -170,12 +170,11 @@ def insert_by_moves(inst: Instance, placement: Placement, *, stop: Stop | None =
             return moves[other]
         here = out[other][0]
         found = None
-        sizes = room.sizes[other]
         for pair in inst.pairs[other]:
             to = pair.shelter
-            if to == here or to not in has_room or inst.separated[other] & placed_at[to]:
+            if to == here or to not in has_room:
                 continue
-            fitted = _fit(sizes, pair.candidates, left[to])
+            fitted = room.fit(other, to, pair.candidates)
             if fitted is not None:
                 found = (to, fitted)
                 break
@@ -184,10 +183,10 @@ def insert_by_moves(inst: Instance, placement: Placement, *, stop: Stop | None =
             # pair joins the model's pairs (as in greedy_placement's extension).
             known = {p.shelter for p in inst.pairs[other]}
             for to in sorted(has_room & inst.eligible_set(other)):
-                if to in known or inst.separated[other] & placed_at[to]:
+                if to in known:
                     continue
                 cands = inst.viable(other, to)
-                fitted = None if cands is None else _fit(sizes, cands, left[to])
+                fitted = None if cands is None else room.fit(other, to, cands)
                 if cands is not None and fitted is not None:
                     found = (to, fitted)
                     inst.pairs[other].append(Pair(other, to, inst.pair_cost(other, to), cands))
