@@ -110,17 +110,9 @@ def block_candidates(
 
     An empty index tuple means the block fits nowhere in ``units``; free beds are ignored.
     """
-    members = request.members
-    out = []
-    for block in bed_blocks(request, majority_age):
-        statuses = [member_status(m, members, majority_age) for m in block]
-        cands = tuple(
-            i
-            for i, unit in enumerate(units)
-            if all(unit_admits(unit, m, st) for m, st in zip(block, statuses, strict=True))
-        )
-        out.append((block, cands))
-    return tuple(out)
+    blocks = bed_blocks(request, majority_age)
+    cands = admitted_blocks(block_members(request, blocks), admission(request, units, majority_age))
+    return tuple(zip(blocks, cands, strict=True))
 
 
 def member_reasons(request: Request, units: Sequence[Unit], majority_age: int) -> list[str]:
@@ -132,16 +124,60 @@ def member_reasons(request: Request, units: Sequence[Unit], majority_age: int) -
     together with all of the guardian's accompanied children. The result is empty exactly
     when every bed block has at least one unit (free beds ignored).
     """
+    blocks = block_members(request, bed_blocks(request, majority_age))
+    return member_level(request, blocks, admission(request, units, majority_age))[0]
+
+
+def admission(request: Request, units: Sequence[Unit], majority_age: int) -> list[tuple[bool, ...]]:
+    """``table[m][u]``: whether unit ``u`` admits member ``m`` (document order) on their own."""
     members = request.members
-    status = {m.ref: member_status(m, members, majority_age) for m in members}
-    admitted = {m.ref: any(unit_admits(u, m, status[m.ref]) for u in units) for m in members}
-    reasons = [f"member_not_admitted:{ref}" for ref, ok in admitted.items() if not ok]
-    for block, cands in block_candidates(request, units, majority_age):
-        if len(block) > 1 and not cands and admitted[block[0].ref]:
+    return [
+        tuple(unit_admits(u, m, member_status(m, members, majority_age)) for u in units)
+        for m in members
+    ]
+
+
+def block_members(
+    request: Request, blocks: Sequence[Sequence[Member]]
+) -> tuple[tuple[int, ...], ...]:
+    """Bed blocks as indices into ``request.members``."""
+    index = {id(m): i for i, m in enumerate(request.members)}
+    return tuple(tuple(index[id(m)] for m in block) for block in blocks)
+
+
+def admitted_blocks(
+    blocks: Sequence[Sequence[int]], table: Sequence[Sequence[bool]]
+) -> tuple[tuple[int, ...], ...]:
+    """Per block (member indices), the units admitting all its members (see :func:`admission`)."""
+    n_units = len(table[0]) if table else 0
+    return tuple(
+        tuple(u for u in range(n_units) if all(table[m][u] for m in block)) for block in blocks
+    )
+
+
+def member_level(
+    request: Request, blocks: Sequence[Sequence[int]], table: Sequence[Sequence[bool]]
+) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
+    """Member reason codes (:func:`member_reasons`) and block candidates from an admission table.
+
+    Args:
+        request: The group; only its members' refs are read.
+        blocks: Its bed blocks as member indices (:func:`block_members`).
+        table: :func:`admission` of the group for the units in question.
+
+    Returns:
+        The sorted member reason codes and, per block, the units admitting all of it.
+    """
+    refs = [m.ref for m in request.members]
+    admitted = [any(row) for row in table]
+    reasons = [f"member_not_admitted:{refs[i]}" for i, ok in enumerate(admitted) if not ok]
+    cands = admitted_blocks(blocks, table)
+    for block, found in zip(blocks, cands, strict=True):
+        if len(block) > 1 and not found and admitted[block[0]]:
             reasons.extend(
-                f"guardian_unit_mismatch:{child.ref}" for child in block[1:] if admitted[child.ref]
+                f"guardian_unit_mismatch:{refs[child]}" for child in block[1:] if admitted[child]
             )
-    return sorted(reasons)
+    return sorted(reasons), cands
 
 
 def eligibility_reasons(request: Request, shelter: Shelter, majority_age: int) -> list[str]:

@@ -11,14 +11,17 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from placement.cost import EARTH_RADIUS_M, ShelterCosts, request_origin
 from placement.eligibility import (
-    block_candidates,
+    admission,
+    bed_blocks,
+    block_members,
     fit_blocks,
-    member_reasons,
+    member_level,
     member_status,
     shelter_reasons,
 )
@@ -29,11 +32,14 @@ PAIR_LIMIT = 250_000
 MIN_KEPT = 30
 """A reduced model keeps at least this many viable shelters per request."""
 
+T = TypeVar("T")
+_UNKNOWN = object()
+
 Placement = dict[int, tuple[int, tuple[int, ...]]]
 """Request index → (shelter index, unit index within the shelter for each bed block)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pair:
     """A viable (request, shelter) pair: eligible, and the group fits the empty shelter.
 
@@ -91,11 +97,26 @@ class Instance:
             tuple[int, int], tuple[list[str], tuple[tuple[int, ...], ...]]
         ] = {}
         self._config_units = config_units
+        # Units admit by their rules alone, so a group's admission table for a configuration is
+        # read from one table per group profile over the few distinct rule sets ("kinds").
+        kind_of: dict[tuple[object, ...], int] = {}
+        kind_units: list[Unit] = []
+        self._config_kinds: dict[int, tuple[int, ...]] = {}
+        for c, units in config_units.items():
+            for u in units:
+                if u.admits not in kind_of:
+                    kind_of[u.admits] = len(kind_units)
+                    kind_units.append(u)
+            self._config_kinds[c] = tuple(kind_of[u.admits] for u in units)
+        self._kind_units = tuple(kind_units)
+        self._kind_table: dict[int, tuple[list[tuple[bool, ...]], tuple[tuple[int, ...], ...]]] = {}
         shelters_by_config: dict[int, set[int]] = {}
         for si, c in enumerate(self.config):
             shelters_by_config.setdefault(c, set()).add(si)
 
         self.blocks: list[tuple[tuple[Member, ...], ...]] = []
+        self.block_sizes: list[tuple[int, ...]] = []
+        """People per bed block of each request, in block order."""
         self.pairs: list[list[Pair]] = []
         shelter_sets = _ShelterSets(problem)
         self._shelter_sets = shelter_sets
@@ -118,12 +139,14 @@ class Instance:
         ]
         # Requests with the same shelter-level fields and member profile share one list.
         eligible_by_key: dict[tuple[int, int], tuple[list[int], frozenset[int]]] = {}
+        same_sets: dict[frozenset[int], tuple[list[int], frozenset[int]]] = {}
         self._eligible: list[list[int]] = []
         self._eligible_set: list[frozenset[int]] = []
         for ri, q in enumerate(requests):
             mi = self.profile[ri]
-            blocks = tuple(b for b, _ in block_candidates(q, (), problem.majority_age))
+            blocks = bed_blocks(q, problem.majority_age)
             self.blocks.append(blocks)
+            self.block_sizes.append(tuple(len(b) for b in blocks))
             if mi not in allowed_by_profile:
                 allowed: set[int] = set()
                 for c, members in shelters_by_config.items():
@@ -133,17 +156,24 @@ class Instance:
             ekey = (self._request_key[ri], mi)
             hit = eligible_by_key.get(ekey)
             if hit is None:
-                found = shelter_sets.eligible(q) & allowed_by_profile[mi]
-                hit = (sorted(found), frozenset(found))
+                found = frozenset(shelter_sets.eligible(q) & allowed_by_profile[mi])
+                # Far fewer distinct sets than keys: requests alike share one copy.
+                hit = same_sets.get(found)
+                if hit is None:
+                    hit = same_sets[found] = (sorted(found), found)
                 eligible_by_key[ekey] = hit
             self._eligible.append(hit[0])
             self._eligible_set.append(hit[1])
+        self.biggest_block = [max(s, default=0) for s in self.block_sizes]
+        """People in each request's largest bed block."""
         total = sum(len(e) for e in self._eligible)
         limit = PAIR_LIMIT if pair_limit is None else pair_limit
         self.reduced = total > limit
         keep = max(MIN_KEPT, limit // max(1, len(requests))) if self.reduced else None
         self._cost_cache: dict[tuple[object, ...], dict[int, int]] = {}
-        self._viable: dict[tuple[int, int], tuple[tuple[int, ...], ...] | None] = {}
+        # Per member profile: shelter index → block candidates, or None when the group does not
+        # fit the empty shelter.
+        self._viable: list[dict[int, tuple[tuple[int, ...], ...] | None]] = [{} for _ in profile_of]
         self._cost_fn: list[Callable[[int], int]] = []
         self._cost_caches: list[dict[int, int]] = []
         self._last_kept: list[tuple[int, int] | None] = []
@@ -165,7 +195,6 @@ class Instance:
                 )
         self.kept = keep
 
-        self._shelter_reason_cache: dict[tuple[int, int], list[str]] = {}
         self.separated: list[set[int]] = [set() for _ in requests]
         for ri, q in enumerate(requests):
             for other in q.separate_from:
@@ -180,10 +209,13 @@ class Instance:
         hit = self._member_cache.get(key)
         if hit is None:
             q = self.problem.requests[ri]
-            units = self._config_units[config]
-            age = self.problem.majority_age
-            cands = tuple(c for _, c in block_candidates(q, units, age))
-            hit = (member_reasons(q, units, age), cands)
+            kinds = self._kind_table.get(key[0])
+            if kinds is None:
+                table = admission(q, self._kind_units, self.problem.majority_age)
+                kinds = (table, block_members(q, self.blocks[ri]))
+                self._kind_table[key[0]] = kinds
+            of = self._config_kinds[config]
+            hit = member_level(q, kinds[1], [tuple(row[k] for k in of) for row in kinds[0]])
             self._member_cache[key] = hit
         return hit
 
@@ -224,6 +256,50 @@ class Instance:
             if cands is not None:
                 yield Pair(ri, si, c, cands)
 
+    def cheapest_more_pair(
+        self,
+        ri: int,
+        among: Container[int],
+        accept: Callable[[int, tuple[tuple[int, ...], ...]], T | None],
+    ) -> tuple[Pair, T] | None:
+        """The first pair of :meth:`more_pairs` at a shelter of ``among`` that ``accept`` takes.
+
+        ``accept(shelter, candidates)`` returns None to refuse. It must not change what it
+        answers while this runs; it is asked in a different order than :meth:`more_pairs`
+        yields, and before costing: shelters are visited by cells, cheapest floor first, and
+        the walk ends once a cell's floor is above the best accepted cost.
+        Returns the pair and what ``accept`` said, or None when no pair is accepted.
+        """
+        last = self._last_kept[ri]
+        if last is None:
+            return None
+        q = self.problem.requests[ri]
+        elig = self._eligible_set[ri]
+        cache = self._cost_caches[ri]
+        best: tuple[int, int, tuple[tuple[int, ...], ...], T] | None = None
+        for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
+            if best is not None and lower > best[0]:
+                break
+            # Costs are the dear part: only shelters ``accept`` takes are costed.
+            taken = []
+            for si in chunk:
+                if si in among and si in elig:
+                    cands = self.viable(ri, si)
+                    if cands is not None:
+                        said = accept(si, cands)
+                        if said is not None:
+                            taken.append((si, cands, said))
+            if not taken:
+                continue
+            self._fill(q, cache, [si for si, _, _ in taken])
+            for si, cands, said in taken:
+                key = (cache[si], si)
+                if key > last and (best is None or key < (best[0], best[1])):
+                    best = (key[0], si, cands, said)
+        if best is None:
+            return None
+        return Pair(ri, best[1], best[0], best[2]), best[3]
+
     def eligible(self, ri: int) -> list[int]:
         """Indices of the shelters request ``ri`` is eligible for (free beds ignored)."""
         return self._eligible[ri]
@@ -237,14 +313,13 @@ class Instance:
 
         None when the group does not fit the shelter's free beds even with nobody else placed.
         """
-        key = (self.profile[ri], si)
-        if key in self._viable:
-            return self._viable[key]
-        cands = self.member_level(ri, self.config[si])[1]
-        sizes = [len(b) for b in self.blocks[ri]]
-        hit = cands if _fits(sizes, cands, self.free[si]) else None
-        self._viable[key] = hit
-        return hit
+        row = self._viable[self.profile[ri]]
+        hit = row.get(si, _UNKNOWN)
+        if hit is _UNKNOWN:
+            cands = self.member_level(ri, self.config[si])[1]
+            hit = cands if _fits(self.block_sizes[ri], cands, self.free[si]) else None
+            row[si] = hit
+        return hit  # type: ignore[return-value]
 
     def _fill(self, q: Request, cache: dict[int, int], indices: Sequence[int]) -> None:
         missing = [si for si in indices if si not in cache]
@@ -270,27 +345,34 @@ class Instance:
         pair's cost. Ties in cost go to document order, as in the sort.
         """
         elig = self._eligible_set[ri]
+        viable = self._viable[self.profile[ri]]
         heap: list[tuple[int, int]] = []  # (-cost, -shelter): the worst kept pair on top
+        worst = (math.inf, math.inf)  # the worst kept (cost, shelter) once ``keep`` are kept
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
-            if len(heap) >= keep and lower > -heap[0][0]:
+            if lower > worst[0]:
                 break
             todo = [si for si in chunk if si in elig]
             self._fill(q, cache, todo)
             for si in todo:
                 c = cache[si]
-                if len(heap) >= keep and (c, si) > (-heap[0][0], -heap[0][1]):
+                if (c, si) > worst:
                     continue
-                if self.viable(ri, si) is None:
+                cands = viable.get(si, _UNKNOWN)
+                if cands is _UNKNOWN:
+                    cands = self.viable(ri, si)
+                if cands is None:
                     continue
                 if len(heap) < keep:
                     heapq.heappush(heap, (-c, -si))
                 else:
                     heapq.heapreplace(heap, (-c, -si))
+                if len(heap) >= keep:
+                    worst = (-heap[0][0], -heap[0][1])
         pairs = []
         for c, si in sorted((-c, -s) for c, s in heap):
-            cands = self.viable(ri, si)
-            assert cands is not None
-            pairs.append(Pair(ri, si, c, cands))
+            found = viable[si]
+            assert found is not None
+            pairs.append(Pair(ri, si, c, found))
         return pairs
 
     def request_key(self, ri: int) -> int:
@@ -303,12 +385,10 @@ class Instance:
 
     def eligibility(self, ri: int, si: int) -> list[str]:
         """Eligibility reason codes of request ``ri`` at shelter ``si`` (same as the rules)."""
-        q = self.problem.requests[ri]
-        key = (self._request_key[ri], si)
-        codes = self._shelter_reason_cache.get(key)
-        if codes is None:
-            codes = shelter_reasons(q, self.problem.shelters[si])
-            self._shelter_reason_cache[key] = codes
+        # Not cached: the rules are cheap, and a cache per (request fields, shelter) grew to
+        # millions of lists at 20,000 x 2,000 while the explanations keep their own per request
+        # kind anyway.
+        codes = shelter_reasons(self.problem.requests[ri], self.problem.shelters[si])
         return sorted(codes + self.member_level(ri, self.config[si])[0])
 
     def placed_by_priority(self, placement: Placement) -> tuple[int, int, int, int, int]:

@@ -143,3 +143,36 @@ def test_a_shelter_that_declined_or_houses_a_separated_case_says_so() -> None:
     ]
     elsewhere = request(MOTHER, SON, declined_shelters=("s2",), separated_shelters=("s3",))
     assert eligibility_reasons(elsewhere, s, 18) == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem_docs(max_requests=6, max_shelters=4))
+def test_member_codes_and_block_candidates_equal_their_plain_definition(
+    doc: dict[str, object],
+) -> None:
+    from placement.eligibility import bed_blocks, block_candidates, member_reasons, unit_admits
+
+    problem = Problem.from_document(doc)
+    age = problem.majority_age
+    for q in problem.requests:
+        status = {m.ref: member_status(m, q.members, age) for m in q.members}
+        for s in problem.shelters:
+            units = s.units
+            blocks = bed_blocks(q, age)
+            cands = [
+                tuple(
+                    i
+                    for i, u in enumerate(units)
+                    if all(unit_admits(u, m, status[m.ref]) for m in block)
+                )
+                for block in blocks
+            ]
+            assert block_candidates(q, units, age) == tuple(zip(blocks, cands, strict=True))
+            alone = {m.ref: any(unit_admits(u, m, status[m.ref]) for u in units) for m in q.members}
+            expected = [f"member_not_admitted:{r}" for r, ok in alone.items() if not ok]
+            for block, found in zip(blocks, cands, strict=True):
+                if len(block) > 1 and not found and alone[block[0].ref]:
+                    expected += [
+                        f"guardian_unit_mismatch:{c.ref}" for c in block[1:] if alone[c.ref]
+                    ]
+            assert member_reasons(q, units, age) == sorted(expected)
