@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from placement import Problem, Solution, solve, verify
-from placement.solution import Assignment, Bed, Objective, Unplaced
+from placement.solution import Assignment, Bed, Objective, Reason, Unplaced
 from tests.placement.test_solve import doc, shelter, woman, women_unit
 
 
@@ -53,7 +53,7 @@ def test_an_overbooked_unit_is_named() -> None:
             Assignment("fam", "s1", (Bed("A", "u1"), Bed("B", "u1"))),
             extra,
         ),
-        unplaced=(Unplaced("w1", ("x",)),),
+        unplaced=(Unplaced("w1", (Reason("x", ("s1",)),)),),
     )
     violations = verify(problem, broken)
     assert "unit u1 of shelter s1: 3 people placed, 2 free beds" in violations
@@ -119,10 +119,10 @@ def test_a_request_in_a_shelter_that_declined_it_is_named() -> None:
     )
     solution = solve(problem)
     assert solution.assignments == ()
-    assert set(solution.unplaced[0].reasons) == {
-        "shelter:s1:declined_by_shelter",
-        "shelter:s2:separated_case_housed",
-    }
+    assert solution.unplaced[0].reasons == (
+        Reason("declined_by_shelter", ("s1",)),
+        Reason("separated_case_housed", ("s2",)),
+    )
     forced = dataclasses.replace(
         solution, assignments=(Assignment("w1", "s1", (Bed("A", "u1"),)),), unplaced=()
     )
