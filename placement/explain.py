@@ -11,7 +11,7 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
     """Reasons for every request not in ``placement``, covering every shelter of the problem.
 
     One :class:`~placement.solution.Reason` per code, with the shelters it applies to in
-    problem order; every shelter is named by at least one of:
+    code-point order of their ids (as ``/1`` strings sorted, so converted documents agree); every shelter is named by at least one of:
 
     - an eligibility reason code of SPEC §4;
     - ``too_few_beds`` — eligible, but the group does not fit the shelter's free beds even
@@ -24,12 +24,14 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
       reduced model on a large problem, and never with the greedy baseline).
 
     ``no_shelters`` (with no shelters) when the problem has none. Reasons are sorted by code;
-    ``by`` is in problem order. Requests alike share their tuples, so the result stays small.
+    ``by`` is in code-point order of the request ids. Requests alike share their tuples, so the result stays small.
     """
     problem = inst.problem
     shelters = problem.shelters
     ids = [s.id for s in shelters]
     rids = [q.id for q in problem.requests]
+    # Shelters are visited in id order, so every list built below comes out sorted.
+    by_id = sorted(range(len(shelters)), key=ids.__getitem__)
     left = [list(f) for f in inst.free]
     placed_at: list[list[int]] = [[] for _ in shelters]
     units_used: dict[int, set[int]] = {}
@@ -65,7 +67,7 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
         if hit is None:
             by_code: dict[str, list[str]] = {}
             eligible: list[int] = []
-            for si in range(len(shelters)):
+            for si in by_id:
                 codes = inst.eligibility(ri, si)
                 if codes:
                     for c in codes:
@@ -127,7 +129,7 @@ def _code(r: Reason) -> str:
 
 
 def _named(rids: list[str], indices: set[int]) -> tuple[str, ...]:
-    return tuple(rids[i] for i in sorted(indices))
+    return tuple(sorted(rids[i] for i in indices))
 
 
 def _holders(

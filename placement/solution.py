@@ -85,9 +85,9 @@ class Reason:
     Attributes:
         code: an eligibility code of SPEC §4 (``region_excluded``, ``missing_service:<code>``,
             ``member_not_admitted:<ref>``, …) or one of :data:`SOLVER_CODES`.
-        shelters: shelter ids in problem order; empty only for ``no_shelters``.
+        shelters: shelter ids in code-point order; empty only for ``no_shelters``.
         by: for ``capacity_taken`` and ``separated_from``, the placed requests behind the
-            reason, in problem order; each is assigned to one of ``shelters``, so the reason
+            reason, in code-point order of their ids; each is assigned to one of ``shelters``, so the reason
             at a shelter names those of ``by`` placed there. Empty for every other code.
     """
 
@@ -350,8 +350,8 @@ class IdSets:
 def reasons_from_strings(strings: Iterable[str]) -> tuple[Reason, ...]:
     """Convert ``/1`` reason strings (``shelter:<id>:<code>``, ``no_shelters``) to reasons.
 
-    Shelters and ``by`` keep the order the strings name them in (sorted strings give sorted
-    ids); the reasons are sorted by code.
+    Shelters and ``by`` come out in code-point order of their ids, the reasons sorted by code:
+    exactly what :func:`placement.explain.explain_unplaced` gives for the same facts.
 
     Raises:
         ValueError: a string of neither form.
@@ -375,7 +375,8 @@ def reasons_from_strings(strings: Iterable[str]) -> tuple[Reason, ...]:
         if shelter not in listed:
             listed.append(shelter)
     return tuple(
-        Reason(code, tuple(shelters[code]), tuple(by.get(code, ()))) for code in sorted(shelters)
+        Reason(code, tuple(sorted(shelters[code])), tuple(sorted(by.get(code, ()))))
+        for code in sorted(shelters)
     )
 
 

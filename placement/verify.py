@@ -223,7 +223,7 @@ class _Facts:
 def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> list[str]:
     """Check one unplaced request's reasons against the problem and the solution.
 
-    Shape: codes known, sorted and distinct; shelter ids exist, in problem order, once each;
+    Shape: codes known, sorted and distinct; shelter ids exist, in id order, once each;
     ``by`` only on ``capacity_taken``/``separated_from``, each request assigned to one of the
     reason's shelters; ``no_shelters`` exactly when the problem has none. Facts: at every
     shelter the eligibility codes stated are exactly those of
@@ -252,12 +252,13 @@ def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> 
             continue
         if not r.shelters:
             out.append(f"{rp}: names no shelter")
-        order = [f.order.get(s, -1) for s in r.shelters]
-        if any(k < 0 for k in order):
-            missing = sorted(s for s in r.shelters if s not in f.order)
+        missing = sorted(s for s in r.shelters if s not in f.order)
+        if missing:
             out.append(f"{rp}: unknown shelter {', '.join(missing)}")
-        elif order != sorted(set(order)):
-            out.append(f"{rp}: shelters are not in problem order, once each")
+        elif list(r.shelters) != sorted(set(r.shelters)):
+            out.append(f"{rp}: shelters are not in id order, once each")
+        if list(r.by) != sorted(set(r.by)):
+            out.append(f"{rp}: by is not in id order, once each")
         if r.by and r.code not in BY_CODES:
             out.append(f"{rp}: names requests, which only {' and '.join(BY_CODES)} do")
         listed = set(r.shelters)
@@ -300,7 +301,7 @@ def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> 
             out.append(f"{sp}: capacity_taken, but the group fits what is left")
         if "not_chosen" in solver_here:
             if status == "optimal" or f.solution.solver.name == "greedy":
-                out.append(f"{sp}: not_chosen in a {status} {f.solution.solver.name} solution")
+                out.append(f"{sp}: not_chosen from {f.solution.solver.name}, status {status}")
             if not fits_left:
                 out.append(f"{sp}: not_chosen, but the group does not fit what is left")
         kept_apart = [o for o in f.at.get(sh.id, ()) if o in f.apart.get(q.id, ())]
