@@ -163,7 +163,7 @@ def test_a_failed_write_exits_1_with_one_line_and_leaves_no_file(
         real_fsync(fd)
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli_placement.os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", full)
     result = CliRunner().invoke(app(), ["solve", str(problem), "-o", str(out), "--quiet"])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"error: cannot write {out}: No space left on device"]
