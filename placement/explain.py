@@ -11,7 +11,8 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
     """Reasons for every request not in ``placement``, covering every shelter of the problem.
 
     One :class:`~placement.solution.Reason` per code, with the shelters it applies to in
-    code-point order of their ids (as ``/1`` strings sorted, so converted documents agree); every shelter is named by at least one of:
+    code-point order of their ids (as sorted ``/1`` strings name them, so converted documents
+    agree); every shelter is named by at least one of:
 
     - an eligibility reason code of SPEC §4;
     - ``too_few_beds`` — eligible, but the group does not fit the shelter's free beds even
@@ -24,7 +25,8 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
       reduced model on a large problem, and never with the greedy baseline).
 
     ``no_shelters`` (with no shelters) when the problem has none. Reasons are sorted by code;
-    ``by`` is in code-point order of the request ids. Requests alike share their tuples, so the result stays small.
+    ``by`` is in code-point order of the request ids. Requests alike share their tuples, so
+    the result stays small.
     """
     problem = inst.problem
     shelters = problem.shelters

@@ -87,8 +87,9 @@ class Reason:
             ``member_not_admitted:<ref>``, …) or one of :data:`SOLVER_CODES`.
         shelters: shelter ids in code-point order; empty only for ``no_shelters``.
         by: for ``capacity_taken`` and ``separated_from``, the placed requests behind the
-            reason, in code-point order of their ids; each is assigned to one of ``shelters``, so the reason
-            at a shelter names those of ``by`` placed there. Empty for every other code.
+            reason, in code-point order of their ids; each is assigned to one of
+            ``shelters``, so the reason at a shelter names those of ``by`` placed there.
+            Empty for every other code.
     """
 
     code: str
@@ -232,28 +233,7 @@ class Solution:
                     beds=beds,
                 )
             )
-        unplaced = []
-        if schema == SCHEMA_V1:
-            shelter_sets: list[tuple[str, ...]] = []
-            request_sets: list[tuple[str, ...]] = []
-        else:
-            shelter_sets = _id_sets(d.get("shelter_sets"), "shelter_sets")
-            request_sets = _id_sets(d.get("request_sets"), "request_sets")
-        for i, u in enumerate(_arr(d.get("unplaced"), "unplaced")):
-            uo = _obj(u, f"unplaced[{i}]")
-            path = f"unplaced[{i}].reasons"
-            raw = _arr(uo.get("reasons"), path)
-            if schema == SCHEMA_V1:
-                try:
-                    reasons = reasons_from_strings(_s(r, f"{path}[{j}]") for j, r in enumerate(raw))
-                except ValueError as exc:
-                    raise SolutionError(f"{path}: {exc}") from exc
-            else:
-                reasons = tuple(
-                    _reason(r, f"{path}[{j}]", shelter_sets, request_sets)
-                    for j, r in enumerate(raw)
-                )
-            unplaced.append(Unplaced(_s(uo.get("request"), f"unplaced[{i}].request"), reasons))
+        unplaced = unplaced_from_document(d)
         work = d.get("work")
         if work is not None and not isinstance(work, Mapping):
             raise SolutionError("work: must be an object")
@@ -278,6 +258,37 @@ class Solution:
             safety_net_expired=bool(d.get("safety_net_expired", False)),
             work=work,
         )
+
+
+def unplaced_from_document(doc: Mapping[str, Any]) -> list[Unplaced]:
+    """The unplaced requests of a ``/1`` or ``/2`` document, reasons grouped and resolved.
+
+    Raises:
+        SolutionError: naming the path of the first malformed field.
+    """
+    schema = doc.get("schema")
+    if schema == SCHEMA_V1:
+        shelter_sets: list[tuple[str, ...]] = []
+        request_sets: list[tuple[str, ...]] = []
+    else:
+        shelter_sets = _id_sets(doc.get("shelter_sets"), "shelter_sets")
+        request_sets = _id_sets(doc.get("request_sets"), "request_sets")
+    unplaced = []
+    for i, u in enumerate(_arr(doc.get("unplaced"), "unplaced")):
+        uo = _obj(u, f"unplaced[{i}]")
+        path = f"unplaced[{i}].reasons"
+        raw = _arr(uo.get("reasons"), path)
+        if schema == SCHEMA_V1:
+            try:
+                reasons = reasons_from_strings(_s(r, f"{path}[{j}]") for j, r in enumerate(raw))
+            except ValueError as exc:
+                raise SolutionError(f"{path}: {exc}") from exc
+        else:
+            reasons = tuple(
+                _reason(r, f"{path}[{j}]", shelter_sets, request_sets) for j, r in enumerate(raw)
+            )
+        unplaced.append(Unplaced(_s(uo.get("request"), f"unplaced[{i}].request"), reasons))
+    return unplaced
 
 
 def _assignment_doc(a: Assignment) -> dict[str, Any]:
