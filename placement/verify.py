@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from placement.cost import soft_cost
-from placement.eligibility import assign_beds, eligibility_reasons
+from placement.eligibility import assign_beds, member_reasons, shelter_reasons
 from placement.problem import PRIORITIES, Member, Problem, Request, Shelter, Unit, problem_digest
 from placement.solution import BY_CODES, SOLVER_CODES, Reason, Solution
 
@@ -218,6 +218,37 @@ class _Facts:
         for q in problem.requests:
             if q.id in where:
                 self.at.setdefault(where[q.id], []).append(q.id)
+        # Admission depends on the members and the units' rules alone, capacity on the members
+        # and the shelter: both are cached on those, so that a national check evaluates each
+        # rule once per kind of group and unit configuration.
+        rules: dict[object, int] = {}
+        self._rules = {
+            s.id: rules.setdefault(tuple(u.admits for u in s.units), len(rules))
+            for s in problem.shelters
+        }
+        groups: dict[object, int] = {}
+        self._group = {q.id: groups.setdefault(q.members, len(groups)) for q in problem.requests}
+        self._members: dict[tuple[int, int], list[str]] = {}
+        self._fits: dict[tuple[int, str, bool], bool] = {}
+
+    def codes(self, q: Request, sh: Shelter) -> set[str]:
+        """The eligibility codes of ``q`` at ``sh`` (rules of :mod:`placement.eligibility`)."""
+        key = (self._group[q.id], self._rules[sh.id])
+        member = self._members.get(key)
+        if member is None:
+            member = member_reasons(q, sh.units, self.problem.majority_age)
+            self._members[key] = member
+        return set(shelter_reasons(q, sh)) | set(member)
+
+    def fits(self, q: Request, sh: Shelter, *, left: bool) -> bool:
+        """Whether the group fits ``sh``'s free beds, or what the solution leaves of them."""
+        key = (self._group[q.id], sh.id, left)
+        hit = self._fits.get(key)
+        if hit is None:
+            beds = (self.left if left else self.free)[sh.id]
+            hit = assign_beds(q, sh, beds, self.problem.majority_age) is not None
+            self._fits[key] = hit
+        return hit
 
 
 def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> list[str]:
@@ -227,12 +258,12 @@ def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> 
     ``by`` only on ``capacity_taken``/``separated_from``, each request assigned to one of the
     reason's shelters; ``no_shelters`` exactly when the problem has none. Facts: at every
     shelter the eligibility codes stated are exactly those of
-    :func:`~placement.eligibility.eligibility_reasons`; every eligible shelter has a solver
-    reason; ``too_few_beds`` means the group fits none of the free beds; ``capacity_taken``
-    that it does not fit what the solution leaves; ``separated_from`` names requests to keep
-    apart placed there, and every such request placed at an eligible shelter is named;
-    ``not_chosen`` appears only in a solution not proven optimal, not from the greedy baseline,
-    where the group fits what is left.
+    :func:`~placement.eligibility.eligibility_reasons` (its two halves); every eligible
+    shelter has a solver reason; ``too_few_beds`` means the group fits none of the free
+    beds; ``capacity_taken`` that it does not fit what the solution leaves;
+    ``separated_from`` names requests to keep apart placed there, and every such request
+    placed at an eligible shelter is named; ``not_chosen`` appears only in a solution not
+    proven optimal, not from the greedy baseline, where the group fits what is left.
     """
     out: list[str] = []
     problem = f.problem
@@ -283,7 +314,7 @@ def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> 
             out.append(f"{sp}: no reason given")
             continue
         codes_here = {c for c in here if c not in SOLVER_CODES}
-        actual = set(eligibility_reasons(q, sh, problem.majority_age))
+        actual = f.codes(q, sh)
         if codes_here != actual:
             out.append(
                 f"{sp}: eligibility codes {sorted(codes_here)} stated, {sorted(actual)} hold"
@@ -293,16 +324,14 @@ def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> 
             if solver_here:
                 out.append(f"{sp}: {sorted(solver_here)} given for an ineligible shelter")
             continue
-        fits_free = assign_beds(q, sh, f.free[sh.id], problem.majority_age) is not None
-        fits_left = assign_beds(q, sh, f.left[sh.id], problem.majority_age) is not None
-        if "too_few_beds" in solver_here and fits_free:
+        if "too_few_beds" in solver_here and f.fits(q, sh, left=False):
             out.append(f"{sp}: too_few_beds, but the group fits the free beds")
-        if "capacity_taken" in solver_here and fits_left:
+        if "capacity_taken" in solver_here and f.fits(q, sh, left=True):
             out.append(f"{sp}: capacity_taken, but the group fits what is left")
         if "not_chosen" in solver_here:
             if status == "optimal" or f.solution.solver.name == "greedy":
                 out.append(f"{sp}: not_chosen from {f.solution.solver.name}, status {status}")
-            if not fits_left:
+            if not f.fits(q, sh, left=True):
                 out.append(f"{sp}: not_chosen, but the group does not fit what is left")
         kept_apart = [o for o in f.at.get(sh.id, ()) if o in f.apart.get(q.id, ())]
         if kept_apart and not (
