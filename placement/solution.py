@@ -1,14 +1,26 @@
-"""The placement solution: a frozen mirror of ``refuge.placement-solution/1``."""
+"""The placement solution: a frozen mirror of ``refuge.placement-solution/2``.
+
+Documents of schema ``/1`` (one reason string per shelter) are still read: their reasons are
+converted to the grouped form on the way in (:func:`reasons_from_strings`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from placement.problem import PRIORITIES, canonical_json
 
-SCHEMA = "refuge.placement-solution/1"
+SCHEMA = "refuge.placement-solution/2"
+SCHEMA_V1 = "refuge.placement-solution/1"
+
+#: Codes the solver adds to the eligibility codes of SPEC §4. ``capacity_taken`` and
+#: ``separated_from`` carry ``by``: the placed requests behind them, each assigned to one of
+#: the reason's shelters.
+SOLVER_CODES = ("capacity_taken", "no_shelters", "not_chosen", "separated_from", "too_few_beds")
+BY_CODES = ("capacity_taken", "separated_from")
 
 
 class SolutionError(ValueError):
@@ -67,11 +79,30 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """One reason code and the shelters it applies to (format in docs/solver.md).
+
+    Attributes:
+        code: an eligibility code of SPEC §4 (``region_excluded``, ``missing_service:<code>``,
+            ``member_not_admitted:<ref>``, …) or one of :data:`SOLVER_CODES`.
+        shelters: shelter ids in code-point order; empty only for ``no_shelters``.
+        by: for ``capacity_taken`` and ``separated_from``, the placed requests behind the
+            reason, in code-point order of their ids; each is assigned to one of
+            ``shelters``, so the reason at a shelter names those of ``by`` placed there.
+            Empty for every other code.
+    """
+
+    code: str
+    shelters: tuple[str, ...]
+    by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Unplaced:
-    """A request left unplaced, with sorted reason strings (format in docs/solver.md)."""
+    """A request left unplaced, with its reasons sorted by code, one per code."""
 
     request: str
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
 
 
 @dataclass(frozen=True)
@@ -81,9 +112,7 @@ class Solution:
     ``assignments`` follow the problem's request order, ``unplaced`` too; beds follow member
     order. ``wall_s`` and ``safety_net_expired`` describe this run only and are left out of
     :meth:`result_bytes`, which is byte-identical for the same problem, seed and parameters
-    unless ``safety_net_expired`` is true. ``work`` (the deterministic work each phase was
-    given and used, and where the wall clock cut the run) is part of the result: a replay with
-    it (``solve(..., replay=work)``) gives the same bytes even when the clock cut the run.
+    unless ``safety_net_expired`` is true.
     """
 
     status: Literal["optimal", "feasible"]
@@ -97,9 +126,8 @@ class Solution:
     safety_net_expired: bool = False
     work: Mapping[str, Any] | None = None
 
-    def to_document(self) -> dict[str, Any]:
-        """The JSON document (``refuge.placement-solution/1``)."""
-        return {
+    def _head(self) -> dict[str, Any]:
+        head: dict[str, Any] = {
             "schema": SCHEMA,
             "status": self.status,
             "problem_digest": self.problem_digest,
@@ -112,19 +140,58 @@ class Solution:
             },
             "objective": self.objective.to_document(),
             "bound": self.bound.to_document(),
-            **({} if self.work is None else {"work": dict(self.work)}),
-            "wall_s": self.wall_s,
-            "safety_net_expired": self.safety_net_expired,
-            "assignments": [
-                {
-                    "request": a.request,
-                    "shelter": a.shelter,
-                    "beds": [{"member": b.member, "unit": b.unit} for b in a.beds],
-                }
-                for a in self.assignments
-            ],
-            "unplaced": [{"request": u.request, "reasons": list(u.reasons)} for u in self.unplaced],
         }
+        if self.work is not None:
+            head["work"] = dict(self.work)
+        head["wall_s"] = self.wall_s
+        head["safety_net_expired"] = self.safety_net_expired
+        return head
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document (``refuge.placement-solution/2``)."""
+        doc = self._head()
+        doc["assignments"] = [_assignment_doc(a) for a in self.assignments]
+        sets = IdSets.of(self.unplaced)
+        doc["shelter_sets"] = [list(s) for s in sets.shelter_sets]
+        doc["request_sets"] = [list(s) for s in sets.request_sets]
+        doc["unplaced"] = [sets.unplaced_doc(u) for u in self.unplaced]
+        return doc
+
+    def iter_json(self, chunk_chars: int = 1 << 16) -> Iterator[str]:
+        """The document of :meth:`to_document` as JSON text, in chunks of about ``chunk_chars``.
+
+        No chunk holds more than one assignment or unplaced request beyond ``chunk_chars``, so
+        a national document is never built as one string. The top level is one key per line,
+        each assignment and unplaced request one line; the text parses to :meth:`to_document`.
+        """
+        dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+        sets = IdSets.of(self.unplaced)
+        buf: list[str] = ["{"]
+        size = 1
+        first = True
+        for key, value in self._head().items():
+            buf.append(("\n" if first else ",\n") + f"{dumps(key)}:{dumps(value)}")
+            first = False
+        lists: list[tuple[str, Iterable[Any]]] = [
+            ("assignments", (_assignment_doc(a) for a in self.assignments)),
+            ("shelter_sets", (list(s) for s in sets.shelter_sets)),
+            ("request_sets", (list(s) for s in sets.request_sets)),
+            ("unplaced", (sets.unplaced_doc(u) for u in self.unplaced)),
+        ]
+        for key, items in lists:
+            buf.append(f",\n{dumps(key)}:[")
+            sep = "\n"
+            for item in items:
+                text = sep + dumps(item)
+                sep = ",\n"
+                buf.append(text)
+                size += len(text)
+                if size >= chunk_chars:
+                    yield "".join(buf)
+                    buf, size = [], 0
+            buf.append("\n]" if sep != "\n" else "]")
+        buf.append("\n}\n")
+        yield "".join(buf)
 
     def result_bytes(self) -> bytes:
         """Canonical JSON of everything but the run's timing (``wall_s``, safety net)."""
@@ -142,8 +209,9 @@ class Solution:
                 checked here; :func:`placement.verify.verify` checks it against a problem.
         """
         d = _obj(doc, "$")
-        if d.get("schema") != SCHEMA:
-            raise SolutionError(f"schema: must be {SCHEMA!r}")
+        schema = d.get("schema")
+        if schema not in (SCHEMA, SCHEMA_V1):
+            raise SolutionError(f"schema: must be {SCHEMA!r} (or {SCHEMA_V1!r})")
         status = d.get("status")
         if status not in ("optimal", "feasible"):
             raise SolutionError("status: must be optimal or feasible")
@@ -165,14 +233,7 @@ class Solution:
                     beds=beds,
                 )
             )
-        unplaced = []
-        for i, u in enumerate(_arr(d.get("unplaced"), "unplaced")):
-            uo = _obj(u, f"unplaced[{i}]")
-            reasons = tuple(
-                _s(r, f"unplaced[{i}].reasons[{j}]")
-                for j, r in enumerate(_arr(uo.get("reasons"), f"unplaced[{i}].reasons"))
-            )
-            unplaced.append(Unplaced(_s(uo.get("request"), f"unplaced[{i}].request"), reasons))
+        unplaced = unplaced_from_document(d)
         work = d.get("work")
         if work is not None and not isinstance(work, Mapping):
             raise SolutionError("work: must be an object")
@@ -195,8 +256,157 @@ class Solution:
             assignments=tuple(assignments),
             unplaced=tuple(unplaced),
             safety_net_expired=bool(d.get("safety_net_expired", False)),
-            work=None if work is None else dict(work),
+            work=work,
         )
+
+
+def unplaced_from_document(doc: Mapping[str, Any]) -> list[Unplaced]:
+    """The unplaced requests of a ``/1`` or ``/2`` document, reasons grouped and resolved.
+
+    Raises:
+        SolutionError: naming the path of the first malformed field.
+    """
+    schema = doc.get("schema")
+    if schema == SCHEMA_V1:
+        shelter_sets: list[tuple[str, ...]] = []
+        request_sets: list[tuple[str, ...]] = []
+    else:
+        shelter_sets = _id_sets(doc.get("shelter_sets"), "shelter_sets")
+        request_sets = _id_sets(doc.get("request_sets"), "request_sets")
+    unplaced = []
+    for i, u in enumerate(_arr(doc.get("unplaced"), "unplaced")):
+        uo = _obj(u, f"unplaced[{i}]")
+        path = f"unplaced[{i}].reasons"
+        raw = _arr(uo.get("reasons"), path)
+        if schema == SCHEMA_V1:
+            try:
+                reasons = reasons_from_strings(_s(r, f"{path}[{j}]") for j, r in enumerate(raw))
+            except ValueError as exc:
+                raise SolutionError(f"{path}: {exc}") from exc
+        else:
+            reasons = tuple(
+                _reason(r, f"{path}[{j}]", shelter_sets, request_sets) for j, r in enumerate(raw)
+            )
+        unplaced.append(Unplaced(_s(uo.get("request"), f"unplaced[{i}].request"), reasons))
+    return unplaced
+
+
+def _assignment_doc(a: Assignment) -> dict[str, Any]:
+    return {
+        "request": a.request,
+        "shelter": a.shelter,
+        "beds": [{"member": b.member, "unit": b.unit} for b in a.beds],
+    }
+
+
+def reason_doc(r: Reason) -> dict[str, Any]:
+    """One reason as a JSON object with its ids written out (no interning)."""
+    out: dict[str, Any] = {"code": r.code, "shelters": list(r.shelters)}
+    if r.code in BY_CODES:
+        out["by"] = list(r.by)
+    return out
+
+
+def reason_from_doc(v: object, path: str = "$") -> Reason:
+    """Parse :func:`reason_doc`'s shape; raises :class:`SolutionError` naming ``path``."""
+    return _reason(v, path, [], [])
+
+
+class IdSets:
+    """The interned id lists of one document: ``shelter_sets`` and ``request_sets``.
+
+    A list of two or more ids that appears in two or more reasons of the document is written
+    once in the table and referred to by its index; every other list is written out. Tables
+    are in order of first use, so the document is a function of the solution alone.
+    """
+
+    def __init__(
+        self, shelter_sets: Sequence[tuple[str, ...]], request_sets: Sequence[tuple[str, ...]]
+    ) -> None:
+        self.shelter_sets = list(shelter_sets)
+        self.request_sets = list(request_sets)
+        self._shelter_index = {s: i for i, s in enumerate(self.shelter_sets)}
+        self._request_index = {s: i for i, s in enumerate(self.request_sets)}
+
+    @classmethod
+    def of(cls, unplaced: Iterable[Unplaced]) -> IdSets:
+        """The tables for these unplaced requests."""
+        shelters: dict[tuple[str, ...], int] = {}
+        requests: dict[tuple[str, ...], int] = {}
+        for u in unplaced:
+            for r in u.reasons:
+                if len(r.shelters) > 1:
+                    shelters[r.shelters] = shelters.get(r.shelters, 0) + 1
+                if len(r.by) > 1:
+                    requests[r.by] = requests.get(r.by, 0) + 1
+        return cls(
+            [s for s, n in shelters.items() if n > 1], [s for s, n in requests.items() if n > 1]
+        )
+
+    def reason_doc(self, r: Reason) -> dict[str, Any]:
+        """One reason with its id lists interned where the tables hold them."""
+        out: dict[str, Any] = {"code": r.code}
+        si = self._shelter_index.get(r.shelters)
+        out["shelters"] = list(r.shelters) if si is None else si
+        if r.code in BY_CODES:
+            ri = self._request_index.get(r.by)
+            out["by"] = list(r.by) if ri is None else ri
+        return out
+
+    def unplaced_doc(self, u: Unplaced) -> dict[str, Any]:
+        """``{"request": id, "reasons": [...]}`` with interned id lists."""
+        return {"request": u.request, "reasons": [self.reason_doc(r) for r in u.reasons]}
+
+
+def reasons_from_strings(strings: Iterable[str]) -> tuple[Reason, ...]:
+    """Convert ``/1`` reason strings (``shelter:<id>:<code>``, ``no_shelters``) to reasons.
+
+    Shelters and ``by`` come out in code-point order of their ids, the reasons sorted by code:
+    exactly what :func:`placement.explain.explain_unplaced` gives for the same facts.
+
+    Raises:
+        ValueError: a string of neither form.
+    """
+    shelters: dict[str, list[str]] = {}
+    by: dict[str, list[str]] = {}
+    for text in strings:
+        if text == "no_shelters":
+            shelters.setdefault(text, [])
+            continue
+        kind, _, rest = text.partition(":")
+        shelter, _, code = rest.partition(":")
+        if kind != "shelter" or not shelter or not code:
+            raise ValueError(f"{text!r} is not a reason string")
+        name, _, arg = code.partition(":")
+        if name in BY_CODES:
+            code = name
+            if arg and arg not in by.setdefault(code, []):
+                by[code].append(arg)
+        listed = shelters.setdefault(code, [])
+        if shelter not in listed:
+            listed.append(shelter)
+    return tuple(
+        Reason(code, tuple(sorted(shelters[code])), tuple(sorted(by.get(code, ()))))
+        for code in sorted(shelters)
+    )
+
+
+def reasons_to_strings(reasons: Iterable[Reason], assigned: Mapping[str, str]) -> list[str]:
+    """The ``/1`` strings of ``reasons``, sorted; ``assigned`` maps request → shelter id.
+
+    ``by`` requests are written at the shelter they are assigned to.
+    """
+    out: list[str] = []
+    for r in reasons:
+        if r.code == "no_shelters":
+            out.append("no_shelters")
+            continue
+        for s in r.shelters:
+            if r.code in BY_CODES:
+                out.extend(f"shelter:{s}:{r.code}:{q}" for q in r.by if assigned.get(q) == s)
+                continue
+            out.append(f"shelter:{s}:{r.code}")
+    return sorted(out)
 
 
 def _obj(v: object, path: str) -> Mapping[str, Any]:
@@ -227,6 +437,39 @@ def _f(v: object, path: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise SolutionError(f"{path}: must be a number")
     return float(v)
+
+
+def _ids(v: object, path: str) -> tuple[str, ...]:
+    return tuple(_s(x, f"{path}[{k}]") for k, x in enumerate(_arr(v, path)))
+
+
+def _id_sets(v: object, path: str) -> list[tuple[str, ...]]:
+    return [_ids(x, f"{path}[{k}]") for k, x in enumerate(_arr(v, path))]
+
+
+def _id_list(v: object, path: str, table: Sequence[tuple[str, ...]], name: str) -> tuple[str, ...]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        if not 0 <= v < len(table):
+            raise SolutionError(f"{path}: {v} is not an index of {name}")
+        return table[v]
+    return _ids(v, path)
+
+
+def _reason(
+    v: object,
+    path: str,
+    shelter_sets: Sequence[tuple[str, ...]],
+    request_sets: Sequence[tuple[str, ...]],
+) -> Reason:
+    o = _obj(v, path)
+    code = _s(o.get("code"), f"{path}.code")
+    shelters = _id_list(o.get("shelters"), f"{path}.shelters", shelter_sets, "shelter_sets")
+    by: tuple[str, ...] = ()
+    if code in BY_CODES:
+        by = _id_list(o.get("by"), f"{path}.by", request_sets, "request_sets")
+    elif "by" in o:
+        raise SolutionError(f"{path}.by: only {' and '.join(BY_CODES)} name requests")
+    return Reason(code, shelters, by)
 
 
 def _objective(v: object, path: str) -> Objective:

@@ -7,9 +7,14 @@ The solver (OR-Tools) is imported when a command runs, not when ``refuge`` start
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -47,6 +52,12 @@ def solve_command(
     ] = 10.0,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Solver random seed.")] = 0,
     method: Annotated[str, typer.Option("--method", help="cp-sat or greedy.")] = "cp-sat",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the solution here (atomically) instead of stdout."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP)] = False,
     replay: Annotated[
         Path | None,
@@ -85,7 +96,42 @@ def solve_command(
             workers=workers,
             replay=work,
         )
-    typer.echo(json.dumps(solution.to_document(), indent=2, sort_keys=False))
+    try:
+        if output is None:
+            _write_stream(sys.stdout, solution.iter_json())
+        else:
+            _write_atomically(output, solution.iter_json())
+    except OSError as exc:
+        where = "stdout" if output is None else str(output)
+        if isinstance(exc, BrokenPipeError):
+            # The reader is gone: point stdout at nothing, or the exit flush fails again.
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        typer.echo(f"error: cannot write {where}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _write_stream(out: TextIO, chunks: Iterable[str]) -> None:
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+
+def _write_atomically(path: Path, chunks: Iterable[str]) -> None:
+    """Write ``chunks`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    On any failure the temporary file is removed and ``path`` is left as it was.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            _write_stream(f, chunks)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _load_solution(path: Path) -> Solution:

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from placement.solution import Reason
 from shelters.identity import Role
 from shelters.models import MAX_ID
 
@@ -491,10 +492,30 @@ class DeclineIn(Strict):
     )
 
 
+class ReasonOut(BaseModel):
+    code: str = Field(description="A reason code of SPEC §4 or §6, e.g. member_not_admitted:A.")
+    shelter_ids: list[int] = Field(description="The shelters the code applies to.")
+    request_ids: list[int] = Field(
+        default_factory=list,
+        description="capacity_taken and separated_from: the placed requests behind the code.",
+    )
+
+
+def reason_out(reason: Reason) -> ReasonOut:
+    """The API shape of one grouped solver reason (ids are the database ids)."""
+    return ReasonOut(
+        code=reason.code,
+        shelter_ids=[int(s) for s in reason.shelters],
+        request_ids=[int(r) for r in reason.by],
+    )
+
+
 class MatchOut(BaseModel):
     placed: bool
     placement: PlacementOut | None
-    reasons: list[str]
+    reasons: list[ReasonOut] = Field(
+        description="Why nothing was placed: one entry per reason code with its shelters."
+    )
 
 
 class WeightsIn(Strict):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from placement import Problem, Solution, solve
 from placement.problem import Region as ProblemRegion
 from placement.problem import Weights
+from placement.solution import Reason
 from shelters import runs
 from shelters.bridge import open_shelters_for_solver, request_for_solver
 from shelters.cases import housed_at, kept_apart, profile_of
@@ -36,7 +37,7 @@ from shelters.models import (
 @dataclass(frozen=True)
 class MatchResult:
     placement: Placement | None
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     solution: Solution | None = None
     problem: Problem | None = None
 
@@ -160,7 +161,8 @@ def match_request(
         return MatchResult(placement, reasons, solution, problem)
     # Other transactions took the chosen beds between snapshot and hold every time.
     runs.fail(session, run.id, "capacity_taken", attempts=runs.MAX_ATTEMPTS)
-    return MatchResult(None, ["capacity_taken"])
+    # Not tied to a shelter: the beds went at whichever shelter was chosen each time.
+    return MatchResult(None, [Reason("capacity_taken", ())])
 
 
 def _single_problem(

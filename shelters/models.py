@@ -600,7 +600,8 @@ class RunOutcome(Base):
     Unplaced outcomes of runs that were not dry runs are the unmet-demand record:
     ``reason_codes`` holds the distinct reason codes without shelter ids
     (e.g. ``member_not_admitted``, ``missing_service:child_psychologist``, ``too_few_beds``),
-    ``reasons`` the solver's full explanation.
+    ``reasons`` the solver's full explanation, grouped as in the solution document
+    (``[{"code", "shelters", "by"?}]``, ids written out; migration 0014).
     """
 
     __tablename__ = "run_outcomes"
@@ -619,6 +620,6 @@ class RunOutcome(Base):
     placement_id: Mapped[int | None] = mapped_column(
         ForeignKey("placements.id", ondelete="RESTRICT")
     )
-    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -29,6 +29,8 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from placement.problem import Redaction, redaction_doc
+from placement.solution import SCHEMA as SOLUTION_SCHEMA
+from placement.solution import IdSets, Reason, Unplaced, unplaced_from_document
 from shelters.access import LocatedShelters
 from shelters.identity import Principal, Role
 from shelters.models import MatchingRun
@@ -92,11 +94,11 @@ def problem_view(
     return view
 
 
-def _scrub_reason(reason: str, name: Callable[[str], str]) -> str:
-    parts = reason.split(":")
-    if len(parts) == 4 and parts[2] in ("capacity_taken", "separated_from"):
-        parts[3] = name(parts[3])
-    return ":".join(parts)
+def _renamed(reasons: tuple[Reason, ...], name: Callable[[str], str]) -> tuple[Reason, ...]:
+    return tuple(
+        Reason(r.code, r.shelters, tuple(sorted(name(b) for b in r.by))) if r.by else r
+        for r in reasons
+    )
 
 
 def solution_view(
@@ -133,11 +135,20 @@ def solution_view(
             a if a["request"] in own else {"request": name(a["request"]), "shelter": a["shelter"]}
             for a in doc["assignments"]
         ]
+        # Reasons are resolved and interned again over the reader's own requests only, so
+        # no id list of another organisation's explanation survives in the tables.
+        unplaced = unplaced_from_document(doc)
+        visible = [
+            Unplaced(u.request, _renamed(u.reasons, name)) for u in unplaced if u.request in own
+        ]
+        sets = IdSets.of(visible)
+        mine = iter(visible)
+        view["schema"] = SOLUTION_SCHEMA
+        view["shelter_sets"] = [list(x) for x in sets.shelter_sets]
+        view["request_sets"] = [list(x) for x in sets.request_sets]
         view["unplaced"] = [
-            {"request": u["request"], "reasons": [_scrub_reason(r, name) for r in u["reasons"]]}
-            if u["request"] in own
-            else {"request": name(u["request"])}
-            for u in doc["unplaced"]
+            sets.unplaced_doc(next(mine)) if u.request in own else {"request": name(u.request)}
+            for u in unplaced
         ]
     if hidden:
         for key in ("objective", "bound"):

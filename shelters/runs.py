@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 import placement
 from placement import Problem, Solution
 from placement.problem import Weights, problem_canonical_json
+from placement.solution import Reason, reason_doc
 from shelters import access, audit, redaction
 from shelters.errors import Conflict, InvalidInput, NotFound, ServiceBusy
 from shelters.identity import Principal, Role
@@ -69,22 +70,16 @@ class Claim:
     parameters: Mapping[str, Any]
 
 
-def reason_codes(reasons: Iterable[str]) -> list[str]:
-    """The distinct reason codes of a solver explanation, without shelter or request ids.
+def reason_codes(reasons: Iterable[Reason]) -> list[str]:
+    """The distinct reason codes of a solver explanation, without member refs or ids.
 
-    ``shelter:12:member_not_admitted:A`` → ``member_not_admitted``;
-    ``shelter:12:missing_service:legal_aid`` → ``missing_service:legal_aid``;
-    ``shelter:12:capacity_taken:77`` → ``capacity_taken``; ``no_shelters`` stays.
+    ``member_not_admitted:A`` → ``member_not_admitted`` (likewise ``guardian_unit_mismatch``);
+    ``missing_service:legal_aid`` stays whole; ``capacity_taken``, ``no_shelters`` stay.
     """
     codes = set()
     for reason in reasons:
-        parts = reason.split(":")
-        if parts[0] == "shelter" and len(parts) >= 3:
-            parts = parts[2:]
-        code = parts[0]
-        if code == "missing_service" and len(parts) > 1:
-            code = f"missing_service:{parts[1]}"
-        codes.add(code)
+        name, _, _ = reason.code.partition(":")
+        codes.add(reason.code if name == "missing_service" else name)
     return sorted(codes)
 
 
@@ -398,10 +393,10 @@ def finish(
         ).all()
     )
     now = utcnow()
-    unplaced = {u.request: list(u.reasons) for u in solution.unplaced}
+    unplaced = {u.request: u.reasons for u in solution.unplaced}
     for request in problem.requests:
         request_id = int(request.id)
-        reasons = unplaced.get(request.id, [])
+        reasons = unplaced.get(request.id, ())
         placed_here = placements.get(request_id)
         session.add(
             RunOutcome(
@@ -410,7 +405,7 @@ def finish(
                 organization_id=organizations[request_id],
                 placed=request.id not in unplaced,
                 placement_id=placed_here.id if placed_here else None,
-                reasons=reasons,
+                reasons=[reason_doc(r) for r in reasons],
                 reason_codes=reason_codes(reasons),
                 recorded_at=now,
             )

@@ -30,6 +30,7 @@ from service.schemas import (
     PlacementRequestIn,
     PlacementRequestOut,
     RequestStatus,
+    reason_out,
 )
 from service.settings import Settings
 from shelters import cases, lifecycle, matching
@@ -315,7 +316,9 @@ def match_request(
         hold_ttl=timedelta(hours=settings.hold_ttl_hours),
     )
     if result.placement is None:
-        return MatchOut(placed=False, placement=None, reasons=result.reasons)
+        return MatchOut(
+            placed=False, placement=None, reasons=[reason_out(r) for r in result.reasons]
+        )
     return MatchOut(
         placed=True,
         placement=placement_out(db, principal, result.placement, settings.majority_age),

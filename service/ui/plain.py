@@ -5,9 +5,10 @@ Only wording lives here: which reasons apply is decided by the domain and the so
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from placement.solution import Reason
 from shelters.catalogue import SERVICES
 from shelters.profiles import CaseProfile
 
@@ -67,8 +68,12 @@ def reason_words(
             return f"No unit there admits {who}."
         return f"No unit there takes {who} together with their guardian."
     if name == "capacity_taken":
+        if not arg:
+            return "Its suitable beds were taken by other requests."
         return f"Its suitable beds were taken by request {arg}."
     if name == "separated_from":
+        if not arg:
+            return "A request this case must be kept apart from is placed there."
         return f"Request {arg}, which this case must be kept apart from, is placed there."
     return code
 
@@ -79,21 +84,27 @@ class ShelterReasons:
     reasons: list[str]
 
 
-def solver_reasons(codes: list[str]) -> list[ShelterReasons]:
-    """Group the solver's ``shelter:<id>:<reason>`` strings by shelter, in order of shelter id.
+def solver_reasons(reasons: Sequence[Reason]) -> list[ShelterReasons]:
+    """Turn the solver's grouped reasons (code → shelters) into codes per shelter, by shelter id.
 
-    Reasons without a shelter (``capacity_taken`` after retries, ``no_shelters``) come first,
-    with ``shelter_id`` None.
+    A reason naming requests (``capacity_taken``, ``separated_from``) names the request in its
+    words only when it applies at one shelter and names one request; otherwise the words say
+    "other requests". Reasons without a shelter (``capacity_taken`` after retries,
+    ``no_shelters``) come first, with ``shelter_id`` None.
     """
     general: list[str] = []
     by_shelter: dict[int, list[str]] = {}
-    for code in codes:
-        kind, _, rest = code.partition(":")
-        shelter, _, reason = rest.partition(":")
-        if kind == "shelter" and shelter.isdigit() and reason:
-            by_shelter.setdefault(int(shelter), []).append(reason)
-        else:
+    for r in reasons:
+        code = r.code
+        if r.by and len(r.by) == 1 and len(r.shelters) == 1:
+            code = f"{r.code}:{r.by[0]}"
+        if not r.shelters:
             general.append(code)
+        for shelter in r.shelters:
+            if shelter.isdigit():
+                by_shelter.setdefault(int(shelter), []).append(code)
+            else:
+                general.append(code)
     out = [ShelterReasons(None, general)] if general else []
     out.extend(ShelterReasons(sid, by_shelter[sid]) for sid in sorted(by_shelter))
     return out

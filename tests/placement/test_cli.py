@@ -164,3 +164,54 @@ def test_bench_piped_draws_no_progress(tmp_path: Path) -> None:
         "| uniform | 12x3",
         "| uniform | 12x3",
     ]
+
+
+def test_solve_output_is_written_whole_and_valid(tmp_path: Path) -> None:
+    problem = write(tmp_path / "p.json", base())
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(app(), ["solve", str(problem), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert json.loads(out.read_text())["schema"] == "refuge.placement-solution/2"
+    assert {p.name for p in tmp_path.iterdir()} == {"p.json", "s.json"}
+    checked = CliRunner().invoke(app(), ["verify", str(problem), str(out)])
+    assert checked.stdout.strip() == "ok"
+
+
+def test_a_failed_write_exits_1_with_one_line_and_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = write(tmp_path / "p.json", base())
+    out = tmp_path / "s.json"
+    out.write_text("previous")
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        real_fsync(fd)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = CliRunner().invoke(app(), ["solve", str(problem), "-o", str(out), "--quiet"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [f"error: cannot write {out}: No space left on device"]
+    assert out.read_text() == "previous"
+    assert {p.name for p in tmp_path.iterdir()} == {"p.json", "s.json"}
+    missing = tmp_path / "no" / "s.json"
+    result = CliRunner().invoke(app(), ["solve", str(problem), "-o", str(missing), "--quiet"])
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_closed_pipe_exits_1_with_one_line(tmp_path: Path) -> None:
+    problem = write(tmp_path / "p.json", base())
+    read, written = os.pipe()
+    os.close(read)
+    with os.fdopen(written, "wb") as stdout:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("refuge")), "solve", str(problem), "--quiet"],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == ["error: cannot write stdout: Broken pipe"]

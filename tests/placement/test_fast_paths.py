@@ -278,14 +278,14 @@ def _plain_reasons(problem: Problem, solution: object) -> dict[str, tuple[str, .
             if codes:
                 reasons += [prefix + c for c in codes]
                 continue
-            if assign_beds(q, s, {u.id: u.free_beds for u in s.units}, age) is None:
-                reasons.append(prefix + "too_few_beds")
-                continue
             found = False
             for rid, _ in holders.get(s.id, []):
                 if rid in apart[q.id]:
                     reasons.append(f"{prefix}separated_from:{rid}")
                     found = True
+            if assign_beds(q, s, {u.id: u.free_beds for u in s.units}, age) is None:
+                reasons.append(prefix + "too_few_beds")
+                continue
             if assign_beds(q, s, left, age) is None:
                 usable = {s.units[i].id for _, c in block_candidates(q, s.units, age) for i in c}
                 reasons += [
@@ -313,7 +313,10 @@ def test_explanations_equal_the_plain_definition(
         _reduced(monkeypatch, 2)
     problem = _problem(200, 20, seed)
     solution = solve(problem, method=method, time_limit_s=1.0)
-    got = {u.request: u.reasons for u in solution.unplaced}
+    from placement.solution import reasons_to_strings
+
+    assigned = {a.request: a.shelter for a in solution.assignments}
+    got = {u.request: tuple(reasons_to_strings(u.reasons, assigned)) for u in solution.unplaced}
     assert got, "the network should leave someone unplaced"
     assert got == _plain_reasons(problem, solution)
 

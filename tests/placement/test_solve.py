@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from placement import Problem, Solution, solve, verify
 from placement.problem import SCHEMA
+from placement.solution import Reason
 from tests.placement.strategies import brute_force, problem_docs
 
 SMALL = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,7 +136,9 @@ def test_an_empty_problem_has_an_empty_optimal_answer() -> None:
 def test_without_shelters_every_request_says_so() -> None:
     problem = Problem.from_document(doc([], [woman("r1")]))
     solution = solve(problem)
-    assert [(u.request, u.reasons) for u in solution.unplaced] == [("r1", ("no_shelters",))]
+    assert [(u.request, u.reasons) for u in solution.unplaced] == [
+        ("r1", (Reason("no_shelters", ()),))
+    ]
     assert verify(problem, solution) == []
 
 
@@ -144,7 +147,7 @@ def test_with_no_free_beds_nobody_is_placed_and_the_beds_are_named() -> None:
     solution = solve(problem)
     assert solution.status == "optimal"
     assert solution.assignments == ()
-    assert solution.unplaced[0].reasons == ("shelter:s1:too_few_beds",)
+    assert solution.unplaced[0].reasons == (Reason("too_few_beds", ("s1",)),)
 
 
 def test_when_nothing_fits_each_shelter_gives_its_eligibility_codes() -> None:
@@ -161,12 +164,10 @@ def test_when_nothing_fits_each_shelter_gives_its_eligibility_codes() -> None:
     ]
     solution = solve(Problem.from_document(doc(shelters, [man])))
     assert solution.unplaced[0].reasons == (
-        "shelter:s1:member_not_admitted:A",
-        "shelter:s1:missing_service:legal_aid",
-        "shelter:s1:security_level_too_low",
-        "shelter:s2:member_not_admitted:A",
-        "shelter:s2:security_level_too_low",
-        "shelter:s2:shelter_not_open",
+        Reason("member_not_admitted:A", ("s1", "s2")),
+        Reason("missing_service:legal_aid", ("s1",)),
+        Reason("security_level_too_low", ("s1", "s2")),
+        Reason("shelter_not_open", ("s2",)),
     )
 
 
@@ -177,7 +178,7 @@ def test_higher_priority_takes_the_last_bed_and_the_loser_names_it() -> None:
     solution = solve(problem)
     assert [(a.request, a.shelter) for a in solution.assignments] == [("high", "s1")]
     assert solution.unplaced[0].request == "low"
-    assert solution.unplaced[0].reasons == ("shelter:s1:capacity_taken:high",)
+    assert solution.unplaced[0].reasons == (Reason("capacity_taken", ("s1",), ("high",)),)
 
 
 def test_more_people_of_one_priority_beat_fewer() -> None:
@@ -206,7 +207,7 @@ def test_separated_requests_never_share_a_shelter_and_say_why() -> None:
     )
     solution = solve(problem)
     assert [a.request for a in solution.assignments] == ["r1"]
-    assert solution.unplaced[0].reasons == ("shelter:s1:separated_from:r1",)
+    assert solution.unplaced[0].reasons == (Reason("separated_from", ("s1",), ("r1",)),)
 
 
 def test_an_accompanied_child_sleeps_in_the_guardians_unit() -> None:

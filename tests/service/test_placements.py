@@ -102,7 +102,9 @@ def test_match_explains_why_nothing_fits(client: TestClient, net: Network) -> No
     assert result == {
         "placed": False,
         "placement": None,
-        "reasons": [f"shelter:{net.shelter.id}:member_not_admitted:A"],
+        "reasons": [
+            {"code": "member_not_admitted:A", "shelter_ids": [net.shelter.id], "request_ids": []}
+        ],
     }
 
 
@@ -335,7 +337,9 @@ def test_separation_leaves_a_case_unplaced_rather_than_beside_the_other(
     )
     other = match(client, net.other_caseworker, other_request)
     assert other["placed"] is False
-    assert other["reasons"] == [f"shelter:{net.shelter.id}:separated_case_housed"]
+    assert other["reasons"] == [
+        {"code": "separated_case_housed", "shelter_ids": [net.shelter.id], "request_ids": []}
+    ]
 
 
 def test_a_decline_without_a_body_names_the_field_and_its_values(
@@ -394,7 +398,7 @@ def test_a_shelter_that_declined_is_not_proposed_again_until_lifted(
     assert match(client, net.caseworker, rid) == {
         "placed": False,
         "placement": None,
-        "reasons": [f"shelter:{sid}:declined_by_shelter"],
+        "reasons": [{"code": "declined_by_shelter", "shelter_ids": [sid], "request_ids": []}],
     }
     lift = f"/api/v1/placement-requests/{rid}/declined-shelters/{sid}/lift"
     assert client.post(lift, headers=net.other_caseworker).status_code == 404

@@ -220,3 +220,47 @@ def test_one_shelter_and_every_shelter_are_located_by_the_same_rule(
         located = access.located_shelters(db, principal)
         one_by_one = [i for i in ids if access.may_see_location(db, principal, i)]
         assert [i for i in ids if i in located] == one_by_one == expected[name], name
+
+
+def test_reasons_name_other_organisations_requests_only_by_opaque_ids() -> None:
+    from placement.generator import generate
+    from placement.solution import SCHEMA, Solution
+    from placement.solve import solve
+    from shelters import redaction
+
+    # Numeric ids, as stored runs have; a tight network, so reasons name placed requests.
+    doc = generate(60, 3, seed=4)
+    shelter_ids = {s["id"]: str(k + 1) for k, s in enumerate(doc["shelters"])}
+    request_ids = {q["id"]: str(k + 1) for k, q in enumerate(doc["requests"])}
+    for s in doc["shelters"]:
+        s["id"] = shelter_ids[s["id"]]
+    for q in doc["requests"]:
+        q["id"] = request_ids[q["id"]]
+        q["separate_from"] = [request_ids[o] for o in q.get("separate_from", ())]
+        q["excluded_shelters"] = [shelter_ids[o] for o in q.get("excluded_shelters", ())]
+    problem = Problem.from_document(doc)
+    solution = solve(problem, method="greedy")
+    stored = solution.to_document()
+    named = {b for u in solution.unplaced for r in u.reasons for b in r.by}
+    assert named, "the network should make some reasons name placed requests"
+    own = {q.id for k, q in enumerate(problem.requests) if k % 2 == 0}
+    view = redaction.solution_view(
+        stored,
+        problem.to_document(),
+        located=access.LocatedShelters(every=True, ids=frozenset()),
+        own=own,
+        rename=lambda i: f"other-{i}",
+    )
+    assert view["schema"] == SCHEMA
+    text = json.dumps({k: view[k] for k in ("unplaced", "request_sets")})
+    for other in named - own:
+        assert f'"{other}"' not in text
+    mine = [u for u in view["unplaced"] if "reasons" in u]
+    seen = Solution.from_document({**view, "assignments": [], "unplaced": mine}).unplaced
+    want_all = [u for u in solution.unplaced if u.request in own]
+    assert [u.request for u in seen] == [u.request for u in want_all]
+    for got, want in zip(seen, want_all, strict=True):
+        assert [r.shelters for r in got.reasons] == [r.shelters for r in want.reasons]
+        assert [set(r.by) for r in got.reasons] == [
+            {b if b in own else f"other-{b}" for b in r.by} for r in want.reasons
+        ]

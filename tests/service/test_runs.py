@@ -106,7 +106,8 @@ def test_unplaced_requests_are_recorded_with_reason_codes(
     ).one()
     assert outcome.placed is False
     assert outcome.reason_codes == ["member_not_admitted"]
-    assert all(r.endswith("member_not_admitted:A") for r in outcome.reasons)
+    assert [r["code"] for r in outcome.reasons] == ["member_not_admitted:A"]
+    assert all(r["shelters"] for r in outcome.reasons)
 
 
 def test_a_dry_run_proposes_nothing(
@@ -527,7 +528,7 @@ def test_a_batch_never_proposes_a_shelter_that_declined_the_request(
             RunOutcome.run_id == run["id"], RunOutcome.request_id == request_id
         )
     ).one()
-    assert f"shelter:{first}:declined_by_shelter" in outcome.reasons
+    assert {"code": "declined_by_shelter", "shelters": [str(first)]} in outcome.reasons
     assert "declined_by_shelter" in outcome.reason_codes
     problem = client.get(
         f"/api/v1/matching-runs/{run['id']}/problem", headers=network["admin"]
