@@ -137,7 +137,9 @@ def assignments_of(doc: Mapping[str, Any]) -> dict[str, str]:
 def solution_down(doc: Mapping[str, Any]) -> dict[str, Any]:
     assigned = assignments_of(doc)
     sets, requests = doc.get("shelter_sets", []), doc.get("request_sets", [])
-    dropped = ("shelter_sets", "request_sets", "work")
+    # ``work`` stays: a /1 reader ignores it, and a replay of a cut run needs it after the
+    # upgrade back.
+    dropped = ("shelter_sets", "request_sets")
     out = {k: v for k, v in doc.items() if k not in dropped}
     out["schema"] = V1
     out["unplaced"] = [
