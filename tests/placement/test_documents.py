@@ -150,7 +150,7 @@ def test_a_version_1_document_is_read_as_grouped_reasons() -> None:
 
 
 def test_the_work_record_is_part_of_the_result_and_must_be_an_object() -> None:
-    solution = _unplaced_network()
+    solution = dataclasses.replace(_unplaced_network(), work=None)
     assert "work" not in solution.to_document()
     worked = dataclasses.replace(solution, work={"lp": {"given": 10, "used": 4}})
     doc = worked.to_document()

@@ -283,5 +283,5 @@ def test_flags_show_no_value_placeholder_and_defaults_are_whole() -> None:
     assert help_line.split() == ["--help", "Show", "this", "message", "and", "exit."]
     assert "<bool>" not in help_of() + serve + help_of("purge") + help_of("audit", "verify")
     bench = help_of("bench")
-    assert "50x10,500x60,2000x300,10000x1000]" in bench
+    assert "2000x300,10000x1000,20000x2000]" in bench
     assert "…" not in bench
