@@ -149,15 +149,10 @@ def verify_command(
     solution: Annotated[Path, typer.Argument(help="Solution document to check.")],
 ) -> None:
     """Check a solution against every hard constraint; exit 1 naming each violation."""
-    from placement import Solution, SolutionError, verify
+    from placement import verify
 
     parsed = _load_problem(problem)
-    try:
-        sol = Solution.from_document(_load_json(solution))
-    except SolutionError as exc:
-        typer.echo(f"error: {solution}: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    violations = verify(parsed, sol)
+    violations = verify(parsed, _load_solution(solution))
     if violations:
         for v in violations:
             typer.echo(v)
