@@ -37,12 +37,11 @@ Deterministic time is what makes an uncut run reproducible; the wall clock bound
 """
 RESERVE_SHARE = 0.1
 """Share of ``time_limit_s`` always kept back for explanations and the document."""
-RESERVE_PER_CELL_S = 4e-6
-"""Seconds kept back per (request left unplaced by greedy) x (shelter): the explanations list
-reasons for every shelter of every unplaced request (measured at 20,000x2,000: 7.0 s for
-3,733 x 2,000 cells at load 4.5, 16.9 s at load 5.6, ≈ 0.9-2.3 µs per cell; 0.3-1.0 s for
-378 x 300 at 2,000x300, where the share of ``time_limit_s`` covers it; the national family at
-2,000x300 and load 7 overran 10 s by 0.8 s with 2 µs)."""
+RESERVE_PER_CELL_S = 6e-7
+"""Seconds kept back per (request left unplaced by greedy) x (shelter): the explanations name
+every shelter for every unplaced request, from shelter sets shared by requests alike
+(measured at 20,000x2,000 national: 3.8-5.8 s for 8,034 x 2,000 cells at load 2.3-4.5,
+0.24-0.36 µs per cell; before the shelter sets, 35 s at 4.3 µs)."""
 RESERVE_PER_REQUEST_S = 2e-4
 """Seconds kept back per request for the bookkeeping after a cut (completing the placement,
 comparing it with the baseline, the soft cost): ≈ 0.4-0.7 s at 2,000 requests under load."""
