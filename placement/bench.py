@@ -350,7 +350,9 @@ def _child(argv: Sequence[str]) -> None:
         else:
             from placement.solve import solve
 
-            solution = solve(problem, time_limit_s=float(limit), seed=int(seed), method=method)
+            solution = solve(
+                problem, time_limit_s=float(limit), seed=int(seed), method=method, started=start
+            )
         with open(out, "w", encoding="utf-8") as f:
             json.dump(solution.to_document(), f, separators=(",", ":"))
         inner = time.perf_counter() - start

@@ -76,17 +76,20 @@ class Budget:
         *,
         clock: Clock = time.perf_counter,
         replay: Mapping[str, Any] | None = None,
+        started: float | None = None,
     ) -> None:
-        """Start the clock now.
+        """Start the clock now, or at ``started``.
 
         Args:
             time_limit_s: The whole solve's wall-clock limit in seconds.
             clock: Seconds, monotonic; injected by tests.
             replay: A solution's ``work`` record: reproduce that run instead of reading the
                 clock. Without a ``cut`` in it, nothing is cut.
+            started: A reading of ``clock`` taken when the caller's part of the work began
+                (before it parsed the problem, say), so the limit covers that part too.
         """
         self.clock = clock
-        self.started = clock()
+        self.started = clock() if started is None else started
         self.time_limit_s = time_limit_s
         self.deadline = self.started + time_limit_s
         self.reserve_s = RESERVE_SHARE * time_limit_s

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -74,6 +75,8 @@ def solve_command(
         raise typer.Exit(2)
     from placement import solve
 
+    # The limit covers reading the problem too: what a caller waits for is the whole command.
+    began = time.perf_counter()
     parsed = _load_problem(problem)
     workers = 1
     work: dict[str, Any] | None = None
@@ -95,6 +98,7 @@ def solve_command(
             method=method,
             workers=workers,
             replay=work,
+            started=began,
         )
     try:
         if output is None:

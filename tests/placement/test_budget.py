@@ -127,6 +127,17 @@ def test_the_reserve_for_explanations_is_kept_back_and_capped() -> None:
     assert huge.reserve_s == RESERVE_CAP_SHARE * 10.0
 
 
+def test_time_spent_before_the_solve_began_counts_against_the_limit() -> None:
+    clock = FakeClock(reads=10**9, now=100.0)
+    on_time = Budget(10.0, clock=clock)
+    parsed_first = Budget(10.0, clock=clock, started=93.0)  # 7 s spent reading the problem
+    assert on_time.wall_left() == pytest.approx(10.0 - on_time.reserve_s)
+    assert parsed_first.wall_left() == pytest.approx(3.0 - parsed_first.reserve_s)
+    clock.now = 103.0 - parsed_first.reserve_s + 0.01
+    assert parsed_first.spent()
+    assert not on_time.spent()
+
+
 def _solve(problem: Problem, reads: int, **kwargs: Any) -> Solution:
     return solve(problem, time_limit_s=10, clock=FakeClock(reads), **kwargs)
 
