@@ -319,6 +319,7 @@ class UnitBedsOut(BaseModel):
 class ShelterBedsOut(BaseModel):
     shelter_id: int
     name: str
+    names: dict[str, str] = Field(description="The name per language (`kk`, `ru`, `en`).")
     region: str
     locality: str
     status: str

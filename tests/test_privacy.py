@@ -84,6 +84,7 @@ ALLOWED: dict[tuple[str, str], str] = {
             "ShelterOut",
             "ShelterPatch",
             "ShelterConfidentialOut",
+            "ShelterBedsOut",
         )
     },
     # The shelter's own confidential address (SPEC §3), never a person's.

@@ -91,3 +91,17 @@ def test_bad_names_are_a_422_problem_naming_the_field(
         headers=admin,
     )
     assert region.status_code == 422
+
+
+def test_the_free_beds_list_carries_the_names_too(client: TestClient, world: World) -> None:
+    named = world.shelter(names=NAMES)
+    plain = world.shelter()
+    rule = {"sexes": ["female"], "min_age": 18, "max_age": 120, "statuses": ["adult"]}
+    for shelter in (named, plain):
+        world.unit(shelter, capacity=2, admits=[rule])
+    body = client.get(
+        "/api/v1/availability", params={"limit": 200}, headers=world.headers(Role.CASEWORKER)
+    ).json()
+    names = {item["shelter_id"]: item["names"] for item in body["items"]}
+    assert names[named.id] == NAMES
+    assert names[plain.id] == {}
