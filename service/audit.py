@@ -123,7 +123,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     **{
         ("GET", f"{V1}/reports/{name}{suffix}"): Audited(f"read_{name.replace('-', '_')}", "report")
         for name in ("allocation", "grants", "unmet-demand")
-        for suffix in ("", ".svg")
+        for suffix in ("", ".svg", ".xlsx")
     },
     # exports and the log itself
     ("GET", f"{V1}/export/hsds"): Audited("export", "hsds"),

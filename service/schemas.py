@@ -36,6 +36,17 @@ Text = Annotated[str, StringConstraints(pattern=NO_CONTROL_CHARACTERS)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
 Label = Annotated[Text, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 Username = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")]
+NameLocale = Literal["kk", "ru", "en"]
+Names = Annotated[
+    dict[NameLocale, Label],
+    Field(
+        max_length=3,
+        description="The name per language: keys `kk`, `ru`, `en`, each a non-empty name of at "
+        "most 200 characters; a language without a name is left out. `name` is the fallback "
+        "shown when the reader's language has none.",
+        examples=[{"kk": "Абай облысы", "ru": "Абайская область"}],
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -134,6 +145,7 @@ class RecoveryCodesOut(BaseModel):
 class RegionIn(Strict):
     code: Slug
     name: Label
+    names: Names = Field(default_factory=dict)
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
@@ -141,6 +153,7 @@ class RegionIn(Strict):
 class RegionOut(BaseModel):
     code: str
     name: str
+    names: dict[str, str] = Field(description="The name per language (`kk`, `ru`, `en`).")
     lat: float
     lon: float
 
@@ -186,6 +199,7 @@ ShelterStatus = Literal["open", "suspended", "closed"]
 class ShelterIn(Strict):
     organization_id: Id
     name: Label
+    names: Names = Field(default_factory=dict)
     region: Slug
     locality: Label
     address: Annotated[Text, StringConstraints(max_length=500)] | None = None
@@ -199,6 +213,9 @@ class ShelterIn(Strict):
 
 class ShelterPatch(Strict):
     name: Label | None = None
+    names: Names | None = Field(
+        default=None, description="Replaces the whole map; `{}` removes every name."
+    )
     region: Slug | None = None
     locality: Label | None = None
     address: Annotated[Text, StringConstraints(max_length=500)] | None = None
@@ -216,6 +233,7 @@ class ShelterOut(BaseModel):
     id: int
     organization_id: int
     name: str
+    names: dict[str, str] = Field(description="The name per language (`kk`, `ru`, `en`).")
     region: str
     locality: str
     security_level: str
@@ -301,6 +319,7 @@ class UnitBedsOut(BaseModel):
 class ShelterBedsOut(BaseModel):
     shelter_id: int
     name: str
+    names: dict[str, str] = Field(description="The name per language (`kk`, `ru`, `en`).")
     region: str
     locality: str
     status: str

@@ -52,6 +52,7 @@ class ShelterBeds:
     services_json: str
     languages_json: str
     units: list[UnitBeds]
+    names_json: str = "{}"  # the name per language (shelters/names.py), JSON text as stored
 
     @property
     def available(self) -> int:
@@ -105,6 +106,7 @@ def _page_statements(
             s.wheelchair_accessible,
             cast(s.services, Text),
             cast(s.languages, Text),
+            cast(s.names, Text),
         )
         .where(*where)
         .order_by(s.id)
@@ -181,6 +183,7 @@ def list_availability(
             wheelchair_accessible=row[6],
             services_json=row[7],
             languages_json=row[8],
+            names_json=row[9],
             units=units[row[0]],
         )
         for row in rows

@@ -43,6 +43,31 @@ REGIONS: list[tuple[str, str, float, float]] = [
     ("shymkent", "Shymkent (city)", 42.3, 69.6),
 ]
 
+# Kazakh and Russian names of the regions and cities, as the state uses them since the 2022
+# reform (Abai, Jetisu and Ulytau regions new). The English ``name`` above stays the fallback.
+REGION_NAMES: dict[str, dict[str, str]] = {
+    "abai": {"kk": "Абай облысы", "ru": "Абайская область"},
+    "akmola": {"kk": "Ақмола облысы", "ru": "Акмолинская область"},
+    "aktobe": {"kk": "Ақтөбе облысы", "ru": "Актюбинская область"},
+    "almaty-region": {"kk": "Алматы облысы", "ru": "Алматинская область"},
+    "atyrau": {"kk": "Атырау облысы", "ru": "Атырауская область"},
+    "east-kazakhstan": {"kk": "Шығыс Қазақстан облысы", "ru": "Восточно-Казахстанская область"},
+    "jambyl": {"kk": "Жамбыл облысы", "ru": "Жамбылская область"},
+    "jetisu": {"kk": "Жетісу облысы", "ru": "Жетысуская область"},
+    "karaganda": {"kk": "Қарағанды облысы", "ru": "Карагандинская область"},
+    "kostanay": {"kk": "Қостанай облысы", "ru": "Костанайская область"},
+    "kyzylorda": {"kk": "Қызылорда облысы", "ru": "Кызылординская область"},
+    "mangystau": {"kk": "Маңғыстау облысы", "ru": "Мангистауская область"},
+    "north-kazakhstan": {"kk": "Солтүстік Қазақстан облысы", "ru": "Северо-Казахстанская область"},
+    "pavlodar": {"kk": "Павлодар облысы", "ru": "Павлодарская область"},
+    "turkistan": {"kk": "Түркістан облысы", "ru": "Туркестанская область"},
+    "ulytau": {"kk": "Ұлытау облысы", "ru": "Улытауская область"},
+    "west-kazakhstan": {"kk": "Батыс Қазақстан облысы", "ru": "Западно-Казахстанская область"},
+    "astana": {"kk": "Астана қаласы", "ru": "город Астана"},
+    "almaty": {"kk": "Алматы қаласы", "ru": "город Алматы"},
+    "shymkent": {"kk": "Шымкент қаласы", "ru": "город Шымкент"},
+}
+
 ADULT_WOMEN = {"sexes": ["female"], "min_age": 18, "max_age": 120, "statuses": ["adult"]}
 ADULT_MEN = {"sexes": ["male"], "min_age": 18, "max_age": 120, "statuses": ["adult"]}
 ACCOMPANIED_CHILDREN = {
@@ -183,6 +208,36 @@ SHELTERS: list[tuple[Any, ...]] = [
     ),
 ]
 
+# The demo shelters' names in Kazakh and Russian (made up, like the English ones).
+SHELTER_NAMES: dict[str, dict[str, str]] = {
+    "Demo Crisis Centre Almaty": {
+        "kk": "Демо дағдарыс орталығы, Алматы",
+        "ru": "Демо кризисный центр, Алматы",
+    },
+    "Demo Crisis Centre Astana": {
+        "kk": "Демо дағдарыс орталығы, Астана",
+        "ru": "Демо кризисный центр, Астана",
+    },
+    "Demo Shelter Shymkent": {"kk": "Демо баспана, Шымкент", "ru": "Демо приют, Шымкент"},
+    "Demo State Rehabilitation Centre Karaganda": {
+        "kk": "Демо мемлекеттік оңалту орталығы, Қарағанды",
+        "ru": "Демо государственный реабилитационный центр, Караганда",
+    },
+    "Demo State Children's Centre Pavlodar": {
+        "kk": "Демо мемлекеттік балалар орталығы, Павлодар",
+        "ru": "Демо государственный детский центр, Павлодар",
+    },
+    "Demo Social Adaptation Centre Aktobe": {
+        "kk": "Демо әлеуметтік бейімдеу орталығы, Ақтөбе",
+        "ru": "Демо центр социальной адаптации, Актобе",
+    },
+    "Demo Transit Shelter Atyrau": {
+        "kk": "Демо транзиттік баспана, Атырау",
+        "ru": "Демо транзитный приют, Атырау",
+    },
+    "Demo Shelter Turkistan": {"kk": "Демо баспана, Түркістан", "ru": "Демо приют, Туркестан"},
+}
+
 DEMO_USERS: list[tuple[str, Role, int | None]] = [
     ("demo-admin", Role.ADMIN, None),
     ("demo-coordinator", Role.COORDINATOR, 0),
@@ -191,10 +246,27 @@ DEMO_USERS: list[tuple[str, Role, int | None]] = [
 ]
 
 
+def region_names(code: str, name: str) -> dict[str, str]:
+    """A demo region's names: Kazakh and Russian from :data:`REGION_NAMES`, English ``name``."""
+    return {**REGION_NAMES[code], "en": name}
+
+
 def load_regions(session: Session) -> int:
-    """Add the Kazakhstan regions that are missing; returns how many were added."""
-    known = set(session.scalars(select(Region.code)))
-    added = [Region(code=c, name=n, lat=la, lon=lo) for c, n, la, lo in REGIONS if c not in known]
+    """Add the Kazakhstan regions that are missing; returns how many were added.
+
+    Regions already there but without names in any language (a database from before names
+    existed) get their Kazakh, Russian and English names; names someone set are left alone.
+    """
+    known = {r.code: r for r in session.scalars(select(Region))}
+    added = []
+    for code, name, lat, lon in REGIONS:
+        region = known.get(code)
+        if region is None:
+            added.append(
+                Region(code=code, name=name, names=region_names(code, name), lat=lat, lon=lon)
+            )
+        elif not region.names:
+            region.names = region_names(code, name)
     session.add_all(added)
     session.flush()
     return len(added)
@@ -211,6 +283,7 @@ def _load_network(session: Session) -> list[Organization]:
         shelter = Shelter(
             organization_id=orgs[org].id,
             name=name,
+            names={**SHELTER_NAMES[name], "en": name},
             region_code=region,
             locality=locality,
             address=f"Confidential demo address {number}",

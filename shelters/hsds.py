@@ -23,6 +23,12 @@ shelter id order. Each is a residential rehabilitation service valid against HSD
 
 Nothing about any person is read or exported: counts of beds are the only trace of placements.
 
+**Names.** HSDS 3.1 gives a service, organisation or location one ``name`` and no name per
+language (its ``alternate_name`` is one more string, with no language). The export keeps the
+fallback ``name`` of shelters and regions; the names per language (``names``, see
+:mod:`shelters.names`) are not exported, so that a consumer never gets a language-less string
+it cannot tell from the name. A consumer that wants them reads ``GET /api/v1/shelters``.
+
 **Identifiers.** HSDS wants UUIDs. Every id is ``uuid5(NAMESPACE, "<table>/<our key>")``, e.g.
 ``service/12`` for shelter 12 and ``service_capacity/40`` for unit 40, so the same database
 always exports the same ids and a consumer can diff two exports. ``NAMESPACE`` must never

@@ -100,6 +100,8 @@ class Region(Base):
 
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The name per language (shelters/names.py); ``name`` is the fallback.
+    names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
 
@@ -240,6 +242,7 @@ class Shelter(Base):
         ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
     )
     name: Mapped[str] = mapped_column(String(200))
+    names: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     region_code: Mapped[str] = mapped_column(
         ForeignKey("regions.code", ondelete="RESTRICT"), index=True
     )

@@ -20,6 +20,7 @@ from shelters.catalogue import SERVICES
 from shelters.errors import CapacityExceeded, InvalidInput, NotFound, StaleVersion
 from shelters.identity import Principal, Role
 from shelters.models import Organization, Region, Shelter, Unit, UnitChange, utcnow
+from shelters.names import check_names
 from shelters.pagination import MAX_LIMIT, Page, paginate
 
 
@@ -28,11 +29,19 @@ def list_regions(session: Session) -> list[Region]:
     return list(session.scalars(select(Region).order_by(Region.code)))
 
 
-def create_region(session: Session, *, code: str, name: str, lat: float, lon: float) -> Region:
-    """Add a region; its code must be new."""
+def create_region(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    lat: float,
+    lon: float,
+    names: Mapping[str, str] | None = None,
+) -> Region:
+    """Add a region; its code must be new. ``names``: its name per language (checked)."""
     if session.get(Region, code) is not None:
         raise InvalidInput(f"region {code!r} exists already")
-    region = Region(code=code, name=name, lat=lat, lon=lon)
+    region = Region(code=code, name=name, names=check_names(names or {}), lat=lat, lon=lon)
     session.add(region)
     session.flush()
     return region
@@ -65,6 +74,7 @@ def create_organization(session: Session, *, name: str, kind: str) -> Organizati
 
 SHELTER_FIELDS = (
     "name",
+    "names",
     "region_code",
     "locality",
     "address",
@@ -124,6 +134,7 @@ def create_shelter(session: Session, *, organization_id: int, **fields: Any) -> 
         raise InvalidInput(f"organization {organization_id} does not exist")
     _check_region(session, fields["region_code"])
     _check_services(fields.get("services", ()))
+    fields = {**fields, "names": check_names(fields.get("names") or {})}
     shelter = Shelter(organization_id=organization_id, **fields)
     session.add(shelter)
     session.flush()
@@ -157,6 +168,8 @@ def update_shelter(
         _check_region(session, changes["region_code"])
     if "services" in changes:
         _check_services(changes["services"])
+    if "names" in changes:
+        changes = {**changes, "names": check_names(changes["names"])}
     lat = changes.get("lat", shelter.lat)
     lon = changes.get("lon", shelter.lon)
     if (lat is None) != (lon is None):

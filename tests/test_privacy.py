@@ -72,6 +72,21 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("UnitOut", "name"): "a bed unit's label",
     ("UnitPatch", "name"): "a bed unit's label",
     ("UnitBedsOut", "name"): "a bed unit's label",
+    # The same names of regions and shelters per language (kk, ru, en).
+    **{
+        (owner, "names"): "a region's or shelter's name per language"
+        for owner in (
+            "regions",
+            "shelters",
+            "RegionIn",
+            "RegionOut",
+            "ShelterIn",
+            "ShelterOut",
+            "ShelterPatch",
+            "ShelterConfidentialOut",
+            "ShelterBedsOut",
+        )
+    },
     # The shelter's own confidential address (SPEC §3), never a person's.
     ("shelters", "address"): "the shelter's confidential address",
     ("ShelterIn", "address"): "the shelter's confidential address",

@@ -80,6 +80,7 @@ def list_availability(
                     {
                         "shelter_id": item.id,
                         "name": item.name,
+                        "names": orjson.Fragment(item.names_json),
                         "region": item.region_code,
                         "locality": item.locality,
                         "status": item.status,

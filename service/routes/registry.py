@@ -31,7 +31,13 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def _region_out(region: Region) -> RegionOut:
-    return RegionOut(code=region.code, name=region.name, lat=region.lat, lon=region.lon)
+    return RegionOut(
+        code=region.code,
+        name=region.name,
+        names=dict(region.names or {}),
+        lat=region.lat,
+        lon=region.lon,
+    )
 
 
 def _organization_out(org: Organization) -> OrganizationOut:

@@ -1,4 +1,10 @@
-"""Funder reports (SPEC §8): JSON by default, CSV with ``Accept: text/csv``, SVG charts.
+"""Funder reports (SPEC §8): JSON by default, CSV or .xlsx on request, SVG charts.
+
+Formats: JSON by default; CSV with ``Accept: text/csv``; a spreadsheet with
+``Accept: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet`` or at
+``….xlsx``; charts at ``….svg``. CSV and .xlsx hold the same cells. ``?bom=1`` starts the CSV
+with a UTF-8 byte order mark (for Excel under a Cyrillic Windows locale); ``?headings=words``
+puts the column's words instead of its code in the header row of both.
 
 Every report request is audited by the unit of work, from the table in ``service/audit.py``
 (one entry per request, naming the report; the format is the route's).
@@ -35,8 +41,36 @@ REPORT_READERS = (Role.ADMIN, Role.FUNDER)
 From = Annotated[date, Query(alias="from", description="First date of the period, inclusive.")]
 To = Annotated[date, Query(description="Last date of the period, inclusive.")]
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            report_formats.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
 }
+XLSX_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            report_formats.XLSX_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}
+        },
+        "model": None,
+    }
+}
+Bom = Annotated[
+    bool,
+    Query(
+        description="CSV only: start with a UTF-8 byte order mark (`?bom=1`), so that Excel "
+        "under a Windows locale that is not UTF-8, a Cyrillic one say, reads the file as UTF-8. "
+        "Other programs may then see the mark before the first heading."
+    ),
+]
+Headings = Annotated[
+    Literal["codes", "words"],
+    Query(
+        description="CSV and .xlsx: the header row holds the column codes (`codes`, the "
+        "default, for programs) or their words in the reader's language (`words`, for people)."
+    ),
+]
 SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}, "model": None}
 }
@@ -142,8 +176,58 @@ GRANT_COLUMNS = tuple(c for c in GrantRowOut.model_fields if c != "suppressed")
 UNMET_COLUMNS = tuple(c for c in UnmetRowOut.model_fields if c != "suppressed")
 
 
-def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "").lower()
+Format = Literal["json", "csv", "xlsx"]
+
+
+def _wanted(request: Request) -> Format:
+    """The table format the caller asks for: the path's extension, else ``Accept``."""
+    if request.url.path.endswith(".xlsx"):
+        return "xlsx"
+    accept = request.headers.get("accept", "").lower()
+    if report_formats.XLSX_MEDIA_TYPE in accept:
+        return "xlsx"
+    return "csv" if "text/csv" in accept else "json"
+
+
+def _words(request: Request) -> report_formats.Translate:
+    """The translator for the caller's language: English until a language is chosen."""
+    return lambda message: message
+
+
+def _table_answer(
+    request: Request,
+    *,
+    report: str,
+    fmt: Format,
+    columns: tuple[str, ...],
+    rows: list[dict[str, Any]],
+    k: int | None,
+    disclosure: Any,
+    bom: bool,
+    headings: str,
+) -> Response:
+    _ = _words(request)
+    words = report_formats.column_headings(columns, _) if headings == "words" else None
+    if fmt == "xlsx":
+        book = report_formats.to_xlsx(
+            columns,
+            rows,
+            sheet=report,
+            k=k,
+            disclosure=disclosure,
+            headings=words,
+            _=_,
+        )
+        return Response(
+            book,
+            media_type=report_formats.XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": f'attachment; filename="{report}.xlsx"'},
+        )
+    text = report_formats.to_csv(
+        columns, rows, k=k, disclosure=disclosure, headings=words, bom=bom, _=_
+    )
+    answer: Response = _answer(report=report, fmt="csv", csv_text=text)
+    return answer
 
 
 def _answer(
@@ -226,17 +310,45 @@ def allocation(
     first: From,
     to: To,
     group_by: GroupBy = "shelter",
+    bom: Bom = False,
+    headings: Headings = "codes",
 ) -> Any:
     """Bed-nights, placements and people per shelter, region or organisation."""
     report = _allocation(request, principal, db, first, to, group_by)
-    if _wants_csv(request):
-        rows = [asdict(r) for r in report.rows] + [asdict(report.totals)]
-        text = report_formats.to_csv(
-            ALLOCATION_COLUMNS, rows, k=report.k, disclosure=report.disclosure
+    fmt = _wanted(request)
+    if fmt != "json":
+        return _table_answer(
+            request,
+            report="allocation",
+            fmt=fmt,
+            columns=ALLOCATION_COLUMNS,
+            rows=[asdict(r) for r in report.rows] + [asdict(report.totals)],
+            k=report.k,
+            disclosure=report.disclosure,
+            bom=bom,
+            headings=headings,
         )
-        return _answer(report="allocation", fmt="csv", csv_text=text)
     body = _allocation_out(report)
     return _answer(report="allocation", fmt="json", json_body=body)
+
+
+@router.get(
+    "/reports/allocation.xlsx",
+    response_class=Response,
+    responses={**XLSX_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def allocation_xlsx(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    group_by: GroupBy = "shelter",
+    headings: Headings = "codes",
+) -> Response:
+    """The allocation report as a spreadsheet (.xlsx): the cells of its CSV."""
+    answer: Response = allocation(request, principal, db, first, to, group_by, headings=headings)
+    return answer
 
 
 @router.get(
@@ -254,7 +366,7 @@ def allocation_chart(
 ) -> Response:
     """Chart of the allocation report: occupancy and people admitted per group."""
     report = _allocation(request, principal, db, first, to, group_by)
-    svg = report_formats.allocation_svg(report)
+    svg = report_formats.allocation_svg(report, _words(request))
     answer: Response = _answer(report="allocation", fmt="svg", svg=svg)
     return answer
 
@@ -274,17 +386,47 @@ def grants(
     db: ReadDb,
     first: From,
     to: To,
+    bom: Bom = False,
+    headings: Headings = "codes",
 ) -> Any:
     """Funded against delivered bed-nights per grant (funders: their own grants)."""
     report = _grants(db, principal, first, to)
     rows = [asdict(r) | {"suppressed": list(r.suppressed)} for r in report.rows]
-    if _wants_csv(request):
-        text = report_formats.to_csv(GRANT_COLUMNS, rows, disclosure=report.disclosure)
-        return _answer(report="grants", fmt="csv", csv_text=text)
+    fmt = _wanted(request)
+    if fmt != "json":
+        return _table_answer(
+            request,
+            report="grants",
+            fmt=fmt,
+            columns=GRANT_COLUMNS,
+            rows=rows,
+            k=None,
+            disclosure=report.disclosure,
+            bom=bom,
+            headings=headings,
+        )
     body = GrantsOut.model_validate(
         {"from": first, "to": to, "rows": rows, "disclosure": _disclosure(report)}
     )
     return _answer(report="grants", fmt="json", json_body=body)
+
+
+@router.get(
+    "/reports/grants.xlsx",
+    response_class=Response,
+    responses={**XLSX_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def grants_xlsx(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    headings: Headings = "codes",
+) -> Response:
+    """The grants report as a spreadsheet (.xlsx): the cells of its CSV."""
+    answer: Response = grants(request, principal, db, first, to, headings=headings)
+    return answer
 
 
 @router.get(
@@ -300,7 +442,7 @@ def grants_chart(
     to: To,
 ) -> Response:
     """Chart of the grants report: funded, available and occupied bed-nights per grant."""
-    svg = report_formats.grants_svg(_grants(db, principal, first, to))
+    svg = report_formats.grants_svg(_grants(db, principal, first, to), _words(request))
     answer: Response = _answer(report="grants", fmt="svg", svg=svg)
     return answer
 
@@ -316,6 +458,8 @@ def unmet_demand(
     db: ReadDb,
     first: From,
     to: To,
+    bom: Bom = False,
+    headings: Headings = "codes",
 ) -> Any:
     """Requests left unplaced, by region, reason code and member status."""
     k = _settings(request).suppression_k
@@ -323,10 +467,38 @@ def unmet_demand(
         db, when=reports.period_for(principal, first, to), k=k, cache=_cache(request)
     )
     rows = [asdict(r) for r in report.rows]
-    if _wants_csv(request):
-        text = report_formats.to_csv(UNMET_COLUMNS, rows, k=k, disclosure=report.disclosure)
-        return _answer(report="unmet-demand", fmt="csv", csv_text=text)
+    fmt = _wanted(request)
+    if fmt != "json":
+        return _table_answer(
+            request,
+            report="unmet-demand",
+            fmt=fmt,
+            columns=UNMET_COLUMNS,
+            rows=rows,
+            k=k,
+            disclosure=report.disclosure,
+            bom=bom,
+            headings=headings,
+        )
     body = UnmetDemandOut.model_validate(
         {"from": first, "to": to, "k": k, "rows": rows, "disclosure": _disclosure(report)}
     )
     return _answer(report="unmet-demand", fmt="json", json_body=body)
+
+
+@router.get(
+    "/reports/unmet-demand.xlsx",
+    response_class=Response,
+    responses={**XLSX_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def unmet_demand_xlsx(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    headings: Headings = "codes",
+) -> Response:
+    """The unmet-demand report as a spreadsheet (.xlsx): the cells of its CSV."""
+    answer: Response = unmet_demand(request, principal, db, first, to, headings=headings)
+    return answer

@@ -52,6 +52,7 @@ def shelter_out(shelter: Shelter, *, located: bool) -> ShelterOut | ShelterConfi
         id=shelter.id,
         organization_id=shelter.organization_id,
         name=shelter.name,
+        names=dict(shelter.names or {}),
         region=shelter.region_code,
         locality=shelter.locality,
         security_level=shelter.security_level,

@@ -53,3 +53,25 @@ def test_loading_twice_adds_nothing_and_rotates_passwords(db: Session) -> None:
     assert (
         db.scalar(select(func.count()).select_from(User).where(User.username.like("demo-%"))) == 4
     )
+
+
+def test_demo_regions_and_shelters_carry_kazakh_and_russian_names(db: Session) -> None:
+    demo.load_demo(db)
+    for code, name, *_ in demo.REGIONS:
+        region = db.get(Region, code)
+        assert region is not None
+        assert region.names == {**demo.REGION_NAMES[code], "en": name}
+    shelters = list(db.scalars(select(Shelter).where(Shelter.name.like("Demo %"))))
+    assert all({"kk", "ru", "en"} <= set(s.names) for s in shelters)
+
+
+def test_regions_loaded_before_names_existed_get_them_and_set_names_stay(db: Session) -> None:
+    db.add(Region(code="abai", name="Abai Region", lat=48.9, lon=79.6))
+    db.add(Region(code="ulytau", name="Ulytau Region", names={"kk": "Ұлытау"}, lat=47.5, lon=66.6))
+    db.flush()
+    demo.load_regions(db)
+    abai, ulytau = db.get(Region, "abai"), db.get(Region, "ulytau")
+    assert abai is not None
+    assert ulytau is not None
+    assert abai.names["kk"] == "Абай облысы"
+    assert ulytau.names == {"kk": "Ұлытау"}
