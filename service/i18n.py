@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.core import negotiate_locale
 from babel.dates import format_date as _format_date
-from babel.dates import format_datetime as _format_datetime
+from babel.dates import format_time as _format_time
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from starlette.requests import HTTPConnection
@@ -165,8 +165,16 @@ def _babel_locale(locale: str) -> Locale:
 
 
 def format_datetime(value: datetime, locale: str, timezone: str) -> str:
-    """A moment as people read it: in ``timezone`` (``Asia/Almaty``), words of ``locale``."""
-    return _format_datetime(value, "medium", tzinfo=_zone(timezone), locale=_babel_locale(locale))
+    """A moment as people read it: in ``timezone`` (``Asia/Almaty``), words of ``locale``.
+
+    The day in the locale's medium form and the time to the minute (``4 дек. 2026 г., 01:30``),
+    joined as the locale joins them.
+    """
+    where = _babel_locale(locale)
+    local = value.astimezone(_zone(timezone))
+    day = _format_date(local, "medium", locale=where)
+    time = _format_time(local, "short", locale=where)
+    return str(where.datetime_formats["medium"]).format(time, day)
 
 
 def format_date(value: date, locale: str) -> str:
