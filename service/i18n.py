@@ -167,7 +167,7 @@ def _babel_locale(locale: str) -> Locale:
 def format_datetime(value: datetime, locale: str, timezone: str) -> str:
     """A moment as people read it: in ``timezone`` (``Asia/Almaty``), words of ``locale``.
 
-    The day in the locale's medium form and the time to the minute (``4 дек. 2026 г., 01:30``),
+    The day in the locale's medium form and the time to the minute (``Dec 4, 2026, 1:30 AM`` in en),
     joined as the locale joins them.
     """
     where = _babel_locale(locale)

@@ -19,7 +19,7 @@ README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def readme_shot(page: Any, name: str) -> None:
-    """A screenshot for the README (the visible 360 × 780 px), and a full one in test-artifacts."""
+    """A screenshot for the README (the visible 360 by 780 px), and a full one in test-artifacts."""
     shot(page, name)
     README_SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(README_SHOTS / f"{name}.png"))
