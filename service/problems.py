@@ -102,7 +102,10 @@ def problem_response(
         body["title"] = i18n.gettext(locale, body["title"])
         headers["Content-Language"] = locale
     body.update(extensions)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    response = JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    if locale is not None:
+        response.headers.add_vary_header("Accept-Language")
+    return response
 
 
 def _bearer_challenge(status: int) -> dict[str, str]:

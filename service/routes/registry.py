@@ -62,6 +62,7 @@ def list_services(
     """The fixed catalogue of shelter services, labelled in the caller's language."""
     locale = i18n.request_locale(request)
     response.headers["Content-Language"] = locale
+    response.headers.add_vary_header("Accept-Language")
     return [
         ServiceOut(code=code, label=i18n.gettext(locale, label)) for code, label in SERVICES.items()
     ]

@@ -129,6 +129,7 @@ def render(
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
     response.headers["Content-Language"] = locale
+    response.headers.add_vary_header("Accept-Language")
     write_session(request, response, session)
     return response
 

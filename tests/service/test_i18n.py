@@ -139,6 +139,7 @@ def test_an_api_problem_in_russian_keeps_type_status_and_codes(
     response = client.get("/api/v1/placements/999999", headers=headers)
     assert response.status_code == 404
     assert response.headers["content-language"] == "ru"
+    assert "Accept-Language" in response.headers["vary"]
     body = response.json()
     assert body["type"] == "urn:refuge:problem:not-found"
     assert body["status"] == 404
