@@ -236,3 +236,28 @@ def test_the_login_page_follows_accept_language(client: TestClient) -> None:
     assert '<html lang="ru">' in page.text
     assert "Имя пользователя" in page.text
     assert page.headers["content-language"] == "ru"
+
+
+def test_the_settings_page_saves_a_language_and_refuses_an_unknown_one(
+    client: TestClient, world: World
+) -> None:
+    user = world.user(Role.CASEWORKER)
+    client.base_url = "https://testserver"  # type: ignore[assignment]
+    token = csrf_of(client)
+    client.post(
+        "/ui/login",
+        data={"username": user.username, "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
+    token = csrf_of(client, "/ui/settings")
+    saved = client.post("/ui/settings", data={"locale": "ru", "csrf_token": token})
+    assert saved.status_code == 200
+    assert '<html lang="ru">' in saved.text
+    assert "Настройки сохранены." in saved.text
+    refused = client.post("/ui/settings", data={"locale": "xx", "csrf_token": token})
+    assert refused.status_code == 422
+    assert "locale должен быть одним из kk, ru, en или null" in refused.text
+    cleared = client.post(
+        "/ui/settings", data={"locale": "", "csrf_token": token}, headers={"Accept-Language": "kk"}
+    )
+    assert '<html lang="kk">' in cleared.text
