@@ -27,9 +27,8 @@ from starlette.requests import HTTPConnection
 from shelters.errors import N_, DomainError
 
 LOCALES = ("kk", "ru", "en")
-"""Every language with a catalogue; the first one a request can be answered in wins."""
-SOURCE_LOCALE = "en"
-"""The language of the msgids in the code: English, the catalogue every other falls back to."""
+"""Every language with a catalogue. The msgids in the code are English: what every catalogue
+falls back to, and the ``en`` catalogue's (empty) translations."""
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 
@@ -187,7 +186,6 @@ def format_number(value: float | int, locale: str) -> str:
     return format_decimal(value, locale=_babel_locale(locale))
 
 
-def language_names(locale: str) -> Mapping[str, str]:
-    """Each supported language named in its own words (what a language menu shows)."""
-    del locale  # a language is named in itself, whatever the page's language
+def language_names() -> Mapping[str, str]:
+    """Each supported language named in its own words, as a language menu shows them."""
     return {code: Locale.parse(code).get_display_name(code) or code for code in LOCALES}

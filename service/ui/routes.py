@@ -249,7 +249,7 @@ def settings_page(
     """Choose the language of the pages."""
     context = {
         "chosen": principal.locale,
-        "languages": i18n.language_names(i18n.request_locale(request)),
+        "languages": i18n.language_names(),
         "zone": _settings(request).timezone,
     }
     return render(request, "settings.html", context)
@@ -272,7 +272,7 @@ def save_settings(
         _undo(db, exc)
         context = {
             "chosen": principal.locale,
-            "languages": i18n.language_names(i18n.request_locale(request)),
+            "languages": i18n.language_names(),
             "zone": _settings(request).timezone,
             "error": i18n.error_detail(exc, i18n.request_locale(request)),
         }
