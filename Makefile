@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: demo test install install-test lint openapi
+.PHONY: demo test install install-test lint openapi messages-extract messages-update messages-compile
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,20 @@ lint: install-test
 
 openapi: install
 	$(BIN)/refuge openapi
+
+## Translations (service/locale, Babel): extract the English words of the code and templates,
+## merge them into the kk/ru/en catalogues, compile the .mo files that are committed.
+LOCALE_DIR := service/locale
+POT        := $(LOCALE_DIR)/messages.pot
+
+messages-extract: install
+	$(BIN)/pybabel extract -F babel.cfg --no-location --sort-output --width=100 \
+		--project=Refuge --version=$(shell $(BIN)/python -c 'import service.app as a; print(a.VERSION)') \
+		-o $(POT) .
+
+messages-update: messages-extract
+	$(BIN)/pybabel update -i $(POT) -d $(LOCALE_DIR) --no-fuzzy-matching --ignore-obsolete \
+		--width=100 --ignore-pot-creation-date
+
+messages-compile: install
+	$(BIN)/pybabel compile -d $(LOCALE_DIR) --statistics

@@ -63,6 +63,8 @@ AUDITED: dict[tuple[str, str], Audited] = {
     # identity
     ("POST", f"{V1}/auth/token"): Audited("login", "user"),
     ("POST", f"{V1}/users"): Audited("create", "user"),
+    ("PATCH", f"{V1}/users/{{user_id}}"): Audited("update", "user"),
+    ("PATCH", f"{V1}/me"): Audited("update", "user"),
     ("POST", f"{V1}/users/{{user_id}}/api-keys"): Audited("create_api_key", "user"),
     ("GET", f"{V1}/users/{{user_id}}/api-keys"): Audited("list_api_keys", "user"),
     ("POST", f"{V1}/users/{{user_id}}/disable"): Audited("disable", "user"),
@@ -131,6 +133,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     # web pages (service/ui): the same actions through forms, and the pages that show cases
     ("POST", f"{UI}/login"): Audited("login", "user"),
     ("POST", f"{UI}/logout"): Audited("logout", "user"),
+    ("POST", f"{UI}/settings"): Audited("update", "user"),
     ("GET", f"{UI}/coordinator"): Audited("list", "placement", case_level=True),
     ("GET", f"{UI}/units/{{unit_id}}/edit"): Audited("read", "unit"),
     ("POST", f"{UI}/units/{{unit_id}}"): Audited("update", "unit"),

@@ -202,7 +202,7 @@ def allow_via(source: Callable[..., Principal | Awaitable[Principal]], *roles: R
     # worker thread (each hand-off costs about a third of a millisecond of CPU).
     async def check(principal: Principal = Depends(source)) -> Principal:  # noqa: B008
         if principal.role not in allowed:
-            raise Forbidden(f"the {principal.role.value} role may not do this")
+            raise Forbidden("the {role} role may not do this", role=principal.role.value)
         return principal
 
     setattr(check, ACCESS_MARK, allowed)

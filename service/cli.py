@@ -75,6 +75,8 @@ def serve(
             raise _fail(str(exc)) from None
         if demo_data:
             _load_demo(settings, host, sock.getsockname()[1])
+            # The demo's people read Russian first; each worker reads it from the environment.
+            os.environ.setdefault("REFUGE_DEFAULT_LOCALE", "ru")
         _configure_logging()
         # Each worker reads its settings from the environment; how many there are sets the
         # default of REFUGE_MAX_IN_FLIGHT.

@@ -122,7 +122,8 @@ async def idempotency(
         return
     if not _KEY.fullmatch(key):
         raise MalformedHeader(
-            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters (no spaces)"
+            "Idempotency-Key must be 1-{max_length} visible ASCII characters (no spaces)",
+            max_length=MAX_KEY_LENGTH,
         )
     sessions: Sessions = request.app.state.sessions
     digest = _digest(request, await request.body())

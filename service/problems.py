@@ -4,6 +4,9 @@ One table maps each domain error to its status, ``type`` and ``title``. HTTP-lev
 (unknown route, wrong method, missing credentials) use ``about:blank`` with the status phrase as
 title, as RFC 9457 §4.2.1 recommends. A 500 says nothing about its cause: the log has the
 request id.
+
+``title`` and ``detail`` are human words in the request's language (``service/i18n.py``), said
+by ``Content-Language``; ``type``, ``status`` and every extension member never change with it.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
-from service import audit
+from service import audit, i18n
 from shelters import errors
+from shelters.errors import N_
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "urn:refuge:problem:"
@@ -45,18 +49,22 @@ class MalformedHeader(errors.DomainError):
 
 
 DOMAIN_PROBLEMS: dict[type[errors.DomainError], ProblemKind] = {
-    errors.NotFound: ProblemKind(404, "not-found", "Not found"),
-    errors.Forbidden: ProblemKind(403, "forbidden", "Not allowed for this role"),
-    errors.CapacityExceeded: ProblemKind(409, "capacity-exceeded", "Not enough free beds"),
-    errors.Conflict: ProblemKind(409, "conflict", "Conflicts with the current state"),
-    errors.StaleVersion: ProblemKind(412, "stale-version", "The resource changed meanwhile"),
-    errors.PreconditionRequired: ProblemKind(428, "if-match-required", "If-Match header required"),
-    errors.InvalidInput: ProblemKind(422, "invalid-input", "The input breaks a rule"),
-    errors.UnpublishedPeriod: ProblemKind(422, "period-not-published", "Not a publication period"),
-    errors.InvalidCredentials: ProblemKind(401, "unauthorized", "Not authenticated"),
-    errors.TooManyAttempts: ProblemKind(429, "too-many-attempts", "Too many attempts"),
-    errors.ServiceBusy: ProblemKind(503, "busy", "Busy, retry later"),
-    MalformedHeader: ProblemKind(400, "malformed-header", "Malformed header"),
+    errors.NotFound: ProblemKind(404, "not-found", N_("Not found")),
+    errors.Forbidden: ProblemKind(403, "forbidden", N_("Not allowed for this role")),
+    errors.CapacityExceeded: ProblemKind(409, "capacity-exceeded", N_("Not enough free beds")),
+    errors.Conflict: ProblemKind(409, "conflict", N_("Conflicts with the current state")),
+    errors.StaleVersion: ProblemKind(412, "stale-version", N_("The resource changed meanwhile")),
+    errors.PreconditionRequired: ProblemKind(
+        428, "if-match-required", N_("If-Match header required")
+    ),
+    errors.InvalidInput: ProblemKind(422, "invalid-input", N_("The input breaks a rule")),
+    errors.UnpublishedPeriod: ProblemKind(
+        422, "period-not-published", N_("Not a publication period")
+    ),
+    errors.InvalidCredentials: ProblemKind(401, "unauthorized", N_("Not authenticated")),
+    errors.TooManyAttempts: ProblemKind(429, "too-many-attempts", N_("Too many attempts")),
+    errors.ServiceBusy: ProblemKind(503, "busy", N_("Busy, retry later")),
+    MalformedHeader: ProblemKind(400, "malformed-header", N_("Malformed header")),
 }
 
 
@@ -65,7 +73,7 @@ def kind_of(exc: errors.DomainError) -> ProblemKind:
     for cls in type(exc).__mro__:
         if cls in DOMAIN_PROBLEMS:
             return DOMAIN_PROBLEMS[cls]
-    return ProblemKind(400, "bad-request", "Bad request")
+    return ProblemKind(400, "bad-request", N_("Bad request"))
 
 
 def problem_response(
@@ -75,17 +83,29 @@ def problem_response(
     type_: str = "about:blank",
     title: str | None = None,
     headers: dict[str, str] | None = None,
+    locale: str | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """Build a problem document response."""
+    """Build a problem document response; ``locale`` translates ``title`` and says so.
+
+    ``detail`` is given already in the words of ``locale``; ``title`` is translated here (a
+    missing one is the status phrase, as RFC 9457 §4.2.1 recommends).
+    """
     body: dict[str, Any] = {
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
     }
+    headers = dict(headers or {})
+    if locale is not None:
+        body["title"] = i18n.gettext(locale, body["title"])
+        headers["Content-Language"] = locale
     body.update(extensions)
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    response = JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    if locale is not None:
+        response.headers.add_vary_header("Accept-Language")
+    return response
 
 
 def _bearer_challenge(status: int) -> dict[str, str]:
@@ -100,12 +120,14 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
         headers["Retry-After"] = str(exc.retry_after_s)
     if audit.wants_denial(request, kind.status):
         await run_in_threadpool(audit.record_denied, request, kind.status)
+    locale = i18n.request_locale(request)
     return problem_response(
         kind.status,
-        detail=exc.detail,
+        detail=i18n.error_detail(exc, locale),
         type_=TYPE_BASE + kind.slug,
         title=kind.title,
         headers=headers,
+        locale=locale,
     )
 
 
@@ -144,7 +166,27 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     if audit.wants_denial(request, exc.status_code):
         await run_in_threadpool(audit.record_denied, request, exc.status_code)
-    return problem_response(exc.status_code, detail=detail, headers=headers)
+    locale = i18n.request_locale(request)
+    detail = i18n.gettext(locale, detail) if detail in HTTP_PHRASES else detail
+    return problem_response(exc.status_code, detail=detail, headers=headers, locale=locale)
+
+
+HTTP_PHRASES = (
+    N_("Not Found"),
+    N_("Method Not Allowed"),
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Unsupported Media Type"),
+    N_("Not Acceptable"),
+    N_("Content Too Large"),
+    N_("Too Many Requests"),
+    N_("Bad Request"),
+    N_("Unprocessable Content"),
+    N_("Conflict"),
+    N_("Internal Server Error"),
+    N_("Service Unavailable"),
+)
+"""The status phrases HTTP-level errors are titled with, in the catalogues to be translated."""
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -162,7 +204,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         422,
         detail="; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:10]),
         type_=TYPE_BASE + "validation",
-        title="Invalid request",
+        title=N_("Invalid request"),
+        locale=i18n.request_locale(request),
         errors=problems,
     )
 
@@ -183,11 +226,15 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     headers = {"Retry-After": "2"}
     if is_retryable(exc):
         headers[RETRY_HEADER] = "1"  # RetryMiddleware runs the request again, then drops this
+    locale = i18n.request_locale(request)
     return problem_response(
         503,
-        detail="The database is unavailable; nothing was changed. Retry shortly.",
+        detail=i18n.gettext(
+            locale, N_("The database is unavailable; nothing was changed. Retry shortly.")
+        ),
         type_=TYPE_BASE + "unavailable",
         headers=headers,
+        locale=locale,
     )
 
 
@@ -195,11 +242,15 @@ async def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
     # A constraint the domain should have checked first (a CHECK on beds, a unique name)
     # caught a concurrent or unforeseen write: refuse it, nothing was written.
     log.warning("integrity error refused: %s", type(getattr(exc, "orig", exc)).__name__)
+    locale = i18n.request_locale(request)
     return problem_response(
         409,
-        detail="The change conflicts with the current state and was not saved.",
+        detail=i18n.gettext(
+            locale, N_("The change conflicts with the current state and was not saved.")
+        ),
         type_=TYPE_BASE + "conflict",
-        title="Conflicts with the current state",
+        title=N_("Conflicts with the current state"),
+        locale=locale,
     )
 
 
@@ -207,11 +258,13 @@ async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
     # A well-formed number the database cannot hold (an id past its integer column), or a
     # value it refuses as data: the request is at fault, not the server.
     log.info("value refused by the database: %s", type(getattr(exc, "orig", exc)).__name__)
+    locale = i18n.request_locale(request)
     return problem_response(
         422,
-        detail="A value is out of the range the service can store.",
+        detail=i18n.gettext(locale, N_("A value is out of the range the service can store.")),
         type_=TYPE_BASE + "invalid-input",
-        title="The input breaks a rule",
+        title=N_("The input breaks a rule"),
+        locale=locale,
     )
 
 

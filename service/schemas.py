@@ -72,12 +72,25 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="Seconds until the token expires.")
 
 
+LocaleCode = Literal["kk", "ru", "en"]
+
+
 class MeOut(BaseModel):
     id: int
     username: str
     role: Role
     organization_id: int | None
     shelter_ids: list[int]
+    locale: LocaleCode | None = Field(
+        description="The language chosen for this user's words; null: the Accept-Language "
+        "of each request, else the deployment's default."
+    )
+
+
+class ProfileIn(Strict):
+    locale: LocaleCode | None = Field(
+        description="kk, ru or en; null to follow each request's Accept-Language."
+    )
 
 
 class UserIn(Strict):
@@ -88,6 +101,7 @@ class UserIn(Strict):
     role: Role = Field(strict=False)  # given as its value, e.g. "caseworker"
     organization_id: Id | None = None
     shelter_ids: list[Id] = Field(default_factory=list, max_length=500)
+    locale: LocaleCode | None = None
 
 
 UserOut = MeOut

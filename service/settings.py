@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -93,6 +95,15 @@ class Settings(BaseSettings):
         "code at login; a user who set up a second factor gives one whatever the role",
     )
     cors_origins: list[str] = Field(default_factory=list)
+    default_locale: Literal["kk", "ru", "en"] = Field(
+        default="en",
+        description="the language of callers with no locale of their own and no "
+        "Accept-Language Refuge speaks; `refuge serve --demo` sets ru unless this is set",
+    )
+    timezone: str = Field(
+        default="Asia/Almaty",
+        description="IANA time zone of the times people read in the pages; the API stays UTC",
+    )
     demo: bool = False
 
     @field_validator("database_url")
@@ -103,6 +114,15 @@ class Settings(BaseSettings):
             return "postgresql+psycopg://" + value.removeprefix("postgresql://")
         if not (value.startswith("sqlite") or value.startswith("postgresql+psycopg://")):
             raise ValueError("REFUGE_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"REFUGE_TIMEZONE {value!r} is not an IANA time zone") from None
         return value
 
     @field_validator("totp_required_roles")

@@ -202,7 +202,7 @@ def get_case(session: Session, principal: Principal, case_id: int, *, lock: bool
     if case is None or (
         principal.role is not Role.ADMIN and case.organization_id != principal.organization_id
     ):
-        raise NotFound(f"case {case_id} not found")
+        raise NotFound("case {case_id} not found", case_id=case_id)
     return case
 
 
@@ -238,9 +238,14 @@ def update_case(
     """
     case = get_case(session, principal, case_id, lock=True)
     if case.version != expected_version:
-        raise StaleVersion(f"case {case_id} is at version {case.version}, not {expected_version}")
+        raise StaleVersion(
+            "case {case_id} is at version {version}, not {expected}",
+            case_id=case_id,
+            version=case.version,
+            expected=expected_version,
+        )
     if case.purged_at is not None:
-        raise Conflict(f"case {case_id} was purged under the retention rule")
+        raise Conflict("case {case_id} was purged under the retention rule", case_id=case_id)
     current = profile_of(case)
     values = {name: getattr(current, name) for name in PROFILE_FIELDS}
     values.update(profile_changes)

@@ -3,23 +3,42 @@
 The service maps each to an HTTP status and an RFC 9457 problem type in one table
 (``service/problems.py``). ``detail`` is safe to show to the caller: it never carries personal
 attributes, SQL or paths.
+
+An error is raised with an English message template and its parameters
+(``NotFound("unit {unit_id} not found", unit_id=7)``): ``detail`` is the English sentence, and
+the service says the same template in the caller's language (``service/i18n.py``). The
+templates are gettext msgids: ``babel.cfg`` names every error class as an extraction keyword.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogues; it is translated where it is shown."""
+    return message
 
 
 class DomainError(Exception):
     """Base of every error the domain raises on purpose.
 
     ``commit_anyway`` marks errors whose side effects (a failed-login counter, say) must be
-    kept although the request is refused.
+    kept although the request is refused. ``message`` is an English template with ``{name}``
+    fields filled from ``params``; with ``plural`` given, ``params["count"]`` chooses between
+    the two forms (and the forms of other languages).
     """
 
     commit_anyway = False
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, message: str, /, *, plural: str | None = None, **params: Any) -> None:
+        chosen = plural if plural is not None and params.get("count") != 1 else message
+        detail = chosen.format(**params) if params else chosen
         super().__init__(detail)
         self.detail = detail
+        self.message = message
+        self.plural = plural
+        self.params = params
 
 
 class NotFound(DomainError):
@@ -78,14 +97,14 @@ class TooManyAttempts(DomainError):
 
     commit_anyway = True
 
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail)
+    def __init__(self, message: str, /, retry_after_s: int, **params: Any) -> None:
+        super().__init__(message, **params)
         self.retry_after_s = retry_after_s
 
 
 class ServiceBusy(DomainError):
     """Too much work under way (solver runs); retry after ``retry_after_s`` seconds."""
 
-    def __init__(self, detail: str, retry_after_s: int) -> None:
-        super().__init__(detail)
+    def __init__(self, message: str, /, retry_after_s: int, **params: Any) -> None:
+        super().__init__(message, **params)
         self.retry_after_s = retry_after_s

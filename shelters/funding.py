@@ -78,9 +78,12 @@ def create_grant(
     if not _may_manage(principal, funder_organization_id):
         raise Forbidden("funders record grants for their own organisation only")
     if session.get(Organization, funder_organization_id) is None:
-        raise InvalidInput(f"organization {funder_organization_id} does not exist")
+        raise InvalidInput(
+            "organization {organization_id} does not exist",
+            organization_id=funder_organization_id,
+        )
     if session.get(Shelter, shelter_id) is None:
-        raise InvalidInput(f"shelter {shelter_id} does not exist")
+        raise InvalidInput("shelter {shelter_id} does not exist", shelter_id=shelter_id)
     if end < start:
         raise InvalidInput("end is before start")
     if amount < 0 or amount >= MAX_AMOUNT:
@@ -108,7 +111,7 @@ def get_grant(session: Session, principal: Principal, grant_id: int) -> Grant:
     """A grant the caller may read; ``NotFound`` for another funder's grant or none."""
     grant = session.get(Grant, grant_id)
     if grant is None or not _may_manage(principal, grant.funder_organization_id):
-        raise NotFound(f"grant {grant_id} not found")
+        raise NotFound("grant {grant_id} not found", grant_id=grant_id)
     return grant
 
 

@@ -29,6 +29,7 @@ from shelters.errors import (
     WrongPassword,
 )
 from shelters.models import (
+    LOCALES,
     ApiKey,
     LoginThrottle,
     Organization,
@@ -67,6 +68,8 @@ class Principal:
     shelter_ids: frozenset[int]
     tokens_not_before: int | None = None
     """Epoch second before which this user's access tokens were issued in vain (None: any)."""
+    locale: str | None = None
+    """The language the user chose to read Refuge in (kk, ru, en); None: not chosen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,9 @@ class ThrottlePolicy:
 def hash_password(password: str) -> str:
     """Argon2id hash of ``password``; refuses passwords shorter than 12 characters."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(
+            "password must be at least {length} characters", length=MIN_PASSWORD_LENGTH
+        )
     return _HASHER.hash(password)
 
 
@@ -94,6 +99,7 @@ def principal_of(user: User) -> Principal:
         organization_id=user.organization_id,
         shelter_ids=frozenset(s.id for s in user.shelters),
         tokens_not_before=_epoch(user.credentials_changed_at),
+        locale=user.locale,
     )
 
 
@@ -109,7 +115,7 @@ def get_user(session: Session, user_id: int) -> User:
         .where(User.id == user_id, User.is_active.is_(True))
     )
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     return user
 
 
@@ -121,6 +127,7 @@ def create_user(
     role: Role,
     organization_id: int | None,
     shelter_ids: list[int] | None = None,
+    locale: str | None = None,
 ) -> User:
     """Create a user; coordinators get their shelters, which must belong to known shelters.
 
@@ -128,25 +135,42 @@ def create_user(
     """
     shelter_ids = sorted(set(shelter_ids or []))
     if role is not Role.ADMIN and organization_id is None:
-        raise InvalidInput(f"a {role.value} needs an organization_id")
+        raise InvalidInput("a {role} needs an organization_id", role=role.value)
     if organization_id is not None and session.get(Organization, organization_id) is None:
-        raise InvalidInput(f"organization {organization_id} does not exist")
+        raise InvalidInput(
+            "organization {organization_id} does not exist", organization_id=organization_id
+        )
     if shelter_ids and role is not Role.COORDINATOR:
         raise InvalidInput("only coordinators run shelters")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise InvalidInput(f"username {username!r} is taken")
+        raise InvalidInput("username {username!r} is taken", username=username)
     shelters = list(session.scalars(select(Shelter).where(Shelter.id.in_(shelter_ids))))
     missing = set(shelter_ids) - {s.id for s in shelters}
     if missing:
-        raise InvalidInput(f"unknown shelter ids: {sorted(missing)}")
+        raise InvalidInput("unknown shelter ids: {ids}", ids=sorted(missing))
     user = User(
         username=username,
         password_hash=hash_password(password),
         role=role.value,
         organization_id=organization_id,
         shelters=shelters,
+        locale=locale,
     )
     session.add(user)
+    session.flush()
+    return user
+
+
+def set_locale(session: Session, principal: Principal, user_id: int, locale: str | None) -> User:
+    """Set the language a user reads Refuge in: one's own, or (admins) anyone's.
+
+    ``locale`` is ``kk``, ``ru``, ``en`` or None (no choice: the browser's language). Another
+    user's id answers ``NotFound`` to non-admins, as for API keys.
+    """
+    if locale is not None and locale not in LOCALES:
+        raise InvalidInput("locale must be one of {locales}, or null", locales=", ".join(LOCALES))
+    user = user_for_key_issue(session, principal, user_id)
+    user.locale = locale
     session.flush()
     return user
 
@@ -226,7 +250,7 @@ def set_active(
         raise Conflict("you cannot disable your own account")
     user = session.get(User, user_id, with_for_update=True)
     if user is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     if user.is_active != active:
         user.is_active = active
     if not active:
@@ -239,7 +263,7 @@ def find_user_id(session: Session, username: str) -> int:
     """The id of the user with this username, active or not; ``NotFound`` otherwise."""
     user_id = session.scalar(select(User.id).where(User.username == username))
     if user_id is None:
-        raise NotFound(f"no user named {username!r}")
+        raise NotFound("no user named {username!r}", username=username)
     return user_id
 
 
@@ -393,9 +417,9 @@ def note_key_use(session: Session, key_id: int, *, now: datetime | None = None) 
 def list_api_keys(session: Session, principal: Principal, user_id: int) -> list[ApiKey]:
     """The keys of a user, newest first: one's own, or (admins) anyone's; others ``NotFound``."""
     if principal.role is not Role.ADMIN and principal.user_id != user_id:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     if session.get(User, user_id) is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     return list_user_api_keys(session, user_id)
 
 
@@ -418,7 +442,7 @@ def revoke_api_key(session: Session, principal: Principal | None, key_id: int) -
         and principal.role is not Role.ADMIN
         and principal.user_id != key.user_id
     ):
-        raise NotFound(f"API key {key_id} not found")
+        raise NotFound("API key {key_id} not found", key_id=key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
         session.flush()
@@ -434,6 +458,7 @@ _PRINCIPAL_ROW = select(
     .where(user_shelters.c.user_id == User.id)
     .scalar_subquery(),
     User.credentials_changed_at,
+    User.locale,
 ).where(User.id == bindparam("user_id"), User.is_active.is_(True))
 """Built once: the statement runs on every request, its construction need not."""
 
@@ -447,7 +472,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
     """
     row = session.connection().execute(_PRINCIPAL_ROW, {"user_id": user_id}).one_or_none()
     if row is None:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     return Principal(
         user_id=row[0],
         username=row[1],
@@ -455,6 +480,7 @@ def load_principal(session: Session, user_id: int) -> Principal:
         organization_id=row[3],
         shelter_ids=frozenset(map(int, row[4].split(","))) if row[4] else frozenset(),
         tokens_not_before=_epoch(row[5]),
+        locale=row[6],
     )
 
 
@@ -469,5 +495,5 @@ def user_for_key_issue(session: Session, principal: Principal, user_id: int) -> 
     Another user's id answers ``NotFound`` to non-admins, so ids of staff are not probed.
     """
     if principal.role is not Role.ADMIN and principal.user_id != user_id:
-        raise NotFound(f"user {user_id} not found")
+        raise NotFound("user {user_id} not found", user_id=user_id)
     return get_user(session, user_id)

@@ -66,14 +66,14 @@ def create_request(
     """
     case = get_case(session, principal, case_id, lock=True)
     if case.purged_at is not None:
-        raise Conflict(f"case {case_id} was purged under the retention rule")
+        raise Conflict("case {case_id} was purged under the retention rule", case_id=case_id)
     holder = holding_request_or_placement(session, case.id)
     if holder is not None:
-        raise Conflict(holder)
+        raise holder
     profile = profile_of(case)
     unknown = sorted(set(preferred_regions) - set(session.scalars(select(Region.code))))
     if unknown:
-        raise InvalidInput(f"unknown regions: {', '.join(unknown)}")
+        raise InvalidInput("unknown regions: {codes}", codes=", ".join(unknown))
     request = PlacementRequest(
         case_id=case.id,
         organization_id=case.organization_id,
@@ -88,8 +88,8 @@ def create_request(
     return request
 
 
-def holding_request_or_placement(session: Session, case_id: int) -> str | None:
-    """Why the case may not ask for another bed now, in a sentence; None when it may."""
+def holding_request_or_placement(session: Session, case_id: int) -> Conflict | None:
+    """Why the case may not ask for another bed now, as the error to raise; None when it may."""
     open_request = session.execute(
         select(PlacementRequest.id, PlacementRequest.status)
         .where(PlacementRequest.case_id == case_id, PlacementRequest.status.in_(OPEN_REQUEST))
@@ -97,9 +97,12 @@ def holding_request_or_placement(session: Session, case_id: int) -> str | None:
         .limit(1)
     ).first()
     if open_request is not None:
-        return (
-            f"case {case_id} already has request {open_request.id} ({open_request.status}): "
-            "cancel it before asking again"
+        return Conflict(
+            "case {case_id} already has request {request_id} ({status}): "
+            "cancel it before asking again",
+            case_id=case_id,
+            request_id=open_request.id,
+            status=open_request.status,
         )
     active = session.execute(
         select(Placement.id, Placement.status)
@@ -109,9 +112,12 @@ def holding_request_or_placement(session: Session, case_id: int) -> str | None:
         .limit(1)
     ).first()
     if active is not None:
-        return (
-            f"case {case_id} already has placement {active.id} ({active.status}): "
-            "one person holds one bed at a time, so ask again once it is discharged"
+        return Conflict(
+            "case {case_id} already has placement {placement_id} ({status}): "
+            "one person holds one bed at a time, so ask again once it is discharged",
+            case_id=case_id,
+            placement_id=active.id,
+            status=active.status,
         )
     return None
 
@@ -126,7 +132,7 @@ def get_request(
     if request is None or (
         principal.role is not Role.ADMIN and request.organization_id != principal.organization_id
     ):
-        raise NotFound(f"placement request {request_id} not found")
+        raise NotFound("placement request {request_id} not found", request_id=request_id)
     return request
 
 
@@ -157,7 +163,8 @@ def cancel_request(session: Session, principal: Principal, request_id: int) -> P
         raise Conflict("This request is already cancelled.")
     if request.status not in OPEN_REQUEST:
         raise Conflict(
-            f"This request is {request.status}: only a pending or proposed request is cancelled."
+            "This request is {status}: only a pending or proposed request is cancelled.",
+            status=request.status,
         )
     holding = session.scalars(
         select(Placement)
@@ -215,7 +222,11 @@ def lift_decline(
         .with_for_update()
     ).all()
     if not declined:
-        raise NotFound(f"shelter {shelter_id} has no decline of request {request_id} to lift")
+        raise NotFound(
+            "shelter {shelter_id} has no decline of request {request_id} to lift",
+            shelter_id=shelter_id,
+            request_id=request_id,
+        )
     now = utcnow()
     for placement in declined:
         placement.decline_lifted_at = now
@@ -258,16 +269,27 @@ def hold_beds(
     """
     now = now or utcnow()
     if request.status != "pending":
-        raise Conflict(f"request {request.id} is {request.status}, not pending")
+        raise Conflict(
+            "request {request_id} is {status}, not pending",
+            request_id=request.id,
+            status=request.status,
+        )
     need = Counter(beds.values())
     units = _lock_units(session, need)
     for unit_id, count in sorted(need.items()):
         unit = units.get(unit_id)
         if unit is None or unit.shelter_id != shelter_id:
-            raise InvalidInput(f"unit {unit_id} is not a unit of shelter {shelter_id}")
+            raise InvalidInput(
+                "unit {unit_id} is not a unit of shelter {shelter_id}",
+                unit_id=unit_id,
+                shelter_id=shelter_id,
+            )
         if unit.available < count:
             raise CapacityExceeded(
-                f"unit {unit_id} has {max(unit.available, 0)} free beds, {count} needed"
+                "unit {unit_id} has {free} free beds, {count} needed",
+                unit_id=unit_id,
+                free=max(unit.available, 0),
+                count=count,
             )
     for unit_id, count in need.items():
         units[unit_id].held += count
@@ -318,7 +340,9 @@ def _move_beds(session: Session, placement: Placement, *, held: int, occupied: i
             held=unit.held,
         )
         if short or unit.held < 0 or unit.occupied < 0:
-            raise CapacityExceeded(f"unit {unit_id} would be {short} beds short")
+            raise CapacityExceeded(
+                "unit {unit_id} would be {short} beds short", unit_id=unit_id, short=short
+            )
 
 
 def _record(
@@ -382,23 +406,39 @@ ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
 ENDED = ("discharged", "declined", "expired", "cancelled")
 
 
-def _a(word: str) -> str:
-    return ("an " if word[0] in "aeiou" else "a ") + word
-
-
-def wrong_status(current: str, starts: tuple[str, ...], to_status: str) -> str:
-    """Why a placement in ``current`` cannot go to ``to_status``, in a sentence.
+def wrong_status(current: str, starts: tuple[str, ...], to_status: str) -> Conflict:
+    """Why a placement in ``current`` cannot go to ``to_status``, as the error to raise.
 
     "This placement is already accepted.", "This placement was declined: it can no longer be
     accepted.", "This placement is proposed: it must be accepted before it is admitted."
     """
+    words = {"current": current, "status": to_status}
     if current == to_status or (current in ("accepted", "admitted") and to_status == "accepted"):
-        return f"This placement is already {current}."
+        return Conflict("This placement is already {current}.", **words)
     if current in ENDED:
-        return f"This placement was {current}: it can no longer be {to_status}."
+        return Conflict("This placement was {current}: it can no longer be {status}.", **words)
     if starts == ("accepted",):
-        return f"This placement is {current}: it must be accepted before it is {to_status}."
-    return f"This placement is {current}: only {_a(' or '.join(starts))} placement is {to_status}."
+        return Conflict(
+            "This placement is {current}: it must be accepted before it is {status}.", **words
+        )
+    if len(starts) == 1 and starts[0][0] in "aeiou":
+        return Conflict(
+            "This placement is {current}: only an {start} placement is {status}.",
+            start=starts[0],
+            **words,
+        )
+    if len(starts) == 1:
+        return Conflict(
+            "This placement is {current}: only a {start} placement is {status}.",
+            start=starts[0],
+            **words,
+        )
+    return Conflict(
+        "This placement is {current}: only a {first} or {second} placement is {status}.",
+        first=starts[0],
+        second=starts[1],
+        **words,
+    )
 
 
 @dataclass(frozen=True)
@@ -440,7 +480,7 @@ def get_placement(
         options=[selectinload(Placement.beds)],
     )
     if placement is None or not _visible(principal, placement):
-        raise NotFound(f"placement {placement_id} not found")
+        raise NotFound("placement {placement_id} not found", placement_id=placement_id)
     if placement.status == "proposed" and placement.expires_at <= utcnow():
         expire_holds(session, only=[placement.id])
         session.refresh(placement)
@@ -464,15 +504,20 @@ def transition(
     """
     placement = get_placement(session, principal, placement_id, lock=True)
     if not _may(principal, action, placement):
-        raise Forbidden(f"the {principal.role.value} role may not {action} this placement")
+        raise Forbidden(
+            "the {role} role may not {action} this placement",
+            role=principal.role.value,
+            action=action,
+        )
     starts, to_status = ACTIONS[action]
     if placement.status not in starts:
-        raise Conflict(wrong_status(placement.status, starts, to_status))
+        raise wrong_status(placement.status, starts, to_status)
     now = utcnow()
     if action == "decline":
         if reason not in DECLINE_REASONS:
             raise InvalidInput(
-                f"a decline needs a reason: reason must be one of {', '.join(DECLINE_REASONS)}"
+                "a decline needs a reason: reason must be one of {reasons}",
+                reasons=", ".join(DECLINE_REASONS),
             )
         _end(session, placement, "declined", actor_id=principal.user_id, reason=reason, now=now)
     elif action == "cancel":

@@ -133,7 +133,11 @@ def match_request(
     released = expire_holds(session)
     request = get_request(session, principal, request_id, lock=True)
     if request.status != "pending":
-        raise Conflict(f"request {request_id} is {request.status}, not pending")
+        raise Conflict(
+            "request {request_id} is {status}, not pending",
+            request_id=request_id,
+            status=request.status,
+        )
     params = runs.RunParameters(
         time_limit_s=time_limit_s, seed=seed, dry_run=False, request_ids=(request.id,)
     )
@@ -170,5 +174,9 @@ def _single_problem(
 ) -> Problem:
     request = get_request(session, principal, request_id)
     if request.status != "pending":
-        raise Conflict(f"request {request_id} is {request.status}, not pending")
+        raise Conflict(
+            "request {request_id} is {status}, not pending",
+            request_id=request_id,
+            status=request.status,
+        )
     return build_problem(session, [request], majority_age=majority_age)

@@ -44,6 +44,7 @@ ROLES = ("admin", "coordinator", "caseworker", "funder")
 ORGANIZATION_KINDS = ("ngo", "state", "international", "funder")
 SHELTER_STATUSES = ("open", "suspended", "closed")
 SECURITY_LEVELS = ("standard", "high")
+LOCALES = ("kk", "ru", "en")  # the languages of service/locale; service/i18n.py says the same
 
 
 def utcnow() -> datetime:
@@ -146,6 +147,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Tokens issued before this (a password change, the user disabled) are refused.
     credentials_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language the user reads Refuge in (kk, ru, en); None: the browser's, else the default.
+    locale: Mapped[str | None] = mapped_column(String(8))
 
     shelters: Mapped[list[Shelter]] = relationship(
         secondary=user_shelters, lazy="raise", order_by="Shelter.id"
@@ -156,6 +159,7 @@ class User(Base):
         CheckConstraint(
             "role = 'admin' OR organization_id IS NOT NULL", name="organization_unless_admin"
         ),
+        CheckConstraint(_in("locale", LOCALES), name="locale_known"),
     )
 
 

@@ -61,32 +61,36 @@ def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: 
     by_ref = {m.ref: m for m in profile.members}
     for m in profile.members:
         if m.sex not in SEXES:
-            raise InvalidInput(f"member {m.ref}: sex must be one of {', '.join(SEXES)}")
+            raise InvalidInput(
+                "member {ref}: sex must be one of {sexes}", ref=m.ref, sexes=", ".join(SEXES)
+            )
         if not 0 <= m.age <= MAX_AGE:
-            raise InvalidInput(f"member {m.ref}: age must be 0-{MAX_AGE}")
+            raise InvalidInput("member {ref}: age must be 0-{max_age}", ref=m.ref, max_age=MAX_AGE)
         if m.guardian_ref is not None:
             guardian = by_ref.get(m.guardian_ref)
             if guardian is None or guardian.ref == m.ref:
                 raise InvalidInput(
-                    f"member {m.ref}: guardian_ref must name another member of the case"
+                    "member {ref}: guardian_ref must name another member of the case", ref=m.ref
                 )
             if guardian.age < majority_age:
-                raise InvalidInput(f"member {m.ref}: the guardian must be an adult member")
+                raise InvalidInput("member {ref}: the guardian must be an adult member", ref=m.ref)
             if guardian.guardian_ref is not None:
                 # A guardian in the group's own care cannot be someone's guardian: this also
                 # refuses two adults naming each other (A↔B), which would leave no one in charge.
                 raise InvalidInput(
-                    f"member {m.ref}: the guardian {guardian.ref} has a guardian in the case "
-                    "and cannot be a guardian"
+                    "member {ref}: the guardian {guardian} has a guardian in the case "
+                    "and cannot be a guardian",
+                    ref=m.ref,
+                    guardian=guardian.ref,
                 )
     unknown_services = sorted(
         (set(profile.required_services) | set(profile.desired_services)) - set(SERVICES)
     )
     if unknown_services:
-        raise InvalidInput(f"unknown services: {', '.join(unknown_services)}")
+        raise InvalidInput("unknown services: {codes}", codes=", ".join(unknown_services))
     regions = set(profile.excluded_regions)
     if profile.current_region is not None:
         regions.add(profile.current_region)
     unknown_regions = sorted(regions - known_regions)
     if unknown_regions:
-        raise InvalidInput(f"unknown regions: {', '.join(unknown_regions)}")
+        raise InvalidInput("unknown regions: {codes}", codes=", ".join(unknown_regions))

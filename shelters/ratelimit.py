@@ -37,7 +37,12 @@ def hit(
         row.window_started_at, row.calls = now, 1
     elif row.calls >= limit:
         wait = max(1, int((window_end - now).total_seconds()) + 1)
-        raise TooManyAttempts(f"at most {limit} calls per {window_s} s; retry later", wait)
+        raise TooManyAttempts(
+            "at most {limit} calls per {window_s} s; retry later",
+            wait,
+            limit=limit,
+            window_s=window_s,
+        )
     else:
         row.calls += 1
     session.flush()

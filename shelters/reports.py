@@ -339,12 +339,16 @@ def period_for(
         return when
     if when.calendar is not None:
         raise UnpublishedPeriod(
-            f"{when.label} has not been published yet: figures are published once the quarter "
-            "they belong to has ended; " + PUBLICATION_RULE
+            "{period} has not been published yet: figures are published once the quarter "
+            "they belong to has ended; {rule}",
+            period=when.label,
+            rule=PUBLICATION_RULE,
         )
     raise UnpublishedPeriod(
-        f"{first.isoformat()} to {last.isoformat()} is not a publication period: "
-        + PUBLICATION_RULE
+        "{first} to {last} is not a publication period: {rule}",
+        first=first.isoformat(),
+        last=last.isoformat(),
+        rule=PUBLICATION_RULE,
     )
 
 
@@ -577,7 +581,7 @@ def allocation_report(
     taken into account.
     """
     if group_by not in GROUPINGS:
-        raise InvalidInput(f"group_by must be one of {', '.join(GROUPINGS)}")
+        raise InvalidInput("group_by must be one of {groupings}", groupings=", ".join(GROUPINGS))
     key, label = _group_columns(group_by)
     first, last = when.nights
     rows: dict[str, AllocationRow] = {}

@@ -105,10 +105,10 @@ def create_run(
         )
         missing = sorted(set(params.request_ids) - set(found))
         if missing:
-            raise InvalidInput(f"unknown requests: {missing}")
+            raise InvalidInput("unknown requests: {missing}", missing=missing)
         not_pending = sorted(i for i, s in found.items() if s != "pending")
         if not_pending:
-            raise InvalidInput(f"requests not pending: {not_pending}")
+            raise InvalidInput("requests not pending: {ids}", ids=not_pending)
     if params.weights is not None:
         weights_of(params)
     run = MatchingRun(
@@ -130,7 +130,7 @@ def weights_of(params: RunParameters | Mapping[str, Any]) -> Weights:
     try:
         return Weights(**(dict(raw) if raw else {}))
     except TypeError as exc:
-        raise InvalidInput(f"unknown weight: {exc}") from None
+        raise InvalidInput("unknown weight: {weight}", weight=exc) from None
 
 
 def parameters_of(run: MatchingRun | Claim) -> RunParameters:
@@ -362,7 +362,7 @@ def apply(
             PlacementRequest, request_id, with_for_update=True, populate_existing=True
         )
         if request is None or request.status != "pending":
-            raise Conflict(f"request {request_id} is no longer pending")
+            raise Conflict("request {request_id} is no longer pending", request_id=request_id)
         placements[request_id] = hold_beds(
             session,
             request,
@@ -473,7 +473,7 @@ def get_run(session: Session, principal: Principal, run_id: int) -> MatchingRun:
     """A run the caller may see; ``NotFound`` otherwise."""
     run = session.get(MatchingRun, run_id)
     if run is None:
-        raise NotFound(f"matching run {run_id} not found")
+        raise NotFound("matching run {run_id} not found", run_id=run_id)
     if principal.role is Role.CASEWORKER:
         touched = session.scalar(
             select(RunOutcome.id)
@@ -484,7 +484,7 @@ def get_run(session: Session, principal: Principal, run_id: int) -> MatchingRun:
             .limit(1)
         )
         if touched is None:
-            raise NotFound(f"matching run {run_id} not found")
+            raise NotFound("matching run {run_id} not found", run_id=run_id)
     return run
 
 
@@ -517,7 +517,9 @@ def problem_for(
     """
     run = get_run(session, principal, run_id)
     if run.problem is None:
-        raise Conflict(f"matching run {run_id} has no problem yet ({run.status})")
+        raise Conflict(
+            "matching run {run_id} has no problem yet ({status})", run_id=run_id, status=run.status
+        )
     return redaction.problem_view(
         run.problem,
         located=access.located_shelters(session, principal),
@@ -532,7 +534,9 @@ def solution_for(
     """The stored solution document as this caller may see it (:mod:`shelters.redaction`)."""
     run = get_run(session, principal, run_id)
     if run.solution is None or run.problem is None:
-        raise Conflict(f"matching run {run_id} has no solution yet ({run.status})")
+        raise Conflict(
+            "matching run {run_id} has no solution yet ({status})", run_id=run_id, status=run.status
+        )
     return redaction.solution_view(
         run.solution,
         run.problem,

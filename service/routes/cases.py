@@ -117,7 +117,7 @@ def _case_changes(body: CasePatch) -> tuple[dict[str, Any], list[int] | None]:
         k for k, v in given.items() if v is None and k not in {"current_region", "location"}
     )
     if nulls:
-        raise InvalidInput(f"{', '.join(nulls)} cannot be null")
+        raise InvalidInput("{fields} cannot be null", fields=", ".join(nulls))
     changes: dict[str, Any] = {}
     for name, value in given.items():
         if name == "members":

@@ -20,6 +20,7 @@ from service.schemas import (
     MeOut,
     PageOut,
     PasswordChangeIn,
+    ProfileIn,
     RecoveryCodesOut,
     TokenOut,
     TotpCodeIn,
@@ -43,6 +44,7 @@ def _user_out(user: User) -> UserOut:
         role=Role(user.role),
         organization_id=user.organization_id,
         shelter_ids=[s.id for s in user.shelters],
+        locale=user.locale,
     )
 
 
@@ -102,6 +104,31 @@ def read_me(principal: Annotated[Principal, allow(*ANY_ROLE)], db: ReadDb) -> Me
     return _user_out(identity.get_user(db, principal.user_id))
 
 
+@router.patch("/me", responses=problem_responses(401, 422))
+def update_me(
+    body: ProfileIn,
+    request: Request,
+    principal: Annotated[Principal, allow(*ANY_ROLE)],
+    db: WriteDb,
+) -> MeOut:
+    """Choose the language of your pages and messages (kk, ru, en; null: your browser's)."""
+    set_resource_id(request, principal.user_id)
+    identity.set_locale(db, principal, principal.user_id, body.locale)
+    return _user_out(identity.get_user(db, principal.user_id))
+
+
+@router.patch("/users/{user_id}", responses=problem_responses(401, 403, 404, 422))
+def update_user(
+    user_id: Id,
+    body: ProfileIn,
+    principal: Annotated[Principal, allow(Role.ADMIN)],
+    db: WriteDb,
+) -> UserOut:
+    """Set a user's language (admins)."""
+    identity.set_locale(db, principal, user_id, body.locale)
+    return _user_out(identity.get_user(db, user_id))
+
+
 @router.post(
     "/users",
     status_code=status.HTTP_201_CREATED,
@@ -121,6 +148,7 @@ def create_user(
         role=body.role,
         organization_id=body.organization_id,
         shelter_ids=body.shelter_ids,
+        locale=body.locale,
     )
     set_resource_id(request, user.id)
     return _user_out(identity.get_user(db, user.id))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 
+from service import i18n
 from service.audit import set_resource_id
 from service.auth import ANY_ROLE, allow
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
@@ -61,9 +62,16 @@ def create_region(
 
 
 @router.get("/services", responses=problem_responses(401))
-def list_services(principal: Annotated[Principal, allow(*ANY_ROLE)]) -> list[ServiceOut]:
-    """The fixed catalogue of shelter services."""
-    return [ServiceOut(code=code, label=label) for code, label in SERVICES.items()]
+def list_services(
+    request: Request, response: Response, principal: Annotated[Principal, allow(*ANY_ROLE)]
+) -> list[ServiceOut]:
+    """The fixed catalogue of shelter services, labelled in the caller's language."""
+    locale = i18n.request_locale(request)
+    response.headers["Content-Language"] = locale
+    response.headers.add_vary_header("Accept-Language")
+    return [
+        ServiceOut(code=code, label=i18n.gettext(locale, label)) for code, label in SERVICES.items()
+    ]
 
 
 @router.get("/organizations", responses=problem_responses(401, 422))

@@ -56,7 +56,9 @@ def start_run(
         return idem.replay
     settings: Settings = request.app.state.settings
     if body.time_limit_s > settings.max_run_time_limit_s:
-        raise InvalidInput(f"time_limit_s may be at most {settings.max_run_time_limit_s}")
+        raise InvalidInput(
+            "time_limit_s may be at most {limit}", limit=settings.max_run_time_limit_s
+        )
     weights = body.weights.model_dump(exclude_none=True) if body.weights else None
     run = runs.create_run(
         db,

@@ -103,7 +103,7 @@ def _shelter_changes(body: ShelterPatch) -> dict[str, Any]:
     given = body.model_dump(exclude_unset=True)
     nulls = sorted(k for k, v in given.items() if v is None and k not in CLEARABLE)
     if nulls:
-        raise InvalidInput(f"{', '.join(nulls)} cannot be null")
+        raise InvalidInput("{fields} cannot be null", fields=", ".join(nulls))
     if "region" in given:
         given["region_code"] = given.pop("region")
     if "location" in given:
@@ -117,7 +117,7 @@ def _unit_changes(body: UnitPatch) -> dict[str, Any]:
     given = body.model_dump(exclude_unset=True)
     nulls = sorted(k for k, v in given.items() if v is None)
     if nulls:
-        raise InvalidInput(f"{', '.join(nulls)} cannot be null")
+        raise InvalidInput("{fields} cannot be null", fields=", ".join(nulls))
     return given
 
 

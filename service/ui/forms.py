@@ -67,7 +67,7 @@ def profile_from(values: ProfileForm) -> CaseProfile:
         if not row["age"]:
             continue
         if not row["age"].isdigit():
-            raise InvalidInput(f"member {row['ref']}: age must be a whole number of years")
+            raise InvalidInput("member {ref}: age must be a whole number of years", ref=row["ref"])
         members.append(
             MemberProfile(
                 ref=row["ref"][:8],
@@ -94,5 +94,7 @@ def whole_number(form: FormData, name: str) -> int:
     """A non-negative whole number from a form field."""
     text = _text(form, name)
     if not text.isdigit():
-        raise InvalidInput(f"{name.replace('_', ' ')} must be a whole number, 0 or more")
+        raise InvalidInput(
+            "{field} must be a whole number, 0 or more", field=name.replace("_", " ")
+        )
     return int(text)

@@ -9,72 +9,117 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from placement.solution import Reason
+from service import i18n
 from shelters.catalogue import SERVICES
+from shelters.errors import N_
 from shelters.profiles import CaseProfile
 
+# English words, translated where they are shown (``words(locale, ...)``); see docs/glossary.md.
 STATUS_WORDS = {
-    "adult": "adult",
-    "accompanied_child": "child with a guardian in the group",
-    "unaccompanied_minor": "unaccompanied minor",
+    "adult": N_("adult"),
+    "accompanied_child": N_("child with a guardian in the group"),
+    "unaccompanied_minor": N_("unaccompanied minor"),
 }
+SEX_WORDS = {"female": N_("female"), "male": N_("male"), "other": N_("other")}
+ROLE_WORDS = i18n.ROLE_WORDS
+STATE_WORDS = i18n.STATE_WORDS
 DECLINE_WORDS = {
-    "no_capacity": "No capacity",
-    "not_eligible": "Not eligible",
-    "safety_concern": "Safety concern",
-    "staffing": "Staffing",
-    "other": "Other",
+    "no_capacity": N_("No capacity"),
+    "not_eligible": N_("Not eligible"),
+    "safety_concern": N_("Safety concern"),
+    "staffing": N_("Staffing"),
+    "other": N_("Other"),
 }
 _FIXED = {
-    "shelter_not_open": "The shelter is not open.",
-    "region_excluded": "The shelter is in a region this case must stay away from.",
-    "shelter_excluded": "This case must stay away from this shelter.",
-    "declined_by_shelter": (
+    "shelter_not_open": N_("The shelter is not open."),
+    "region_excluded": N_("The shelter is in a region this case must stay away from."),
+    "shelter_excluded": N_("This case must stay away from this shelter."),
+    "declined_by_shelter": N_(
         "The shelter declined this request; it is not proposed again unless the decline is lifted."
     ),
-    "separated_case_housed": (
+    "separated_case_housed": N_(
         "Someone this case must be kept apart from is held or housed in this shelter."
     ),
-    "not_wheelchair_accessible": "The shelter is not wheelchair accessible.",
-    "security_level_too_low": "The case is high-risk and the shelter's security is standard.",
-    "capacity": "It could take the group, but has too few suitable free beds right now.",
-    "too_few_beds": "It could take the group, but has too few suitable free beds right now.",
-    "capacity_taken": "Its suitable beds were taken by other requests meanwhile.",
-    "not_chosen": "It would fit, but the solver preferred another shelter.",
-    "no_shelters": "There is no open shelter.",
+    "not_wheelchair_accessible": N_("The shelter is not wheelchair accessible."),
+    "security_level_too_low": N_("The case is high-risk and the shelter's security is standard."),
+    "capacity": N_("It could take the group, but has too few suitable free beds right now."),
+    "too_few_beds": N_("It could take the group, but has too few suitable free beds right now."),
+    "capacity_taken": N_("Its suitable beds were taken by other requests meanwhile."),
+    "not_chosen": N_("It would fit, but the solver preferred another shelter."),
+    "no_shelters": N_("There is no open shelter."),
 }
 
 
-def member_words(profile: CaseProfile, statuses: Mapping[str, str], ref: str) -> str:
+def words(locale: str, table: Mapping[str, str], code: str) -> str:
+    """The words for ``code`` in ``table``, in ``locale``; an unknown code as it is."""
+    english = table.get(code)
+    return code if english is None else i18n.gettext(locale, english)
+
+
+def service_words(locale: str) -> dict[str, str]:
+    """The catalogue of services (code → name) in ``locale``, in the catalogue's order."""
+    return {code: i18n.gettext(locale, name) for code, name in SERVICES.items()}
+
+
+def member_words(
+    profile: CaseProfile, statuses: Mapping[str, str], ref: str, locale: str = "en"
+) -> str:
     """'member B (male, 15, unaccompanied minor)'."""
     member = next((m for m in profile.members if m.ref == ref), None)
     if member is None:
-        return f"member {ref}"
-    status = STATUS_WORDS.get(statuses.get(ref, ""), statuses.get(ref, ""))
-    return f"member {ref} ({member.sex}, {member.age}, {status})"
+        return i18n.gettext(locale, N_("member {ref}"), ref=ref)
+    return i18n.gettext(
+        locale,
+        N_("member {ref} ({sex}, {age}, {status})"),
+        ref=ref,
+        sex=words(locale, SEX_WORDS, member.sex),
+        age=member.age,
+        status=words(locale, STATUS_WORDS, statuses.get(ref, "")),
+    )
 
 
 def reason_words(
-    code: str, profile: CaseProfile | None = None, statuses: Mapping[str, str] | None = None
+    code: str,
+    profile: CaseProfile | None = None,
+    statuses: Mapping[str, str] | None = None,
+    locale: str = "en",
 ) -> str:
     """One reason code in a sentence; unknown codes are shown as they are."""
     if code in _FIXED:
-        return _FIXED[code]
+        return i18n.gettext(locale, _FIXED[code])
     name, _, arg = code.partition(":")
     if name == "missing_service":
-        return f"It does not offer {SERVICES.get(arg, arg).lower()}, which the case needs."
+        service = words(locale, SERVICES, arg).lower()
+        return i18n.gettext(
+            locale, N_("It does not offer {service}, which the case needs."), service=service
+        )
     if name in ("member_not_admitted", "guardian_unit_mismatch"):
-        who = member_words(profile, statuses or {}, arg) if profile else f"member {arg}"
+        who = (
+            member_words(profile, statuses or {}, arg, locale)
+            if profile
+            else i18n.gettext(locale, N_("member {ref}"), ref=arg)
+        )
         if name == "member_not_admitted":
-            return f"No unit there admits {who}."
-        return f"No unit there takes {who} together with their guardian."
+            return i18n.gettext(locale, N_("No unit there admits {who}."), who=who)
+        return i18n.gettext(
+            locale, N_("No unit there takes {who} together with their guardian."), who=who
+        )
     if name == "capacity_taken":
         if not arg:
-            return "Its suitable beds were taken by other requests."
-        return f"Its suitable beds were taken by request {arg}."
+            return i18n.gettext(locale, N_("Its suitable beds were taken by other requests."))
+        return i18n.gettext(
+            locale, N_("Its suitable beds were taken by request {request}."), request=arg
+        )
     if name == "separated_from":
         if not arg:
-            return "A request this case must be kept apart from is placed there."
-        return f"Request {arg}, which this case must be kept apart from, is placed there."
+            return i18n.gettext(
+                locale, N_("A request this case must be kept apart from is placed there.")
+            )
+        return i18n.gettext(
+            locale,
+            N_("Request {request}, which this case must be kept apart from, is placed there."),
+            request=arg,
+        )
     return code
 
 

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from service import audit
+from service import audit, i18n
 from service.auth import ANY_ROLE, PUBLIC, log_in
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.ratelimit import limited
@@ -41,9 +41,9 @@ from service.ui.session import (
     session_principal,
     write_session,
 )
-from shelters import availability, cases, lifecycle, matching, registry, web_sessions
-from shelters.catalogue import SERVICES
+from shelters import availability, cases, identity, lifecycle, matching, registry, web_sessions
 from shelters.errors import (
+    N_,
     CapacityExceeded,
     Conflict,
     DomainError,
@@ -76,15 +76,16 @@ HOME = {
 }
 WAITING = ("proposed", "accepted", "admitted")
 NOTICES = {
-    "unit_saved": "Beds saved.",
-    "accept": "Placement accepted: the beds stay held until you admit the people.",
-    "decline": "Placement declined: its beds are free again.",
-    "admit": "Admitted: the held beds are now occupied.",
-    "discharge": "Discharged: the beds are free again.",
-    "case_created": "Case created.",
-    "request_created": "Request created: use “Match now” to hold beds.",
-    "decline_lifted": "The shelter may be proposed for this request again.",
-    "logged_out": "You are logged out.",
+    "unit_saved": N_("Beds saved."),
+    "accept": N_("Placement accepted: the beds stay held until you admit the people."),
+    "decline": N_("Placement declined: its beds are free again."),
+    "admit": N_("Admitted: the held beds are now occupied."),
+    "discharge": N_("Discharged: the beds are free again."),
+    "case_created": N_("Case created."),
+    "request_created": N_("Request created: use “Match now” to hold beds."),
+    "decline_lifted": N_("The shelter may be proposed for this request again."),
+    "logged_out": N_("You are logged out."),
+    "settings_saved": N_("Settings saved."),
 }
 Action = Literal["accept", "decline", "admit", "discharge"]
 Form = Annotated[FormData, Depends(posted_form)]
@@ -101,18 +102,34 @@ def _settings(request: Request) -> Settings:
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> Response:
-    """A page, with the session cookie re-signed so its idle clock restarts."""
-    templates: Jinja2Templates = request.app.state.ui_templates
+    """A page in the request's language (``Content-Language``), its session cookie re-signed.
+
+    Re-signing restarts the session's idle clock.
+    """
+    locale = i18n.request_locale(request)
+    templates: Jinja2Templates = request.app.state.ui_templates[locale]
     session = anonymous_session(request)
     principal = getattr(request.state, "principal", None)
+    zone = _settings(request).timezone
+    notice = NOTICES.get(request.query_params.get("notice", ""))
     base = {
         "principal": principal,
         "home": HOME.get(principal.role) if principal else None,
         "csrf_field": CSRF_FIELD,
         "csrf": session.csrf,
-        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        "notice": i18n.gettext(locale, notice) if notice else None,
+        "when": lambda moment: i18n.format_datetime(moment, locale, zone),
+        "day": lambda value: i18n.format_date(value, locale),
+        "number": lambda value: i18n.format_number(value, locale),
+        "words": lambda message: i18n.gettext(locale, message),
+        "role_words": lambda role: plain.words(locale, plain.ROLE_WORDS, role),
+        "state": lambda code: plain.words(locale, plain.STATE_WORDS, code),
+        "sex": lambda code: plain.words(locale, plain.SEX_WORDS, code),
+        "member_status": lambda code: plain.words(locale, plain.STATUS_WORDS, code),
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
+    response.headers["Content-Language"] = locale
+    response.headers.add_vary_header("Accept-Language")
     write_session(request, response, session)
     return response
 
@@ -165,8 +182,9 @@ def login(request: Request, form: Form, db: WriteDb) -> Response:
     target = _safe_next(sent_next if isinstance(sent_next, str) else None)
     session = read_session(request)
     sent = form.get(CSRF_FIELD)
+    locale = i18n.request_locale(request)
     if session is None or sent != session.csrf:
-        message = "Your session had expired. Please log in again."
+        message = i18n.gettext(locale, N_("Your session had expired. Please log in again."))
         audit.set_outcome(request, "denied")
         return render(request, "login.html", {"next": target, "error": message}, 403)
     settings = _settings(request)
@@ -182,15 +200,21 @@ def login(request: Request, form: Form, db: WriteDb) -> Response:
         )
     except TooManyAttempts as exc:
         minutes = max(1, round(exc.retry_after_s / 60))
-        message = f"Too many failed logins. Try again in about {minutes} minute(s)."
+        message = i18n.ngettext(
+            locale,
+            "Too many failed logins. Try again in about {n} minute.",
+            "Too many failed logins. Try again in about {n} minutes.",
+            minutes,
+        )
         audit.set_outcome(request, "denied")
         return render(request, "login.html", {"next": target, "error": message}, 429)
     except InvalidCredentials as exc:
         audit.set_outcome(request, "denied")
-        message = (
-            "Enter a valid one-time code from your authenticator app (or a recovery code)."
+        message = i18n.gettext(
+            locale,
+            N_("Enter a valid one-time code from your authenticator app (or a recovery code).")
             if isinstance(exc, SecondFactorRequired)
-            else "Incorrect username or password."
+            else N_("Incorrect username or password."),
         )
         ctx = {"next": target, "error": message, "username": username}
         return render(request, "login.html", ctx, 401)
@@ -216,6 +240,44 @@ def logout(
     response = RedirectResponse(f"{PREFIX}/login?notice=logged_out", status_code=303)
     write_session(request, response, None)
     return response
+
+
+@router.get("/settings")
+def settings_page(
+    request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)]
+) -> Response:
+    """Choose the language of the pages."""
+    context = {
+        "chosen": principal.locale,
+        "languages": i18n.language_names(),
+        "zone": _settings(request).timezone,
+    }
+    return render(request, "settings.html", context)
+
+
+@router.post("/settings")
+def save_settings(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*ANY_ROLE)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Save the language chosen (empty: the browser's); the next page is in it."""
+    chosen = form.get("locale")
+    locale = chosen if isinstance(chosen, str) and chosen else None
+    audit.set_resource_id(request, principal.user_id)
+    try:
+        identity.set_locale(db, principal, principal.user_id, locale)
+    except InvalidInput as exc:
+        _undo(db, exc)
+        context = {
+            "chosen": principal.locale,
+            "languages": i18n.language_names(),
+            "zone": _settings(request).timezone,
+            "error": i18n.error_detail(exc, i18n.request_locale(request)),
+        }
+        return render(request, "settings.html", context, 422)
+    return redirect(request, f"{PREFIX}/settings?notice=settings_saved")
 
 
 @router.get("")
@@ -270,6 +332,7 @@ def _coordinator_page(
     request: Request, db: Session, principal: Principal, error: str | None = None, status: int = 200
 ) -> Response:
     majority = _settings(request).majority_age
+    locale = i18n.request_locale(request)
     shelters = _all_shelters(db, principal)
     regions = {r.code: r.name for r in registry.list_regions(db)}
     units = {s.id: [unit_out(u) for u in _all_units(db, principal, s.id)] for s in shelters}
@@ -287,9 +350,10 @@ def _coordinator_page(
         "unit_names": unit_names,
         "names": {s.id: s.name for s in shelters},
         "waiting": waiting,
-        "decline_reasons": [(r, plain.DECLINE_WORDS[r]) for r in DECLINE_REASONS],
-        "status_words": plain.STATUS_WORDS,
-        "services": SERVICES,
+        "decline_reasons": [
+            (r, plain.words(locale, plain.DECLINE_WORDS, r)) for r in DECLINE_REASONS
+        ],
+        "services": plain.service_words(locale),
         "error": error,
     }
     return render(request, "coordinator.html", context, status)
@@ -338,7 +402,8 @@ def save_unit(
     except (CapacityExceeded, InvalidInput) as exc:
         _undo(db, exc)
         current = unit_out(registry.get_unit(db, principal, unit_id))
-        ctx = {"unit": current, "values": values, "error": exc.detail}
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        ctx = {"unit": current, "values": values, "error": error}
         return render(request, "unit_edit.html", ctx, 409 if isinstance(exc, Conflict) else 422)
     return redirect(request, f"{PREFIX}/coordinator?notice=unit_saved#unit-{unit_id}")
 
@@ -361,7 +426,8 @@ def act_on_placement(
     except (Conflict, InvalidInput) as exc:
         _undo(db, exc)
         status = 409 if isinstance(exc, Conflict) else 422
-        return _coordinator_page(request, db, principal, error=exc.detail, status=status)
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        return _coordinator_page(request, db, principal, error=error, status=status)
     return redirect(request, f"{PREFIX}/coordinator?notice={action}#waiting")
 
 
@@ -410,18 +476,19 @@ def _caseworker_page(
         "next_cursor": page.next_cursor,
         "shelters": shelters,
         "unit_names": unit_names,
-        "status_words": plain.STATUS_WORDS,
-        **_profile_form_context(db, values or forms.ProfileForm()),
+        **_profile_form_context(request, db, values or forms.ProfileForm()),
         "error": error,
     }
     return render(request, "caseworker.html", context, status)
 
 
-def _profile_form_context(db: Session, values: forms.ProfileForm) -> dict[str, Any]:
+def _profile_form_context(
+    request: Request, db: Session, values: forms.ProfileForm
+) -> dict[str, Any]:
     return {
         "values": values,
         "region_options": [(r.code, r.name) for r in registry.list_regions(db)],
-        "services": SERVICES,
+        "services": plain.service_words(i18n.request_locale(request)),
     }
 
 
@@ -452,7 +519,8 @@ def create_case(
         )
     except InvalidInput as exc:
         _undo(db, exc)
-        return _caseworker_page(request, db, principal, values=values, error=exc.detail, status=422)
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        return _caseworker_page(request, db, principal, values=values, error=error, status=422)
     return redirect(request, f"{PREFIX}/caseworker?notice=case_created#case-{case.id}")
 
 
@@ -475,7 +543,8 @@ def create_request(
         )
     except Conflict as exc:
         _undo(db, exc)
-        return _caseworker_page(request, db, principal, error=exc.detail, status=409)
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        return _caseworker_page(request, db, principal, error=error, status=409)
     return redirect(request, f"{PREFIX}/caseworker?notice=request_created#case-{case_id}")
 
 
@@ -509,6 +578,7 @@ def _check_page(
     )
     shelters, unit_names = _network(db)
     statuses = cases.statuses(profile, majority)
+    locale = i18n.request_locale(request)
     context = {
         "case": case,
         "open_request": open_request,
@@ -516,12 +586,14 @@ def _check_page(
         "regions": {r.code: r.name for r in registry.list_regions(db)},
         "eligible": result.eligible,
         "ineligible": [
-            (i.shelter_id, [plain.reason_words(r, profile, statuses) for r in i.reasons])
+            (i.shelter_id, [plain.reason_words(r, profile, statuses, locale) for r in i.reasons])
             for i in result.ineligible
         ],
         "shelters": shelters,
         "unit_names": unit_names,
-        "members": {m.ref: plain.member_words(profile, statuses, m.ref) for m in profile.members},
+        "members": {
+            m.ref: plain.member_words(profile, statuses, m.ref, locale) for m in profile.members
+        },
     }
     return render(request, "find_bed.html", context)
 
@@ -531,7 +603,8 @@ def find_bed_form(
     request: Request, principal: Annotated[Principal, page_allow(*BED_FINDERS)], db: WriteDb
 ) -> Response:
     """Describe a group to see which shelters could take it now."""
-    return render(request, "find_bed_form.html", _profile_form_context(db, forms.ProfileForm()))
+    context = _profile_form_context(request, db, forms.ProfileForm())
+    return render(request, "find_bed_form.html", context)
 
 
 @router.post("/find-bed")
@@ -547,7 +620,8 @@ def find_bed(
         return _check_page(request, db, forms.profile_from(values))
     except InvalidInput as exc:
         _undo(db, exc)
-        ctx = _profile_form_context(db, values) | {"error": exc.detail}
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        ctx = _profile_form_context(request, db, values) | {"error": error}
         return render(request, "find_bed_form.html", ctx, 422)
 
 
@@ -598,7 +672,9 @@ def match(
         )
     except Conflict as exc:
         _undo(db, exc)
-        return _caseworker_page(request, db, principal, error=exc.detail, status=409)
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        return _caseworker_page(request, db, principal, error=error, status=409)
+    locale = i18n.request_locale(request)
     placement_request = lifecycle.get_request(db, principal, request_id)
     case = cases.get_case(db, principal, placement_request.case_id)
     profile = cases.profile_of(case)
@@ -610,10 +686,12 @@ def match(
         if result.placement is not None
         else None,
         "groups": [
-            (g.shelter_id, [plain.reason_words(r, profile, statuses) for r in g.reasons])
+            (g.shelter_id, [plain.reason_words(r, profile, statuses, locale) for r in g.reasons])
             for g in plain.solver_reasons(result.reasons)
         ],
-        "members": {m.ref: plain.member_words(profile, statuses, m.ref) for m in profile.members},
+        "members": {
+            m.ref: plain.member_words(profile, statuses, m.ref, locale) for m in profile.members
+        },
         "shelters": shelters,
         "unit_names": unit_names,
     }
@@ -656,7 +734,7 @@ def reports_page(
     """The allocation and grants charts, and their CSV downloads."""
     first, to = _report_period(first, to)
     query = urlencode({"from": first.isoformat(), "to": to.isoformat()})
-    period = {"from": first.isoformat(), "to": to.isoformat()}
+    period = {"from": first.isoformat(), "to": to.isoformat(), "first": first, "last": to}
     return render(request, "reports.html", {"period": period, "query": query})
 
 

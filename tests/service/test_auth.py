@@ -38,6 +38,7 @@ def test_login_returns_a_short_lived_pinned_jwt(client: TestClient, world: World
         "role": "caseworker",
         "organization_id": user.organization_id,
         "shelter_ids": [],
+        "locale": None,
     }
 
 
