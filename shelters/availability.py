@@ -58,6 +58,12 @@ class ShelterBeds:
     def available(self) -> int:
         return sum(max(u.available, 0) for u in self.units)
 
+    @property
+    def names(self) -> dict[str, str]:
+        """The name per language, decoded (pages show it; the API passes the text through)."""
+        decoded = orjson.loads(self.names_json or "{}")
+        return decoded if isinstance(decoded, dict) else {}
+
 
 @dataclass(frozen=True)
 class Eligible:

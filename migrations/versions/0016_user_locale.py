@@ -1,7 +1,7 @@
 """users.locale: the language each user reads Refuge in
 
 Revision ID: 0016_user_locale
-Revises: 0014
+Revises: 0015_localized_names
 Create Date: 2026-12-03 06:00:00.000000
 
 ``users.locale`` is ``kk``, ``ru``, ``en`` or NULL (the browser's ``Accept-Language``, else
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0016_user_locale"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015_localized_names"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

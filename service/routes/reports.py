@@ -25,7 +25,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from service import report_formats
+from service import i18n, report_formats
 from service.auth import allow
 from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
@@ -190,8 +190,15 @@ def _wanted(request: Request) -> Format:
 
 
 def _words(request: Request) -> report_formats.Translate:
-    """The translator for the caller's language: English until a language is chosen."""
-    return lambda message: message
+    """The translator for the caller's language (service/i18n.py: user, header, default)."""
+    return i18n.translations(i18n.request_locale(request)).gettext
+
+
+def _in_language(request: Request, response: Response) -> Response:
+    """Say which language a chart's or a table's words are in, and that they follow the caller."""
+    response.headers["Content-Language"] = i18n.request_locale(request)
+    response.headers.add_vary_header("Accept-Language")
+    return response
 
 
 def _table_answer(
@@ -218,16 +225,19 @@ def _table_answer(
             headings=words,
             _=_,
         )
-        return Response(
-            book,
-            media_type=report_formats.XLSX_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{report}.xlsx"'},
+        return _in_language(
+            request,
+            Response(
+                book,
+                media_type=report_formats.XLSX_MEDIA_TYPE,
+                headers={"Content-Disposition": f'attachment; filename="{report}.xlsx"'},
+            ),
         )
     text = report_formats.to_csv(
         columns, rows, k=k, disclosure=disclosure, headings=words, bom=bom, _=_
     )
     answer: Response = _answer(report=report, fmt="csv", csv_text=text)
-    return answer
+    return _in_language(request, answer)
 
 
 def _answer(
@@ -368,7 +378,7 @@ def allocation_chart(
     report = _allocation(request, principal, db, first, to, group_by)
     svg = report_formats.allocation_svg(report, _words(request))
     answer: Response = _answer(report="allocation", fmt="svg", svg=svg)
-    return answer
+    return _in_language(request, answer)
 
 
 def _grants(db: Session, principal: Principal, first: date, last: date) -> reports.GrantsReport:
@@ -444,7 +454,7 @@ def grants_chart(
     """Chart of the grants report: funded, available and occupied bed-nights per grant."""
     svg = report_formats.grants_svg(_grants(db, principal, first, to), _words(request))
     answer: Response = _answer(report="grants", fmt="svg", svg=svg)
-    return answer
+    return _in_language(request, answer)
 
 
 @router.get(

@@ -55,6 +55,7 @@ from shelters.errors import (
 )
 from shelters.identity import Principal, Role
 from shelters.models import DECLINE_REASONS, utcnow
+from shelters.names import localized_name
 from shelters.pagination import MAX_LIMIT
 from shelters.profiles import CaseProfile
 
@@ -99,6 +100,13 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def named(obj: Any, locale: str) -> str:
+    """A region's or shelter's name in ``locale`` (its ``names``), else its ``name``."""
+    if obj is None:
+        return ""
+    return localized_name(getattr(obj, "names", None) or {}, getattr(obj, "name", None), locale)
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> Response:
@@ -126,6 +134,7 @@ def render(
         "state": lambda code: plain.words(locale, plain.STATE_WORDS, code),
         "sex": lambda code: plain.words(locale, plain.SEX_WORDS, code),
         "member_status": lambda code: plain.words(locale, plain.STATUS_WORDS, code),
+        "named": lambda obj: named(obj, locale),
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
     response.headers["Content-Language"] = locale
@@ -334,7 +343,7 @@ def _coordinator_page(
     majority = _settings(request).majority_age
     locale = i18n.request_locale(request)
     shelters = _all_shelters(db, principal)
-    regions = {r.code: r.name for r in registry.list_regions(db)}
+    regions = {r.code: named(r, locale) for r in registry.list_regions(db)}
     units = {s.id: [unit_out(u) for u in _all_units(db, principal, s.id)] for s in shelters}
     unit_names = {u.id: u.name for us in units.values() for u in us}
     waiting: list[PlacementOut] = []
@@ -348,7 +357,7 @@ def _coordinator_page(
         "regions": regions,
         "units": units,
         "unit_names": unit_names,
-        "names": {s.id: s.name for s in shelters},
+        "names": {s.id: named(s, locale) for s in shelters},
         "waiting": waiting,
         "decline_reasons": [
             (r, plain.words(locale, plain.DECLINE_WORDS, r)) for r in DECLINE_REASONS
@@ -487,7 +496,9 @@ def _profile_form_context(
 ) -> dict[str, Any]:
     return {
         "values": values,
-        "region_options": [(r.code, r.name) for r in registry.list_regions(db)],
+        "region_options": [
+            (r.code, named(r, i18n.request_locale(request))) for r in registry.list_regions(db)
+        ],
         "services": plain.service_words(i18n.request_locale(request)),
     }
 
@@ -583,7 +594,7 @@ def _check_page(
         "case": case,
         "open_request": open_request,
         "may_request": may_request,
-        "regions": {r.code: r.name for r in registry.list_regions(db)},
+        "regions": {r.code: named(r, locale) for r in registry.list_regions(db)},
         "eligible": result.eligible,
         "ineligible": [
             (i.shelter_id, [plain.reason_words(r, profile, statuses, locale) for r in i.reasons])

@@ -203,7 +203,7 @@ def test_an_admin_sets_a_users_locale_and_others_may_not(
 
 
 def test_a_page_for_a_kazakh_user_is_in_kazakh_only(client: TestClient, world: World) -> None:
-    shelter = world.shelter()
+    shelter = world.shelter(names={"kk": "Сынақ баспанасы", "ru": "Тестовый приют"})
     world.unit(shelter)
     user = world.user(Role.COORDINATOR, shelters=[shelter])
     user.locale = "kk"
@@ -221,6 +221,8 @@ def test_a_page_for_a_kazakh_user_is_in_kazakh_only(client: TestClient, world: W
     assert page.headers["content-language"] == "kk"
     assert '<html lang="kk">' in page.text
     assert "Менің баспаналарым" in page.text
+    assert "Сынақ баспанасы" in page.text  # the shelter's own Kazakh name, not its fallback
+    assert shelter.name not in page.text
     english = [
         msgid
         for msgid in _catalogue("kk")

@@ -171,6 +171,20 @@ def test_charts_are_svg_and_draw_suppressed_cells_as_suppressed(
         assert b"suppressed" in response.content
 
 
+@pytest.mark.parametrize("path", CHARTS)
+def test_a_chart_speaks_the_callers_language_and_says_so(
+    client: TestClient, world: World, crafted: History, path: str
+) -> None:
+    headers = world.headers(Role.ADMIN)
+    english = client.get(path, params=PERIOD, headers=headers | {"Accept-Language": "en"})
+    russian = client.get(path, params=PERIOD, headers=headers | {"Accept-Language": "ru-RU"})
+    assert russian.headers["content-language"] == "ru"
+    assert english.headers["content-language"] == "en"
+    assert "Accept-Language" in russian.headers["vary"]
+    assert "койко-дн" in russian.text and "койко-дн" not in english.text
+    assert "bed-nights" in english.text.lower()
+
+
 @pytest.mark.parametrize("role", [Role.COORDINATOR, Role.CASEWORKER])
 @pytest.mark.parametrize("path", REPORTS + CHARTS)
 def test_only_admins_and_funders_read_reports(
