@@ -20,6 +20,14 @@ def N_(message: str) -> str:
     return message
 
 
+def Nn_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a message and its plural form for the catalogues.
+
+    For an error's ``message`` and ``plural``: extraction cannot read keyword arguments.
+    """
+    return singular, plural
+
+
 class DomainError(Exception):
     """Base of every error the domain raises on purpose.
 

@@ -31,7 +31,9 @@ def check_names(names: Mapping[str, Any]) -> dict[str, str]:
     unknown = sorted(str(key) for key in names if key not in LOCALES)
     if unknown:
         raise InvalidInput(
-            f"names: unknown language {', '.join(unknown)}; use {', '.join(LOCALES)}"
+            "names: unknown language {unknown}; use {known}",
+            unknown=", ".join(unknown),
+            known=", ".join(LOCALES),
         )
     checked: dict[str, str] = {}
     for locale in LOCALES:
@@ -39,14 +41,18 @@ def check_names(names: Mapping[str, Any]) -> dict[str, str]:
             continue
         value = names[locale]
         if not isinstance(value, str):
-            raise InvalidInput(f"names.{locale} must be a string")
+            raise InvalidInput("names.{locale} must be a string", locale=locale)
         value = value.strip()
         if not value:
-            raise InvalidInput(f"names.{locale} must not be empty")
+            raise InvalidInput("names.{locale} must not be empty", locale=locale)
         if len(value) > MAX_NAME_LENGTH:
-            raise InvalidInput(f"names.{locale} is longer than {MAX_NAME_LENGTH} characters")
+            raise InvalidInput(
+                "names.{locale} is longer than {limit} characters",
+                locale=locale,
+                limit=MAX_NAME_LENGTH,
+            )
         if _CONTROL.search(value):
-            raise InvalidInput(f"names.{locale} holds control characters")
+            raise InvalidInput("names.{locale} holds control characters", locale=locale)
         checked[locale] = value
     return checked
 

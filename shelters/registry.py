@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from shelters import access
 from shelters.capacity import available, shortfall
 from shelters.catalogue import SERVICES
-from shelters.errors import CapacityExceeded, InvalidInput, NotFound, StaleVersion
+from shelters.errors import CapacityExceeded, InvalidInput, Nn_, NotFound, StaleVersion
 from shelters.identity import Principal, Role
 from shelters.models import Organization, Region, Shelter, Unit, UnitChange, utcnow
 from shelters.names import check_names
@@ -40,7 +40,7 @@ def create_region(
 ) -> Region:
     """Add a region; its code must be new. ``names``: its name per language (checked)."""
     if session.get(Region, code) is not None:
-        raise InvalidInput(f"region {code!r} exists already")
+        raise InvalidInput("region {code!r} exists already", code=code)
     region = Region(code=code, name=name, names=check_names(names or {}), lat=lat, lon=lon)
     session.add(region)
     session.flush()
@@ -56,14 +56,14 @@ def get_organization(session: Session, organization_id: int) -> Organization:
     """The organisation with that id; ``NotFound`` otherwise."""
     org = session.get(Organization, organization_id)
     if org is None:
-        raise NotFound(f"organization {organization_id} not found")
+        raise NotFound("organization {organization_id} not found", organization_id=organization_id)
     return org
 
 
 def create_organization(session: Session, *, name: str, kind: str) -> Organization:
     """Add an organisation; names are unique."""
     if session.scalar(select(Organization.id).where(Organization.name == name)) is not None:
-        raise InvalidInput(f"an organization named {name!r} exists already")
+        raise InvalidInput("an organization named {name!r} exists already", name=name)
     org = Organization(name=name, kind=kind)
     session.add(org)
     session.flush()
@@ -91,13 +91,13 @@ UNIT_FIELDS = ("name", "capacity", "out_of_service", "external_occupied", "admit
 
 def _check_region(session: Session, code: str) -> None:
     if session.get(Region, code) is None:
-        raise InvalidInput(f"unknown region {code!r}")
+        raise InvalidInput("unknown region {code!r}", code=code)
 
 
 def _check_services(codes: Iterable[str]) -> None:
     unknown = sorted(set(codes) - set(SERVICES))
     if unknown:
-        raise InvalidInput(f"unknown services: {', '.join(unknown)}")
+        raise InvalidInput("unknown services: {services}", services=", ".join(unknown))
 
 
 def list_shelters(
@@ -124,14 +124,16 @@ def get_shelter(session: Session, principal: Principal, shelter_id: int) -> Shel
     """A shelter the caller may read; ``NotFound`` for any other."""
     shelter = session.get(Shelter, shelter_id)
     if shelter is None or not access.may_read_shelter(principal, shelter_id):
-        raise NotFound(f"shelter {shelter_id} not found")
+        raise NotFound("shelter {shelter_id} not found", shelter_id=shelter_id)
     return shelter
 
 
 def create_shelter(session: Session, *, organization_id: int, **fields: Any) -> Shelter:
     """Add a shelter to an organisation (admins only, checked by the caller's route)."""
     if session.get(Organization, organization_id) is None:
-        raise InvalidInput(f"organization {organization_id} does not exist")
+        raise InvalidInput(
+            "organization {organization_id} does not exist", organization_id=organization_id
+        )
     _check_region(session, fields["region_code"])
     _check_services(fields.get("services", ()))
     fields = {**fields, "names": check_names(fields.get("names") or {})}
@@ -156,14 +158,17 @@ def update_shelter(
     """
     shelter = session.get(Shelter, shelter_id, with_for_update=True, populate_existing=True)
     if shelter is None or not access.manages(principal, shelter_id):
-        raise NotFound(f"shelter {shelter_id} not found")
+        raise NotFound("shelter {shelter_id} not found", shelter_id=shelter_id)
     if shelter.version != expected_version:
         raise StaleVersion(
-            f"shelter {shelter_id} is at version {shelter.version}, not {expected_version}"
+            "shelter {shelter_id} is at version {version}, not {expected}",
+            shelter_id=shelter_id,
+            version=shelter.version,
+            expected=expected_version,
         )
     unknown = set(changes) - set(SHELTER_FIELDS)
     if unknown:
-        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+        raise InvalidInput("cannot change {fields}", fields=", ".join(sorted(unknown)))
     if "region_code" in changes:
         _check_region(session, changes["region_code"])
     if "services" in changes:
@@ -197,9 +202,18 @@ def located_shelters(session: Session, principal: Principal) -> access.LocatedSh
 
 def _capacity_error(unit_id: int, short: int, counts: Mapping[str, int]) -> CapacityExceeded:
     parts = ", ".join(f"{k} {v}" for k, v in counts.items())
+    one, many = Nn_(
+        "unit {unit_id} would be {count} bed short ({parts}): "
+        "available beds may not fall below zero",
+        "unit {unit_id} would be {count} beds short ({parts}): "
+        "available beds may not fall below zero",
+    )
     return CapacityExceeded(
-        f"unit {unit_id} would be {short} bed{'s' if short != 1 else ''} short ({parts}): "
-        "available beds may not fall below zero"
+        one,
+        plural=many,
+        unit_id=unit_id,
+        count=short,
+        parts=parts,
     )
 
 
@@ -233,7 +247,7 @@ def list_units(
     """One page of the units of a shelter whose beds the caller may read, by id."""
     get_shelter(session, principal, shelter_id)
     if not access.may_read_units(principal, shelter_id):
-        raise NotFound(f"shelter {shelter_id} not found")
+        raise NotFound("shelter {shelter_id} not found", shelter_id=shelter_id)
     stmt = select(Unit).where(Unit.shelter_id == shelter_id)
     return paginate(session, stmt, Unit.id, limit=limit, cursor=cursor)
 
@@ -242,9 +256,9 @@ def get_unit(session: Session, principal: Principal, unit_id: int) -> Unit:
     """A unit the caller may read; ``NotFound`` for any other."""
     unit = session.get(Unit, unit_id)
     if unit is None or not access.may_read_units(principal, unit.shelter_id):
-        raise NotFound(f"unit {unit_id} not found")
+        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
     if principal.role is Role.COORDINATOR and not access.manages(principal, unit.shelter_id):
-        raise NotFound(f"unit {unit_id} not found")
+        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
     return unit
 
 
@@ -264,7 +278,7 @@ def create_unit(
     ``actor_id`` is the user who adds it, or None for the system (demo data, imports).
     """
     if session.get(Shelter, shelter_id) is None:
-        raise NotFound(f"shelter {shelter_id} not found")
+        raise NotFound("shelter {shelter_id} not found", shelter_id=shelter_id)
     counts = {
         "capacity": capacity,
         "out_of_service": out_of_service,
@@ -277,7 +291,11 @@ def create_unit(
         session.scalar(select(Unit.id).where(Unit.shelter_id == shelter_id, Unit.name == name))
         is not None
     ):
-        raise InvalidInput(f"shelter {shelter_id} has a unit named {name!r} already")
+        raise InvalidInput(
+            "shelter {shelter_id} has a unit named {name!r} already",
+            shelter_id=shelter_id,
+            name=name,
+        )
     unit = Unit(shelter_id=shelter_id, name=name, admits=admits, **counts)
     session.add(unit)
     session.flush()
@@ -354,13 +372,18 @@ def update_unit(
     conn = session.connection()
     row = conn.execute(_UNIT_FOR_UPDATE, {"unit_id": unit_id}).one_or_none()
     if row is None or not access.manages(principal, row.shelter_id):
-        raise NotFound(f"unit {unit_id} not found")
+        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
     unit = UnitState(*row)
     if unit.version != expected_version:
-        raise StaleVersion(f"unit {unit_id} is at version {unit.version}, not {expected_version}")
+        raise StaleVersion(
+            "unit {unit_id} is at version {version}, not {expected}",
+            unit_id=unit_id,
+            version=unit.version,
+            expected=expected_version,
+        )
     unknown = set(changes) - set(UNIT_FIELDS)
     if unknown:
-        raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+        raise InvalidInput("cannot change {fields}", fields=", ".join(sorted(unknown)))
     after = {
         "capacity": changes.get("capacity", unit.capacity),
         "out_of_service": changes.get("out_of_service", unit.out_of_service),
@@ -376,7 +399,9 @@ def update_unit(
             select(Unit.id).where(Unit.shelter_id == unit.shelter_id, Unit.name == changes["name"])
         )
         if clash is not None:
-            raise InvalidInput(f"the shelter has a unit named {changes['name']!r} already")
+            raise InvalidInput(
+                "the shelter has a unit named {name!r} already", name=changes["name"]
+            )
     changed = {field: value for field, value in changes.items() if getattr(unit, field) != value}
     if not changed:
         return unit
@@ -413,6 +438,6 @@ def unit_history(
     """A unit's recorded changes, newest first (admins and the unit's coordinators)."""
     unit = session.get(Unit, unit_id)
     if unit is None or not access.manages(principal, unit.shelter_id):
-        raise NotFound(f"unit {unit_id} not found")
+        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
     stmt = select(UnitChange).where(UnitChange.unit_id == unit_id)
     return paginate(session, stmt, UnitChange.id, limit=limit, cursor=cursor, descending=True)

@@ -263,3 +263,29 @@ def test_the_settings_page_saves_a_language_and_refuses_an_unknown_one(
         "/ui/settings", data={"locale": "", "csrf_token": token}, headers={"Accept-Language": "kk"}
     )
     assert '<html lang="kk">' in cleared.text
+
+
+@pytest.mark.parametrize(
+    ("short", "russian", "kazakh"), [(1, "1 места", "1 төсек-орын"), (2, "2 мест", "2 төсек-орын")]
+)
+def test_an_overbooking_refusal_counts_the_missing_beds_in_each_language(
+    client: TestClient, world: World, short: int, russian: str, kazakh: str
+) -> None:
+    shelter = world.shelter()
+    unit = world.unit(shelter, capacity=5, held=2, occupied=1)
+    headers = world.headers(Role.COORDINATOR, shelters=[shelter])
+    url = f"/api/v1/units/{unit.id}"
+    etag = client.get(url, headers=headers).headers["etag"]
+    body = {"capacity": 3 - short}
+    answers = {
+        lang: client.patch(
+            url, json=body, headers=headers | {"If-Match": etag, "Accept-Language": lang}
+        )
+        for lang in ("en", "ru", "kk")
+    }
+    assert {a.status_code for a in answers.values()} == {409}
+    assert len({a.json()["type"] for a in answers.values()}) == 1
+    assert f"{short} bed{'s' if short > 1 else ''} short" in answers["en"].json()["detail"]
+    assert f"не хватило бы {russian}" in answers["ru"].json()["detail"]
+    assert kazakh in answers["kk"].json()["detail"]
+    assert answers["ru"].headers["content-language"] == "ru"
