@@ -15,6 +15,7 @@ import functools
 import json
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -193,11 +194,69 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+VALIDATION_WORDS: dict[str, str] = {
+    "missing": N_("Field required"),
+    "extra_forbidden": N_("Extra inputs are not permitted"),
+    "string_type": N_("Input should be a valid string"),
+    "string_too_short": N_("The shortest allowed length is {min_length}"),
+    "string_too_long": N_("The longest allowed length is {max_length}"),
+    "too_short": N_("The fewest allowed items: {min_length}"),
+    "too_long": N_("The most allowed items: {max_length}"),
+    "int_type": N_("Input should be a whole number"),
+    "int_parsing": N_("Input should be a whole number"),
+    "int_from_float": N_("Input should be a whole number"),
+    "float_type": N_("Input should be a number"),
+    "float_parsing": N_("Input should be a number"),
+    "bool_type": N_("Input should be true or false"),
+    "bool_parsing": N_("Input should be true or false"),
+    "greater_than": N_("Input should be greater than {gt}"),
+    "greater_than_equal": N_("Input should be at least {ge}"),
+    "less_than": N_("Input should be less than {lt}"),
+    "less_than_equal": N_("Input should be at most {le}"),
+    "literal_error": N_("Allowed values: {expected}"),
+    "enum": N_("Allowed values: {expected}"),
+    "json_invalid": N_("The body is not valid JSON"),
+    "date_type": N_("Input should be a date (YYYY-MM-DD)"),
+    "date_parsing": N_("Input should be a date (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": N_("Input should be a date (YYYY-MM-DD)"),
+    "list_type": N_("Input should be a list"),
+    "dict_type": N_("Input should be an object"),
+    "model_type": N_("Input should be an object"),
+    "model_attributes_type": N_("Input should be an object"),
+}
+"""Pydantic's error types said in the caller's language (the ``type`` stays pydantic's); in
+English, and for a type not listed here, pydantic's own message is kept."""
+
+
+def _validation_words(err: Mapping[str, Any], locale: str) -> str:
+    english = str(err.get("msg", ""))
+    template = VALIDATION_WORDS.get(str(err.get("type")))
+    if locale == "en" or template is None:  # the msgids' language: pydantic's words stand
+        return english
+    ctx = {
+        name: i18n.format_number(value, locale)
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else str(value)
+        for name, value in (err.get("ctx") or {}).items()
+    }
+    if "expected" in ctx:  # "'x' or 'y'": the one English word in pydantic's list
+        ctx["expected"] = ctx["expected"].replace(" or ", ", ")
+    try:
+        return i18n.translations(locale).gettext(template).format(**ctx)
+    except (KeyError, IndexError, ValueError):  # a template naming a field pydantic did not give
+        return english
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    locale = i18n.request_locale(request)
     # The submitted values are not echoed: they may be about a person.
     problems = [
-        {"loc": _location(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type")}
+        {
+            "loc": _location(err.get("loc", ())),
+            "msg": _validation_words(err, locale),
+            "type": err.get("type"),
+        }
         for err in exc.errors()
     ]
     return problem_response(
@@ -205,7 +264,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         detail="; ".join(f"{p['loc']}: {p['msg']}" for p in problems[:10]),
         type_=TYPE_BASE + "validation",
         title=N_("Invalid request"),
-        locale=i18n.request_locale(request),
+        locale=locale,
         errors=problems,
     )
 

@@ -289,3 +289,33 @@ def test_an_overbooking_refusal_counts_the_missing_beds_in_each_language(
     assert f"не хватило бы {russian}" in answers["ru"].json()["detail"]
     assert kazakh in answers["kk"].json()["detail"]
     assert answers["ru"].headers["content-language"] == "ru"
+
+
+def test_validation_messages_are_said_in_the_callers_language_with_pydantics_types(
+    client: TestClient, world: World
+) -> None:
+    body = {"code": "x-region", "lat": 91, "lon": 0, "extra": 1}
+    headers = world.headers(Role.ADMIN)
+    answers = {
+        lang: client.post("/api/v1/regions", json=body, headers=headers | {"Accept-Language": lang})
+        for lang in ("en", "ru", "kk")
+    }
+    assert {a.status_code for a in answers.values()} == {422}
+    by_lang = {lang: {e["loc"]: e for e in a.json()["errors"]} for lang, a in answers.items()}
+    assert {loc: e["type"] for loc, e in by_lang["ru"].items()} == {
+        loc: e["type"] for loc, e in by_lang["en"].items()
+    }
+    assert by_lang["en"]["body.name"]["msg"] == "Field required"  # pydantic's own words
+    assert by_lang["ru"]["body.name"]["msg"] == "Обязательное поле"
+    assert by_lang["kk"]["body.name"]["msg"] == "Міндетті өріс"
+    assert by_lang["ru"]["body.lat"]["msg"] == "Значение должно быть не больше 90"
+    assert "body.lat: Значение должно быть не больше 90" in answers["ru"].json()["detail"]
+    assert "Лишние поля" in by_lang["ru"]["body.extra"]["msg"]
+
+
+def test_a_literal_choice_is_listed_without_an_english_or(client: TestClient, world: World) -> None:
+    headers = world.headers(Role.FUNDER) | {"Accept-Language": "ru"}
+    response = client.patch("/api/v1/me", headers=headers, json={"locale": "de"})
+    (error,) = response.json()["errors"]
+    assert error["msg"].startswith("Допустимые значения: ")
+    assert " or " not in error["msg"]
