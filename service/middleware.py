@@ -17,7 +17,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.problems import PROBLEM_JSON, RETRY_HEADER, internal_error_body
+from service import i18n
+from service.problems import PROBLEM_JSON, RETRY_HEADER, edge_locale, internal_error_body
+from shelters.errors import N_
 
 SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),
@@ -184,7 +186,7 @@ class EdgeMiddleware:
         async def refuse_too_large() -> None:
             if not state["started"]:
                 state["refused"] = True
-                await self._too_large(send_with_headers)
+                await self._too_large(send_with_headers, edge_locale(scope))
 
         seen = 0
 
@@ -215,18 +217,27 @@ class EdgeMiddleware:
             error_log.exception("unhandled error", extra={"request_id": request_id})
             if state["started"]:
                 raise
-            await self._send(send_with_headers, 500, internal_error_body(request_id))
+            locale = edge_locale(scope)
+            await self._send(
+                send_with_headers, 500, internal_error_body(request_id, locale), locale
+            )
         finally:
             self._log(scope, request_id, state["status"], started)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, locale: str) -> None:
         body = _problem(
-            413, "Content Too Large", f"request bodies are limited to {self.max_body_bytes} bytes"
+            413,
+            i18n.gettext(locale, "Content Too Large"),
+            i18n.gettext(
+                locale,
+                N_("request bodies are limited to {limit} bytes"),
+                limit=i18n.format_number(self.max_body_bytes, locale),
+            ),
         )
-        await self._send(send, 413, body)
+        await self._send(send, 413, body, locale)
 
     @staticmethod
-    async def _send(send: Send, status: int, body: bytes) -> None:
+    async def _send(send: Send, status: int, body: bytes, locale: str) -> None:
         await send(
             {
                 "refuge_edge": True,
@@ -235,6 +246,8 @@ class EdgeMiddleware:
                 "headers": [
                     (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
+                    (b"content-language", locale.encode()),
+                    (b"vary", b"Accept-Language"),
                 ],
             }
         )

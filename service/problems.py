@@ -327,17 +327,28 @@ async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def internal_error_body(request_id: str) -> bytes:
-    """The body of a 500: the request id to quote, nothing about the cause."""
+def internal_error_body(request_id: str, locale: str = "en") -> bytes:
+    """The body of a 500: the request id to quote, nothing about the cause, in ``locale``."""
     return json.dumps(
         {
             "type": TYPE_BASE + "internal",
-            "title": "Internal Server Error",
+            "title": i18n.gettext(locale, "Internal Server Error"),
             "status": 500,
-            "detail": "An internal error occurred; it has been logged.",
+            "detail": i18n.gettext(locale, N_("An internal error occurred; it has been logged.")),
             "request_id": request_id,
         }
     ).encode()
+
+
+def edge_locale(scope: Mapping[str, Any]) -> str:
+    """The language of an answer given before the caller is known (413, 500 at the edge).
+
+    ``Accept-Language``, else the deployment's default: who the caller is has not been read.
+    """
+    header = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
+    app = scope.get("app")
+    settings = getattr(getattr(app, "state", None), "settings", None)
+    return i18n.choose(None, header or None, getattr(settings, "default_locale", "en"))
 
 
 def install(app: FastAPI) -> None:

@@ -113,6 +113,28 @@ def test_oversized_body_is_refused_with_413(
     assert_problem(response, 413)
 
 
+def test_refusals_at_the_edge_follow_accept_language(
+    app: FastAPI, client: TestClient, as_role: Callable[[Role], dict[str, str]]
+) -> None:
+    big = b'{"name": "' + b"x" * 1_100_000 + b'", "kind": "ngo"}'
+    headers = as_role(Role.ADMIN) | {"content-type": "application/json", "Accept-Language": "ru"}
+    too_large = client.post("/api/v1/organizations", content=big, headers=headers)
+    body = assert_problem(too_large, 413)
+    assert too_large.headers["content-language"] == "ru"
+    assert body["detail"].startswith("размер тела запроса ограничен")
+
+    @app.get("/boom-kk", dependencies=[PUBLIC])
+    def boom() -> None:
+        raise RuntimeError("nothing to see")
+
+    with TestClient(app, raise_server_exceptions=False) as quiet:
+        failed = quiet.get("/boom-kk", headers={"Accept-Language": "kk"})
+    body = assert_problem(failed, 500)
+    assert failed.headers["content-language"] == "kk"
+    assert body["detail"] == "Ішкі қате орын алды; ол журналға жазылды."
+    assert body["type"] == "urn:refuge:problem:internal"
+
+
 def test_security_headers_are_on_success_and_error_responses(client: TestClient) -> None:
     for response in (client.get("/healthz"), client.get("/nope"), client.get("/api/v1/me")):
         assert response.headers["cache-control"] == "no-store"
