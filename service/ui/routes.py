@@ -742,7 +742,7 @@ def reports_page(
     first: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
 ) -> Response:
-    """The allocation and grants charts, and their CSV downloads."""
+    """The allocation and grants charts, and their CSV and .xlsx downloads."""
     first, to = _report_period(first, to)
     query = urlencode({"from": first.isoformat(), "to": to.isoformat()})
     period = {"from": first.isoformat(), "to": to.isoformat(), "first": first, "last": to}
@@ -769,11 +769,25 @@ def allocation_csv(
     first: report_routes.From,
     to: report_routes.To,
 ) -> Response:
-    """The API's allocation report as CSV, for the page's session."""
+    """The API's allocation report as CSV for a spreadsheet (BOM, headings in words)."""
     answer: Response = report_routes.allocation(
-        _asking_for_csv(request), principal, db, first, to, "shelter"
+        _asking_for_csv(request), principal, db, first, to, "shelter", bom=True, headings="words"
     )
     return answer
+
+
+@router.get("/reports/allocation.xlsx")
+def allocation_xlsx(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's allocation report as a spreadsheet, headings in words, for the page's session."""
+    return report_routes.allocation_xlsx(
+        request, principal, db, first, to, "shelter", headings="words"
+    )
 
 
 @router.get("/reports/grants.svg")
@@ -796,6 +810,20 @@ def grants_csv(
     first: report_routes.From,
     to: report_routes.To,
 ) -> Response:
-    """The API's grants report as CSV, for the page's session."""
-    answer: Response = report_routes.grants(_asking_for_csv(request), principal, db, first, to)
+    """The API's grants report as CSV for a spreadsheet (BOM, headings in words)."""
+    answer: Response = report_routes.grants(
+        _asking_for_csv(request), principal, db, first, to, bom=True, headings="words"
+    )
     return answer
+
+
+@router.get("/reports/grants.xlsx")
+def grants_xlsx(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's grants report as a spreadsheet, headings in words, for the page's session."""
+    return report_routes.grants_xlsx(request, principal, db, first, to, headings="words")

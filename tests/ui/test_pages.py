@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
+import openpyxl
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -14,7 +18,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from service import i18n, report_formats
 from service.app import create_app
+from service.routes.reports import ALLOCATION_COLUMNS, GRANT_COLUMNS
 from shelters import identity, lifecycle, registry
 from shelters.cases import create_case, set_separations
 from shelters.identity import Principal, Role
@@ -326,12 +332,21 @@ def test_a_funder_gets_the_report_charts_and_csv_with_the_page_session(
         assert svg.status_code == 200
         assert svg.headers["content-type"] == "image/svg+xml"
         assert b"<svg" in svg.content
-    allocation = browser.get(f"/ui/reports/allocation.csv{period}")
-    assert allocation.headers["content-type"].startswith("text/csv")
-    assert allocation.text.startswith("key,label,bed_nights_available")
-    grants = browser.get(f"/ui/reports/grants.csv{period}")
-    assert grants.headers["content-type"].startswith("text/csv")
-    assert grants.text.startswith("grant_id,")
+    # For people: a BOM so a spreadsheet reads UTF-8, headings in words in their language.
+    for report, columns in (("allocation", ALLOCATION_COLUMNS), ("grants", GRANT_COLUMNS)):
+        assert f'href="/ui/reports/{report}.xlsx?' in page
+        table = browser.get(f"/ui/reports/{report}.csv{period}", headers={"Accept-Language": "ru"})
+        assert table.headers["content-type"].startswith("text/csv")
+        assert table.content.startswith(codecs.BOM_UTF8)
+        words = report_formats.column_headings(columns, i18n.translations("ru").gettext)
+        first = next(csv.reader(io.StringIO(table.content.decode("utf-8-sig"))))
+        assert first == words
+        assert first != list(columns)
+        book = browser.get(f"/ui/reports/{report}.xlsx{period}")
+        assert book.headers["content-type"] == report_formats.XLSX_MEDIA_TYPE
+        sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+        assert sheet is not None
+        assert [c.value for c in sheet[1]] == report_formats.column_headings(columns)
 
 
 def test_a_coordinator_gets_no_report_data_through_the_pages(
