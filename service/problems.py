@@ -200,6 +200,7 @@ VALIDATION_WORDS: dict[str, str] = {
     "string_type": N_("Input should be a valid string"),
     "string_too_short": N_("The shortest allowed length is {min_length}"),
     "string_too_long": N_("The longest allowed length is {max_length}"),
+    "string_pattern_mismatch": N_("The value is not in an allowed form"),
     "too_short": N_("The fewest allowed items: {min_length}"),
     "too_long": N_("The most allowed items: {max_length}"),
     "int_type": N_("Input should be a whole number"),
