@@ -67,21 +67,44 @@ class Network:
     proposal_id: int
 
 
+SHELTER_NAMES = {
+    "Steppe House": {"kk": "Дала үйі", "ru": "Степной дом"},
+    "River House": {"kk": "Өзен үйі", "ru": "Речной дом"},
+}
+"""The seeded shelters' own names in Kazakh and Russian (English pages show ``name``)."""
+
+
 def seed(url: str) -> dict[str, Any]:
     """Two shelters of one NGO, a coordinator of the first, a caseworker, a funder, a proposal."""
     engine = make_engine(url)
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        session.add(Region(code="ui-north", name="North Region", lat=53.0, lon=70.0))
+        session.add(
+            Region(
+                code="ui-north",
+                name="North Region",
+                names={"kk": "Солтүстік өңір", "ru": "Северный регион"},
+                lat=53.0,
+                lon=70.0,
+            )
+        )
         ngo = Organization(name="Shelter NGO", kind="ngo")
         agency = Organization(name="Case agency", kind="state")
         funder = Organization(name="Fund", kind="funder")
         session.add_all([ngo, agency, funder])
         session.flush()
         first = Shelter(
-            organization_id=ngo.id, name="Steppe House", region_code="ui-north", locality="Town A"
+            organization_id=ngo.id,
+            name="Steppe House",
+            names=dict(SHELTER_NAMES["Steppe House"]),
+            region_code="ui-north",
+            locality="Town A",
         )
         second = Shelter(
-            organization_id=ngo.id, name="River House", region_code="ui-north", locality="Town B"
+            organization_id=ngo.id,
+            name="River House",
+            names=dict(SHELTER_NAMES["River House"]),
+            region_code="ui-north",
+            locality="Town B",
         )
         session.add_all([first, second])
         session.flush()

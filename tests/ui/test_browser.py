@@ -124,7 +124,9 @@ def test_pages_carry_the_strict_content_security_policy(network: Network) -> Non
     assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
-def test_funder_sees_the_report_charts_and_downloads_csv(phone: Any, network: Network) -> None:
+def test_funder_sees_the_report_charts_and_downloads_csv_and_xlsx(
+    phone: Any, network: Network
+) -> None:
     page = log_in(phone, network, "ui-funder")
     page.wait_for_url(f"{network.base}/ui/reports")
     charts = page.locator("img.chart")
@@ -135,5 +137,10 @@ def test_funder_sees_the_report_charts_and_downloads_csv(phone: Any, network: Ne
     link = page.get_by_role("link", name="Download grants (CSV)")
     response = page.request.get(network.base + link.get_attribute("href"))
     assert response.status == 200
-    assert response.text().startswith("grant_id,")
+    # For a spreadsheet: a BOM, then the headings in words (English here).
+    assert response.body().startswith(b"\xef\xbb\xbfGrant number,")
+    book = page.get_by_role("link", name="Download grants (Excel)")
+    spreadsheet = page.request.get(network.base + book.get_attribute("href"))
+    assert spreadsheet.status == 200
+    assert spreadsheet.body().startswith(b"PK")  # an .xlsx is a zip archive
     shot(page, "reports")

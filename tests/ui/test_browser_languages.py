@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.ui.conftest import PASSWORD, Network, shot
+from tests.ui.conftest import PASSWORD, SHELTER_NAMES, Network, shot
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 README_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -104,8 +104,10 @@ def test_caseworker_in_russian_creates_a_case_finds_a_bed_and_gets_a_match(
     case.get_by_role("button", name="Найти место").click()
     eligible = page.locator("article.eligible")
     assert eligible.count() == 1
-    assert network.coordinated_shelter in eligible.inner_text()
-    refused = page.locator("article.ineligible", has_text=network.other_shelter)
+    assert SHELTER_NAMES[network.coordinated_shelter]["ru"] in eligible.inner_text()
+    refused = page.locator(
+        "article.ineligible", has_text=SHELTER_NAMES[network.other_shelter]["ru"]
+    )
     assert (
         "Ни одно отделение там не принимает: член группы A (женский, 15, "
         "несопровождаемый несовершеннолетний)." in refused.inner_text()
@@ -115,7 +117,10 @@ def test_caseworker_in_russian_creates_a_case_finds_a_bed_and_gets_a_match(
     assert page.get_by_role("status").inner_text().startswith("Заявка создана")
     page.locator("article.case").last.get_by_role("button", name="Подобрать сейчас").click()
     held = page.get_by_role("status").inner_text()
-    assert f"Места зарезервированы в приюте «{network.coordinated_shelter}»" in held
+    assert (
+        f"Места зарезервированы в приюте «{SHELTER_NAMES[network.coordinated_shelter]['ru']}»"
+        in held
+    )
     assert "UTC" not in held
     assert "Член группы A (женский, 15, несопровождаемый несовершеннолетний) → Girls" in (
         page.inner_text("main")
