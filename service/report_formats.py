@@ -88,7 +88,7 @@ def disclosure_line(disclosure: Disclosure, _: Translate = _english) -> str:
     said = _("disclosure: {method}, period {period}.").format(
         method=disclosure.method, period=disclosure.period
     )
-    return f"{said} {disclosure.statement}"
+    return f"{said} {disclosure.statement_in(_)}"
 
 
 def _headings(_: Translate) -> dict[str, str]:

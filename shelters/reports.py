@@ -39,7 +39,7 @@ k-1 placements is suppressed too. Bed-nights, rates and money are not counts of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -71,7 +71,7 @@ from sqlalchemy.sql.selectable import Subquery
 
 from shelters import disclosure
 from shelters.disclosure import Protection, ProtectionCache, System
-from shelters.errors import InvalidInput, UnpublishedPeriod
+from shelters.errors import N_, InvalidInput, UnpublishedPeriod
 from shelters.funding import Grant
 from shelters.identity import Principal, Role
 from shelters.models import (
@@ -369,7 +369,27 @@ class Disclosure:
     period: str
     year: int | None = None
     tables: tuple[str, ...] = ()
-    statement: str = ""
+    words: str = ""
+    """The statement as an English template (a gettext msgid), its fields from ``params``."""
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def statement(self) -> str:
+        """The statement in English."""
+        return self.statement_in(lambda message: message)
+
+    def statement_in(self, translate: Callable[[str], str]) -> str:
+        """The statement in the words ``translate`` gives (a catalogue's ``gettext``)."""
+        if not self.words:
+            return ""
+        params = dict(self.params)
+        if params.get("kind") in REPORT_KIND_WORDS:
+            params["kind"] = translate(REPORT_KIND_WORDS[params["kind"]])
+        return translate(self.words).format(**params)
+
+
+REPORT_KIND_WORDS = {"allocation": N_("allocation"), "unmet-demand": N_("unmet-demand")}
+"""The reports a linked-tables statement names, as people read them (the codes stay)."""
 
 
 def _linked(kind: str, when: Period, k: int, tables: tuple[str, ...]) -> Disclosure:
@@ -380,11 +400,18 @@ def _linked(kind: str, when: Period, k: int, tables: tuple[str, ...]) -> Disclos
         period=when.label,
         year=year,
         tables=tables,
-        statement=(
-            f"Counts of people from 1 to {k - 1} are suppressed; complementary cells are chosen "
-            f"over every {kind} table of {year} a funder can ask for ({', '.join(tables)}; by "
-            "month, quarter and year) so that no suppressed count can be recomputed or "
-            f"narrowed to fewer than {k} values from any combination of them."
+        words=N_(
+            "Counts of people from 1 to {below} are suppressed; complementary cells are chosen "
+            "over every {kind} table of {year} a funder can ask for ({tables}; by month, "
+            "quarter and year) so that no suppressed count can be recomputed or narrowed to "
+            "fewer than {k} values from any combination of them."
+        ),
+        params=(
+            ("below", str(k - 1)),
+            ("kind", kind),
+            ("year", str(year)),
+            ("tables", ", ".join(tables)),
+            ("k", str(k)),
         ),
     )
 
@@ -394,10 +421,11 @@ def _single(when: Period, k: int) -> Disclosure:
         method="single-table",
         k=k,
         period=when.label,
-        statement=(
-            f"Counts of people from 1 to {k - 1} are suppressed, with complementary cells "
+        words=N_(
+            "Counts of people from 1 to {below} are suppressed, with complementary cells "
             "within this table only: not a publication period, not fit to be passed on."
         ),
+        params=(("below", str(k - 1)),),
     )
 
 
@@ -1202,7 +1230,7 @@ def _no_counts(when: Period) -> Disclosure:
         method="none",
         k=None,
         period=when.label,
-        statement=(
+        words=N_(
             "Bed-nights and money are not counts of people: nothing in this report is suppressed."
         ),
     )

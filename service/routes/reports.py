@@ -271,8 +271,11 @@ def _cache(request: Request) -> ProtectionCache | None:
     return cache
 
 
-def _disclosure(report: Any) -> DisclosureOut:
-    return DisclosureOut.model_validate(asdict(report.disclosure))
+def _disclosure(request: Request, report: Any) -> DisclosureOut:
+    """The report's disclosure, its statement in the caller's language."""
+    d = report.disclosure
+    fields = {k: v for k, v in asdict(d).items() if k not in ("words", "params")}
+    return DisclosureOut.model_validate(fields | {"statement": d.statement_in(_words(request))})
 
 
 def _allocation(
@@ -292,7 +295,7 @@ def _allocation(
     )
 
 
-def _allocation_out(report: reports.AllocationReport) -> AllocationOut:
+def _allocation_out(request: Request, report: reports.AllocationReport) -> AllocationOut:
     totals = asdict(report.totals)
     del totals["key"], totals["label"]
     return AllocationOut.model_validate(
@@ -303,7 +306,7 @@ def _allocation_out(report: reports.AllocationReport) -> AllocationOut:
             "k": report.k,
             "rows": [AllocationRowOut(**asdict(row)) for row in report.rows],
             "totals": AllocationCells(**totals),
-            "disclosure": _disclosure(report),
+            "disclosure": _disclosure(request, report),
         }
     )
 
@@ -338,7 +341,7 @@ def allocation(
             bom=bom,
             headings=headings,
         )
-    body = _allocation_out(report)
+    body = _allocation_out(request, report)
     return _answer(report="allocation", fmt="json", json_body=body)
 
 
@@ -416,7 +419,7 @@ def grants(
             headings=headings,
         )
     body = GrantsOut.model_validate(
-        {"from": first, "to": to, "rows": rows, "disclosure": _disclosure(report)}
+        {"from": first, "to": to, "rows": rows, "disclosure": _disclosure(request, report)}
     )
     return _answer(report="grants", fmt="json", json_body=body)
 
@@ -491,7 +494,7 @@ def unmet_demand(
             headings=headings,
         )
     body = UnmetDemandOut.model_validate(
-        {"from": first, "to": to, "k": k, "rows": rows, "disclosure": _disclosure(report)}
+        {"from": first, "to": to, "k": k, "rows": rows, "disclosure": _disclosure(request, report)}
     )
     return _answer(report="unmet-demand", fmt="json", json_body=body)
 

@@ -13,6 +13,7 @@ from matplotlib import font_manager
 from matplotlib.ft2font import FT2Font
 
 import service.report_formats as report_formats
+import shelters.reports as shelters_reports
 from service.report_formats import CHART_FONTS, allocation_svg, column_headings, grants_svg
 from service.routes.reports import ALLOCATION_COLUMNS, GRANT_COLUMNS, UNMET_COLUMNS
 from shelters.reports import (
@@ -41,7 +42,11 @@ KAZAKH = {
     "people": "адам " + KAZAKH_LETTERS,
 }
 PERIOD = Period(date(2026, 3, 1), date(2026, 3, 10), datetime(2026, 4, 1, tzinfo=UTC))
-MESSAGES = {m for _, m, _, _ in extract_from_file("python", report_formats.__file__)}
+MESSAGES = {
+    m
+    for source in (report_formats.__file__, shelters_reports.__file__)
+    for _, m, _, _ in extract_from_file("python", source, keywords={"_": None, "N_": None})
+}
 
 
 def kazakh(message: str) -> str:
@@ -55,7 +60,9 @@ def _disclosure() -> Disclosure:
         period="2026-03-01..2026-03-10",
         year=None,
         tables=(),
-        statement="A test statement.",
+        words=(
+            "Bed-nights and money are not counts of people: nothing in this report is suppressed."
+        ),
     )
 
 

@@ -171,6 +171,24 @@ def test_charts_are_svg_and_draw_suppressed_cells_as_suppressed(
         assert b"suppressed" in response.content
 
 
+def test_the_disclosure_statement_is_said_in_the_callers_language(
+    client: TestClient, world: World, crafted: History
+) -> None:
+    headers = world.headers(Role.ADMIN)
+    path = "/api/v1/reports/unmet-demand"
+    english = client.get(path, params=PERIOD, headers=headers | {"Accept-Language": "en"}).json()
+    russian = client.get(path, params=PERIOD, headers=headers | {"Accept-Language": "ru"}).json()
+    assert english["disclosure"]["statement"].startswith("Counts of people from 1 to 10 are")
+    assert russian["disclosure"]["statement"].startswith("Число людей от 1 до 10 скрыто")
+    assert {k: v for k, v in russian["disclosure"].items() if k != "statement"} == {
+        k: v for k, v in english["disclosure"].items() if k != "statement"
+    }
+    table = client.get(
+        path, params=PERIOD, headers=headers | {"Accept": "text/csv", "Accept-Language": "kk"}
+    ).text
+    assert "1-ден 10-ге дейінгі адамдар саны жасырылған" in table.splitlines()[-1]
+
+
 @pytest.mark.parametrize("path", CHARTS)
 def test_a_chart_speaks_the_callers_language_and_says_so(
     client: TestClient, world: World, crafted: History, path: str
