@@ -160,7 +160,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     **{
         ("GET", f"{UI}/reports/{name}.{ext}"): Audited(f"read_{name}", "report")
         for name in ("allocation", "grants")
-        for ext in ("svg", "csv")
+        for ext in ("svg", "csv", "xlsx")
     },
 }
 
