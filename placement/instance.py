@@ -504,16 +504,18 @@ class _CellSweep:
         self._orders: dict[tuple[float, float], list[tuple[int, list[int]]]] = {}
 
     def prepare(self, origins: Iterable[Location | None]) -> None:
-        """Compute the orders of many origins at once (what :meth:`order` would, in arrays).
+        """Compute the orders of many origins at once, in arrays (:meth:`order` reads them).
 
         The floors are lower bounds whichever way the last bits of the trigonometry round
         (their margin), and a walk by them finds the same pairs in any order of equal floors,
         so vectorised floors change nothing that comes out.
         """
-        if self.per_metre == 0 or not self.cells:
+        if self.per_metre == 0:
             return
         todo = sorted({(o.lat, o.lon) for o in origins if o is not None} - self._orders.keys())
-        if not todo:
+        head: list[tuple[int, list[int]]] = [(0, self.nowhere)] if self.nowhere else []
+        if not todo or not self.cells:
+            self._orders.update((key, list(head)) for key in todo)
             return
         import numpy as np
 
@@ -521,7 +523,6 @@ class _CellSweep:
         lat_lo, lat_hi, lon_lo, lon_hi = (cells[:, i] for i in range(4))
         cos2 = np.maximum(0.0, np.minimum(np.cos(lat_lo), np.cos(lat_hi)))
         members = [c[4] for c in self.cells]
-        head: list[tuple[int, list[int]]] = [(0, self.nowhere)] if self.nowhere else []
         for start in range(0, len(todo), 4096):
             chunk = np.array(todo[start : start + 4096], dtype=np.float64)
             lat1 = np.radians(chunk[:, :1])
@@ -548,26 +549,6 @@ class _CellSweep:
         if origin is None or self.per_metre == 0:
             return [(0, self.every)]
         key = (origin.lat, origin.lon)
-        hit = self._orders.get(key)
-        if hit is not None:
-            return hit
-        lat1 = math.radians(origin.lat)
-        cos1 = math.cos(lat1)
-        out: list[tuple[int, list[int]]] = [(0, self.nowhere)] if self.nowhere else []
-        for lat_lo, lat_hi, lon_lo, lon_hi, members in self.cells:
-            dlat = max(0.0, lat_lo - lat1, lat1 - lat_hi)
-            if lon_lo <= origin.lon <= lon_hi:
-                s2 = 0.0
-            else:
-                east = math.radians((lon_lo - origin.lon) % 360.0)
-                west = math.radians((origin.lon - lon_hi) % 360.0)
-                s2 = min(math.sin(east / 2) ** 2, math.sin(west / 2) ** 2)
-            cos2 = min(math.cos(lat_lo), math.cos(lat_hi))
-            h = math.sin(dlat / 2) ** 2 + cos1 * max(0.0, cos2) * s2
-            metres = 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
-            # Margin for floating-point rounding and the rounding to whole metres.
-            floor = self.per_metre * max(0, math.floor(metres * (1 - 1e-9)) - 1)
-            out.append((floor, members))
-        out.sort(key=lambda c: c[0])
-        self._orders[key] = out
-        return out
+        if key not in self._orders:
+            self.prepare((origin,))
+        return self._orders[key]
