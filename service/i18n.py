@@ -23,6 +23,7 @@ from babel.dates import format_time as _format_time
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from shelters.errors import N_, DomainError
 
@@ -189,3 +190,10 @@ def format_number(value: float | int, locale: str) -> str:
 def language_names() -> Mapping[str, str]:
     """Each supported language named in its own words, as a language menu shows them."""
     return {code: Locale.parse(code).get_display_name(code) or code for code in LOCALES}
+
+
+def say_language(response: Response, locale: str) -> Response:
+    """Mark ``response`` as worded in ``locale``, words that follow the caller's header."""
+    response.headers["Content-Language"] = locale
+    response.headers.add_vary_header("Accept-Language")
+    return response

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.routing import compile_path
 
 from service import audit, i18n
@@ -98,14 +99,12 @@ def problem_response(
         "status": status,
         "detail": detail,
     }
-    headers = dict(headers or {})
     if locale is not None:
         body["title"] = i18n.gettext(locale, body["title"])
-        headers["Content-Language"] = locale
     body.update(extensions)
     response = JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
     if locale is not None:
-        response.headers.add_vary_header("Accept-Language")
+        i18n.say_language(response, locale)
     return response
 
 
@@ -342,14 +341,11 @@ def internal_error_body(request_id: str, locale: str = "en") -> bytes:
 
 
 def edge_locale(scope: Mapping[str, Any]) -> str:
-    """The language of an answer given before the caller is known (413, 500 at the edge).
+    """The language of an answer given at the edge (413, 500): :func:`i18n.request_locale`.
 
-    ``Accept-Language``, else the deployment's default: who the caller is has not been read.
+    Before authentication ran there is no caller yet: ``Accept-Language``, else the default.
     """
-    header = dict(scope.get("headers") or []).get(b"accept-language", b"").decode("latin-1")
-    app = scope.get("app")
-    settings = getattr(getattr(app, "state", None), "settings", None)
-    return i18n.choose(None, header or None, getattr(settings, "default_locale", "en"))
+    return i18n.request_locale(HTTPConnection(dict(scope)))
 
 
 def install(app: FastAPI) -> None:

@@ -67,8 +67,7 @@ def list_services(
 ) -> list[ServiceOut]:
     """The fixed catalogue of shelter services, labelled in the caller's language."""
     locale = i18n.request_locale(request)
-    response.headers["Content-Language"] = locale
-    response.headers.add_vary_header("Accept-Language")
+    i18n.say_language(response, locale)
     return [
         ServiceOut(code=code, label=i18n.gettext(locale, label)) for code, label in SERVICES.items()
     ]

@@ -196,9 +196,7 @@ def _words(request: Request) -> report_formats.Translate:
 
 def _in_language(request: Request, response: Response) -> Response:
     """Say which language a chart's or a table's words are in, and that they follow the caller."""
-    response.headers["Content-Language"] = i18n.request_locale(request)
-    response.headers.add_vary_header("Accept-Language")
-    return response
+    return i18n.say_language(response, i18n.request_locale(request))
 
 
 def _table_answer(

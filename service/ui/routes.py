@@ -102,9 +102,7 @@ def _settings(request: Request) -> Settings:
 
 def named(obj: Any, locale: str) -> str:
     """A region's or shelter's name in ``locale`` (its ``names``), else its ``name``."""
-    if obj is None:
-        return ""
-    return localized_name(getattr(obj, "names", None) or {}, getattr(obj, "name", None), locale)
+    return "" if obj is None else localized_name(obj, None, locale)
 
 
 def render(
@@ -137,8 +135,7 @@ def render(
         "named": lambda obj: named(obj, locale),
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
-    response.headers["Content-Language"] = locale
-    response.headers.add_vary_header("Accept-Language")
+    i18n.say_language(response, locale)
     write_session(request, response, session)
     return response
 
