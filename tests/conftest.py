@@ -67,9 +67,24 @@ def migrate(url: str) -> None:
     engine.dispose()
 
 
+# A test reaches the engine under test only through one of these fixtures (directly or through
+# another fixture, such as ``db``, ``client`` or ``world``); a test that uses none of them runs
+# the same code whatever REFUGE_TEST_DATABASE_URL says (the solver, pure functions, CLI commands
+# on their own SQLite files).
+ENGINE_FIXTURES = frozenset({"server_url", "database_url", "fresh_database"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip PostgreSQL-only tests on a SQLite run, saying how to run them."""
+    """On SQLite, skip PostgreSQL-only tests, saying how to run them; on PostgreSQL, run only the
+    tests that reach the database (the others ran, unchanged, in the SQLite run)."""
     if _server_url() is not None:
+        if os.environ.get("REFUGE_TEST_ALL_ON_POSTGRES") == "1":
+            return
+        engine_free = [item for item in items if not ENGINE_FIXTURES & set(item.fixturenames)]
+        if engine_free:
+            config.hook.pytest_deselected(items=engine_free)
+            kept = set(map(id, engine_free))
+            items[:] = [item for item in items if id(item) not in kept]
         return
     skip = pytest.mark.skip(
         reason="PostgreSQL only: set REFUGE_TEST_DATABASE_URL=postgresql://user@host/db "
