@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from service import jobs, openapi_links, problems
+from service import jobs, metrics, openapi_links, problems
 from service.db import Sessions, make_engine
 from service.middleware import (
     WORKER_THREADS,
@@ -105,6 +105,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
     app.state.principals = None  # started with the app when it owns a PostgreSQL engine
     engine = bind if bind is not None else make_engine(settings.database_url)
     if owns_engine:
+        metrics.watch_pool(engine)
         app.state.sessions = Sessions(engine)
     else:
         app.state.sessions = Sessions(engine, join_transaction_mode="create_savepoint")

@@ -8,11 +8,14 @@ and a command that needs none of them start without loading them (tests/service/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -81,9 +84,28 @@ def serve(
         # Each worker reads its settings from the environment; how many there are sets the
         # default of REFUGE_MAX_IN_FLIGHT.
         os.environ["REFUGE_WORKER_PROCESSES"] = str(workers)
-        _run_uvicorn(sock, workers=workers)
+        with _metrics_directory(workers):
+            _run_uvicorn(sock, workers=workers)
     finally:
         sock.close()
+
+
+@contextlib.contextmanager
+def _metrics_directory(workers: int) -> Iterator[None]:
+    """Several worker processes count /metrics into files of one directory, summed per scrape.
+
+    A deployer's ``PROMETHEUS_MULTIPROC_DIR`` is used as it is; otherwise a fresh directory
+    lives as long as this server.
+    """
+    if workers == 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="refuge-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 def _listen(host: str, port: int) -> socket.socket:

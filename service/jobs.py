@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from typing import Any
 from sqlalchemy.exc import OperationalError
 
 from placement import solve
+from service import metrics
 from service.db import Sessions
 from service.settings import Settings
 from shelters import audit, lifecycle, runs
@@ -239,6 +241,7 @@ def execute_claimed(sessions: Sessions, settings: Settings, claim: Claim) -> Non
         _execute(sessions, settings, claim)
     except Exception as exc:
         log.exception("matching run %s failed", claim.run_id)
+        metrics.observe_run("failed")
         reason = "database unavailable" if isinstance(exc, OperationalError) else "internal error"
         try:
             with sessions.write() as session, session.begin():
@@ -258,7 +261,9 @@ def _execute(sessions: Sessions, settings: Settings, claim: Claim) -> None:
             problem = build_problem(
                 session, requests, majority_age=settings.majority_age, weights=weights
             )
+        solving = time.perf_counter()
         solution = solve(problem, time_limit_s=params.time_limit_s, seed=params.seed)
+        solve_s = time.perf_counter() - solving
         try:
             with sessions.write() as session, session.begin():
                 if not params.dry_run:
@@ -284,9 +289,11 @@ def _execute(sessions: Sessions, settings: Settings, claim: Claim) -> None:
                         actor_role="admin",
                     ),
                 )
+            metrics.observe_run(solution.status, solve_s)
             return
         except (CapacityExceeded, Conflict) as exc:
             log.info("matching run %s attempt %s no longer fits: %s", run_id, attempt, exc.detail)
+    metrics.observe_run("failed")
     with sessions.write() as session, session.begin():
         runs.fail(
             session,

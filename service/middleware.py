@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import i18n
+from service import i18n, metrics
 from service.problems import PROBLEM_JSON, RETRY_HEADER, edge_locale, internal_error_body
 from shelters.errors import N_
 
@@ -255,9 +255,13 @@ class EdgeMiddleware:
 
     @staticmethod
     def _log(scope: Scope, request_id: str, status: int, started: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "<unmatched>"
+        metrics.observe_request(
+            scope.get("method", ""), template, status, time.perf_counter() - started
+        )
         if not access_log.isEnabledFor(logging.INFO):
             return
-        route = scope.get("route")
         principal: Any = scope.get("state", {}).get("principal")
         access_log.info(
             json.dumps(
@@ -266,7 +270,7 @@ class EdgeMiddleware:
                     "actor_id": getattr(principal, "user_id", None),
                     "role": getattr(getattr(principal, "role", None), "value", None),
                     "method": scope.get("method"),
-                    "route": getattr(route, "path", None) or "<unmatched>",
+                    "route": template,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     suppression_k: int = Field(default=11, ge=3)
     retention_days: int = Field(default=365, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token a scraper sends to GET /metrics; unset, /metrics is off (404)",
+    )
     max_in_flight: int | None = Field(
         default=None,
         ge=1,

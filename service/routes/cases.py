@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
+from service import metrics
 from service.audit import set_resource_id
 from service.auth import allow
 from service.deps import UnitOfWorkRoute, WriteDb
@@ -307,6 +309,7 @@ def match_request(
 ) -> MatchOut:
     """Solve for this request against current free beds; hold the beds found, or say why not."""
     settings = _settings(request)
+    started = time.perf_counter()
     result = matching.match_request(
         db,
         principal,
@@ -314,6 +317,9 @@ def match_request(
         snapshot=request.app.state.sessions.read,
         majority_age=settings.majority_age,
         hold_ttl=timedelta(hours=settings.hold_ttl_hours),
+    )
+    metrics.observe_match(
+        placed=result.placement is not None, seconds=time.perf_counter() - started
     )
     if result.placement is None:
         return MatchOut(

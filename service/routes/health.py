@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import text
 
+from service import metrics
 from service.auth import PUBLIC
 from service.deps import UnitOfWorkRoute
 from service.problems import problem_responses
@@ -51,3 +52,19 @@ def root(request: Request) -> Response:
     if _wants_json(request.headers.get("accept", "")):
         return JSONResponse(INDEX)
     return RedirectResponse("/ui", status_code=303)
+
+
+@router.get("/metrics", dependencies=[PUBLIC], include_in_schema=False)
+def metrics_text(request: Request) -> Response:
+    """Prometheus text exposition, for a scraper holding ``REFUGE_METRICS_TOKEN``.
+
+    Off (404) without a token set; 401 for a scrape without it or with another. Not a user's
+    route: the token is the deployment's, no role goes with it.
+    """
+    token = request.app.state.settings.metrics_token
+    if token is None:
+        return Response(status_code=404)
+    if not metrics.authorised(request.headers.get("authorization"), token.get_secret_value()):
+        return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    body, media_type = metrics.exposition(request.app.state.sessions.read)
+    return Response(body, media_type=media_type)

@@ -77,6 +77,7 @@ def test_only_the_root_health_login_and_the_stylesheet_are_public(app: FastAPI) 
     assert public == [
         "GET /",  # a redirect to the pages, or an index of the entry points
         "GET /healthz",
+        "GET /metrics",  # no user's role: the scraper's token (tests/service/test_metrics.py)
         "GET /readyz",
         "GET /ui/login",
         "GET /ui/static/{name}",
