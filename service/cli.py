@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service import cli_access, cli_audit, cli_placement, cli_reports
+from service import cli_access, cli_audit, cli_backup, cli_placement, cli_reports
 from service.cli_support import fail, migrate_database, require_database, transaction
 
 if TYPE_CHECKING:
@@ -266,6 +266,7 @@ cli_placement.register(app)
 cli_reports.register(app)
 cli_audit.register(app)
 cli_access.register(app)
+cli_backup.register(app)
 
 
 def main() -> None:
