@@ -183,6 +183,42 @@ def _configure_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
 
 
+@app.command("settings")
+def settings_command(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per setting.")] = False,
+) -> None:
+    """List every REFUGE_* setting in effect here, where it came from, and what it means.
+
+    Secrets (the signing key, the metrics token) show as ******** when set; a database URL
+    never shows its password. Exit 1 when a setting in the environment is invalid.
+    """
+    from dataclasses import asdict
+
+    from pydantic import ValidationError
+
+    from service.settings import Settings, describe
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"REFUGE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid settings: {problems}") from None
+    rows = describe(settings, os.environ)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(asdict(row), ensure_ascii=False))
+        return
+    width = max(len(row.env) for row in rows)
+    for row in rows:
+        marker = "*" if row.source == "environment" else " "
+        typer.echo(f"{row.env:<{width}} {marker} {row.value or '(unset)'}")
+        if row.description:
+            typer.echo(f"{'':<{width}}     {row.description}")
+    typer.echo("(* set in the environment; the others are defaults)")
+
+
 @app.command("create-user")
 def create_user(
     username: str,

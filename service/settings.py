@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -27,15 +29,30 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REFUGE_", extra="ignore")
 
-    database_url: str = DEFAULT_DATABASE_URL
-    secret_key: SecretStr | None = None
-    token_minutes: int = Field(default=30, ge=1, le=60)
-    majority_age: int = Field(default=18, ge=14, le=21)
-    hold_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 14)
-    expiry_sweep_s: float = Field(default=60.0, ge=0, description="0 turns the sweep off")
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="a SQLite file, or postgresql://user@host/db (driver: psycopg 3)",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="JWT signing secret, at least 32 characters; for a SQLite file, when unset, "
+        "a random key is kept beside it (refuge.db.secret); PostgreSQL requires one",
+    )
+    token_minutes: int = Field(default=30, ge=1, le=60, description="access-token lifetime")
+    majority_age: int = Field(
+        default=18, ge=14, le=21, description="age from which a member is an adult"
+    )
+    hold_ttl_hours: float = Field(
+        default=24.0, gt=0, le=24 * 14, description="how long a proposed placement holds its beds"
+    )
+    expiry_sweep_s: float = Field(
+        default=60.0, ge=0, description="seconds between sweeps releasing expired holds; 0: none"
+    )
     solver_threads: int = Field(default=1, ge=1, le=16, description="batch runs solved at once")
     max_active_runs: int = Field(default=4, ge=1, description="queued + running before 503")
-    max_run_time_limit_s: float = Field(default=120.0, gt=0, le=3600)
+    max_run_time_limit_s: float = Field(
+        default=120.0, gt=0, le=3600, description="the longest time_limit_s a run may ask for"
+    )
     run_worker: bool = Field(
         default=True,
         description="this process executes batch runs; false: it only queues them for the "
@@ -60,9 +77,15 @@ class Settings(BaseSettings):
     )
     match_rate_per_minute: int = Field(default=120, ge=1, description="single matches per user")
     run_rate_per_minute: int = Field(default=10, ge=1, description="matching runs per user")
-    suppression_k: int = Field(default=11, ge=3)
-    retention_days: int = Field(default=365, ge=1)
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    suppression_k: int = Field(
+        default=11, ge=3, description="counts of people from 1 to k-1 are suppressed in reports"
+    )
+    retention_days: int = Field(
+        default=365, ge=1, description="member data of finished cases is purged after this"
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000, ge=1024, description="larger request bodies get 413"
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="bearer token a scraper sends to GET /metrics; unset, /metrics is off (404)",
@@ -90,15 +113,21 @@ class Settings(BaseSettings):
         description="PostgreSQL: how long a process may reuse a caller's role and shelters "
         "while it hears every change to them (service/principals.py); 0 looks up every caller",
     )
-    login_max_failures: int = Field(default=5, ge=1)
-    login_window_s: int = Field(default=900, ge=1)
-    login_lockout_s: int = Field(default=300, ge=1)
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per username in the window that lock it"
+    )
+    login_window_s: int = Field(default=900, ge=1, description="the window of failed logins")
+    login_lockout_s: int = Field(
+        default=300, ge=1, description="how long a locked username stays locked"
+    )
     totp_required_roles: str = Field(
         default="",
         description="comma-separated roles (e.g. admin,caseworker) that must give a one-time "
         "code at login; a user who set up a second factor gives one whatever the role",
     )
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(
+        default_factory=list, description="JSON list of allowed origins; CORS is off when empty"
+    )
     default_locale: Literal["kk", "ru", "en"] = Field(
         default="en",
         description="the language of callers with no locale of their own and no "
@@ -108,7 +137,7 @@ class Settings(BaseSettings):
         default="Asia/Almaty",
         description="IANA time zone of the times people read in the pages; the API stays UTC",
     )
-    demo: bool = False
+    demo: bool = Field(default=False, description="set by `refuge serve --demo`")
 
     @field_validator("database_url")
     @classmethod
@@ -218,3 +247,51 @@ class Settings(BaseSettings):
         if key_file.stat().st_mode & 0o077:
             raise SecretKeyMissing(f"{key_file} must be readable by its owner only (chmod 600)")
         return key_file.read_text().strip()
+
+
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class Described:
+    """One setting as ``refuge settings`` shows it: never a secret's value."""
+
+    env: str
+    value: str
+    default: str
+    source: Literal["environment", "default"]
+    description: str
+
+
+def _shown(name: str, value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return MASK
+    if value is None:
+        return ""
+    if name == "database_url":
+        from sqlalchemy.engine import make_url
+
+        return make_url(value).render_as_string(hide_password=True)
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe(settings: Settings, environ: Mapping[str, str]) -> list[Described]:
+    """Every ``REFUGE_*`` setting, its value in effect (secrets masked), default and source."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        env = f"REFUGE_{name.upper()}"
+        default = field.get_default(call_default_factory=True)
+        rows.append(
+            Described(
+                env=env,
+                value=_shown(name, getattr(settings, name)),
+                default=_shown(name, default),
+                source="environment" if env in environ else "default",
+                description=field.description or "",
+            )
+        )
+    return rows
