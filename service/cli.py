@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import socket
 import sys
@@ -80,7 +79,6 @@ def serve(
             _load_demo(settings, host, sock.getsockname()[1])
             # The demo's people read Russian first; each worker reads it from the environment.
             os.environ.setdefault("REFUGE_DEFAULT_LOCALE", "ru")
-        _configure_logging()
         # Each worker reads its settings from the environment; how many there are sets the
         # default of REFUGE_MAX_IN_FLIGHT.
         os.environ["REFUGE_WORKER_PROCESSES"] = str(workers)
@@ -154,12 +152,14 @@ def _run_uvicorn(sock: socket.socket, *, workers: int) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from service import logs
+
     config = uvicorn.Config(
         "service.app:create_app_from_env",
         factory=True,
         workers=workers,
         access_log=False,
-        log_config=None,
+        log_config=logs.config(),  # applied by uvicorn in every worker process
     )
     server = uvicorn.Server(config)
     try:
@@ -171,16 +171,6 @@ def _run_uvicorn(sock: socket.socket, *, workers: int) -> None:
         pass
     if workers == 1 and not server.started:
         raise typer.Exit(3)
-
-
-def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access = logging.getLogger("refuge.access")
-    access.setLevel(logging.INFO)
-    access.addHandler(handler)
-    access.propagate = False
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
 
 
 @app.command("settings")

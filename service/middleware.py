@@ -264,18 +264,16 @@ class EdgeMiddleware:
             return
         principal: Any = scope.get("state", {}).get("principal")
         access_log.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "actor_id": getattr(principal, "user_id", None),
-                    "role": getattr(getattr(principal, "role", None), "value", None),
-                    "method": scope.get("method"),
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-                separators=(",", ":"),
-            )
+            "request",
+            extra={
+                "request_id": request_id,
+                "actor_id": getattr(principal, "user_id", None),
+                "role": getattr(getattr(principal, "role", None), "value", None),
+                "method": scope.get("method"),
+                "route": template,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
         )
 
 
