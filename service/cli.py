@@ -173,6 +173,28 @@ def _run_uvicorn(sock: socket.socket, *, workers: int) -> None:
         raise typer.Exit(3)
 
 
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=16, help="Batch runs this process solves at once.")
+    ] = 1,
+) -> None:
+    """Execute queued batch matching runs, beside any number of servers and workers.
+
+    Serves no HTTP. The servers keep queueing runs; set REFUGE_RUN_WORKER=false for them when
+    workers should do all the solving. SIGTERM finishes the runs being solved, then exits.
+    """
+    import logging.config
+
+    from service import logs, worker
+    from service.settings import Settings
+
+    settings = Settings().model_copy(update={"solver_threads": concurrency, "run_worker": True})
+    require_database(settings)
+    logging.config.dictConfig(logs.config())
+    worker.run(settings, stop=worker.stop_on_signals())
+
+
 @app.command("settings")
 def settings_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per setting.")] = False,
