@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from placement import bench
-from service import cli_placement
-from service.cli_placement import register
+from service.cli import placement as cli_placement
+from service.cli.placement import register
 from tests.placement.test_problem import base, mutate
 
 

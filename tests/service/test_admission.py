@@ -153,10 +153,10 @@ def test_serve_tells_its_workers_how_many_they_are(monkeypatch: pytest.MonkeyPat
     from typer.testing import CliRunner
 
     from service import cli
+    from service.cli import server
 
     seen: dict[str, object] = {}
-    monkeypatch.setattr(cli, "_run_uvicorn", lambda sock, **kwargs: seen.update(kwargs))
-    monkeypatch.setattr(cli, "_configure_logging", lambda: None)
+    monkeypatch.setattr(server, "_run_uvicorn", lambda sock, **kwargs: seen.update(kwargs))
     monkeypatch.setenv("REFUGE_SECRET_KEY", "k" * 40)
     monkeypatch.setenv("REFUGE_DATABASE_URL", "postgresql://u@h/db")
     monkeypatch.setenv("REFUGE_WORKER_PROCESSES", "1")  # restored (unset) after the test

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from service import cli_audit
+from service.cli import audit as cli_audit
 from service.db import make_engine
 from shelters import audit, cases, identity, lifecycle
 from shelters.audit import AuditEvent, AuditRecord

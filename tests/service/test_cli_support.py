@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from service.cli_support import Progress, shows_progress
+from service.cli.support import Progress, shows_progress
 
 
 class Terminal(io.StringIO):

@@ -1,6 +1,7 @@
-"""Taking access back from the command line.
+"""Giving access and taking it back from the command line.
 
-``disable-user``, ``enable-user``, ``list-api-keys``, ``revoke-api-key`` and ``reset-totp``.
+``create-user`` and ``create-api-key``; ``disable-user``, ``enable-user``, ``list-api-keys``,
+``revoke-api-key`` and ``reset-totp``.
 Register on the main Typer app with :func:`register`. They use ``REFUGE_DATABASE_URL`` and
 write each change to the audit chain, in the change's own transaction, with the actor role
 ``operator`` (whoever runs the command on the server; no user of the service). Exit codes:
@@ -10,12 +11,15 @@ write each change to the audit chain, in the change's own transaction, with the 
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from service.cli.support import fail, require_database, transaction
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -41,7 +45,6 @@ def _audited(action: str, resource_type: str) -> Iterator[tuple[Session, list[in
 
     A refused change rolls back with its entry: nothing is written.
     """
-    from service.cli_support import transaction
     from service.settings import Settings
     from shelters import audit
     from shelters.audit import AuditRecord
@@ -82,7 +85,6 @@ def enable_user(username: str) -> None:
 
 def list_api_keys(username: str) -> None:
     """List a user's API keys (never their secrets), newest first, one JSON object a line."""
-    from service.cli_support import transaction
     from service.settings import Settings
     from shelters import identity
 
@@ -126,8 +128,67 @@ def reset_totp(username: str) -> None:
     typer.echo(json.dumps({"id": user_id, "second_factor_removed": had}))
 
 
+def create_user(
+    username: str,
+    role: Annotated[
+        str, typer.Option(metavar="ROLE", help="admin, coordinator, caseworker or funder.")
+    ],
+    organization_id: Annotated[int | None, typer.Option(help="The user's organisation.")] = None,
+    shelter_id: Annotated[
+        list[int] | None, typer.Option(help="A shelter a coordinator runs (repeatable).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user; the password is read from standard input, never from the command line."""
+    from service.settings import Settings
+    from shelters import identity
+    from shelters.errors import DomainError
+    from shelters.identity import Role
+
+    if role not in {r.value for r in Role}:
+        raise fail(f"--role must be one of {', '.join(r.value for r in Role)}", 2)
+    if not password_stdin:
+        raise fail("pass --password-stdin and the password on standard input", 2)
+    settings = Settings()
+    require_database(settings)
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        with transaction(settings) as session:
+            user = identity.create_user(
+                session,
+                username=username,
+                password=password,
+                role=Role(role),
+                organization_id=organization_id,
+                shelter_ids=shelter_id or [],
+            )
+            typer.echo(json.dumps({"id": user.id, "username": user.username, "role": user.role}))
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+
+
+def create_api_key(username: str) -> None:
+    """Create an API key for a user and print it once."""
+    from sqlalchemy import select
+
+    from service.settings import Settings
+    from shelters import identity
+    from shelters.models import User
+
+    with transaction(Settings()) as session:
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            raise fail(f"no user named {username!r}")
+        token = identity.create_api_key(session, identity.get_user(session, user_id))
+    typer.echo(token)
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to ``app``."""
+    app.command("create-user")(create_user)
+    app.command("create-api-key")(create_api_key)
     app.command("disable-user")(disable_user)
     app.command("enable-user")(enable_user)
     app.command("list-api-keys")(list_api_keys)

@@ -1,10 +1,4 @@
-"""The ``refuge`` command line.
-
-Each group of commands lives in a module of its own (``service/cli_*.py``) with a ``register``
-function, added at the end of this module. Every one of them imports what its commands need
-(the database layer, the solver, the web app) inside the commands, so that ``refuge --help``
-and a command that needs none of them start without loading them (tests/service/test_cli.py).
-"""
+"""Running Refuge: ``migrate``, ``serve``, ``worker``, ``settings`` and ``openapi``."""
 
 from __future__ import annotations
 
@@ -12,7 +6,6 @@ import contextlib
 import json
 import os
 import socket
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,28 +13,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service import cli_access, cli_audit, cli_backup, cli_placement, cli_reports
-from service.cli_support import fail, migrate_database, require_database, transaction
+from service.cli.support import fail, migrate_database, require_database, transaction
 
 if TYPE_CHECKING:
     from service.settings import Settings
 
-__all__ = ["app", "main", "migrate_database"]
-
-# The plain help formatter: the rich one of typer 0.29 labels flags `<bool>`, as if they
-# took a value, and cuts a long default off with an ellipsis.
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    help="Refuge: shelter beds and placement.",
-)
-
 _fail = fail  # the name the commands below have always used
 
 
-@app.command()
 def migrate() -> None:
     """Create or upgrade the database schema (REFUGE_DATABASE_URL)."""
     from service.settings import Settings
@@ -50,7 +29,6 @@ def migrate() -> None:
     typer.echo("database is at the newest revision")
 
 
-@app.command()
 def serve(
     demo_data: Annotated[
         bool,
@@ -173,7 +151,6 @@ def _run_uvicorn(sock: socket.socket, *, workers: int) -> None:
         raise typer.Exit(3)
 
 
-@app.command("worker")
 def worker_command(
     concurrency: Annotated[
         int, typer.Option(min=1, max=16, help="Batch runs this process solves at once.")
@@ -195,7 +172,6 @@ def worker_command(
     worker.run(settings, stop=worker.stop_on_signals())
 
 
-@app.command("settings")
 def settings_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per setting.")] = False,
 ) -> None:
@@ -231,66 +207,6 @@ def settings_command(
     typer.echo("(* set in the environment; the others are defaults)")
 
 
-@app.command("create-user")
-def create_user(
-    username: str,
-    role: Annotated[
-        str, typer.Option(metavar="ROLE", help="admin, coordinator, caseworker or funder.")
-    ],
-    organization_id: Annotated[int | None, typer.Option(help="The user's organisation.")] = None,
-    shelter_id: Annotated[
-        list[int] | None, typer.Option(help="A shelter a coordinator runs (repeatable).")
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
-    ] = False,
-) -> None:
-    """Create a user; the password is read from standard input, never from the command line."""
-    from service.settings import Settings
-    from shelters import identity
-    from shelters.errors import DomainError
-    from shelters.identity import Role
-
-    if role not in {r.value for r in Role}:
-        raise _fail(f"--role must be one of {', '.join(r.value for r in Role)}", 2)
-    if not password_stdin:
-        raise _fail("pass --password-stdin and the password on standard input", 2)
-    settings = Settings()
-    require_database(settings)
-    password = sys.stdin.readline().rstrip("\r\n")
-    try:
-        with transaction(settings) as session:
-            user = identity.create_user(
-                session,
-                username=username,
-                password=password,
-                role=Role(role),
-                organization_id=organization_id,
-                shelter_ids=shelter_id or [],
-            )
-            typer.echo(json.dumps({"id": user.id, "username": user.username, "role": user.role}))
-    except DomainError as exc:
-        raise _fail(exc.detail) from None
-
-
-@app.command("create-api-key")
-def create_api_key(username: str) -> None:
-    """Create an API key for a user and print it once."""
-    from sqlalchemy import select
-
-    from service.settings import Settings
-    from shelters import identity
-    from shelters.models import User
-
-    with transaction(Settings()) as session:
-        user_id = session.scalar(select(User.id).where(User.username == username))
-        if user_id is None:
-            raise _fail(f"no user named {username!r}")
-        token = identity.create_api_key(session, identity.get_user(session, user_id))
-    typer.echo(token)
-
-
-@app.command()
 def openapi(
     output: Annotated[Path, typer.Option(help="Where to write the document.")] = Path(
         "openapi/openapi.json"
@@ -310,13 +226,10 @@ def openapi(
     typer.echo(f"wrote {output}")
 
 
-cli_placement.register(app)
-cli_reports.register(app)
-cli_audit.register(app)
-cli_access.register(app)
-cli_backup.register(app)
-
-
-def main() -> None:
-    """Entry point of the ``refuge`` script."""
-    app()
+def register(app: typer.Typer) -> None:
+    """Add the commands of this module to ``app``."""
+    app.command()(migrate)
+    app.command()(serve)
+    app.command("worker")(worker_command)
+    app.command("settings")(settings_command)
+    app.command()(openapi)

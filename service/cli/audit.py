@@ -16,8 +16,8 @@ import typer
 
 # One transaction on the configured database, refused in one line when it is missing or not
 # migrated (the database layer and the domain are imported when a command runs).
-from service.cli_support import QUIET_HELP, Progress, shows_progress
-from service.cli_support import transaction as _transaction
+from service.cli.support import QUIET_HELP, Progress, shows_progress
+from service.cli.support import transaction as _transaction
 
 
 def verify_command(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from service.cli_support import fail, require_database
+from service.cli.support import fail, require_database
 
 if TYPE_CHECKING:
     from service.backup import Copied

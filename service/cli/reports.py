@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from service.cli_support import QUIET_HELP, Progress, shows_progress
+from service.cli.support import QUIET_HELP, Progress, shows_progress
 
 if TYPE_CHECKING:
     from collections.abc import Callable
