@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from service import jobs, metrics, openapi_links, problems
+from service import jobs, metrics, openapi_links, problems, webhooks
 from service.db import Sessions, make_engine
 from service.middleware import (
     WORKER_THREADS,
@@ -36,6 +36,7 @@ from service.routes import (
     grants,
     health,
     identity,
+    notifications,
     placements,
     registry,
     reports,
@@ -46,6 +47,7 @@ from service.settings import Settings
 from service.ui import UiSettings
 from service.ui import install as install_pages
 from shelters import lifecycle
+from shelters import notifications as notices
 from shelters.disclosure import ProtectionCache
 
 VERSION = "0.1.0"
@@ -70,9 +72,13 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         if principals is not None:
             principals.start()
         app.state.principals = principals
+        deliverer = None
         if owns_engine:
             # Beats for this process's runs; finishes runs queued or held by dead processes.
             app.state.run_worker.start()
+            if settings.run_worker and settings.webhook_poll_s > 0:
+                deliverer = webhooks.Deliverer(app.state.sessions, settings.webhook_poll_s)
+                deliverer.start()
             # What start-up made (modules, routes, mappers, compiled schemas) lives as long as
             # the process: out of the collector's sight, a full collection no longer walks it.
             gc.freeze()
@@ -80,6 +86,8 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         if principals is not None:
             principals.stop()
         app.state.run_worker.stop()
+        if deliverer is not None:
+            deliverer.stop()
         if sweeper is not None:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -126,6 +134,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         audit,
         grants,
         reports,
+        notifications,
         health,
     ):
         app.include_router(module.router)
@@ -162,13 +171,21 @@ def _principal_cache(settings: Settings, engine: Any) -> PrincipalCache | None:
 async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
     """Release overdue holds every ``interval_s`` seconds, whether or not anyone reads them.
 
+    The same sweep tells of proposals about to expire and of members coming of age.
+
     Matching runs of processes that died are recovered by each process's ``RunWorker``.
     """
     sessions: Sessions = app.state.sessions
 
+    majority_age = app.state.settings.majority_age
+
     def sweep() -> int:
         with sessions.write() as session, session.begin():
-            return lifecycle.expire_holds(session)
+            expired = lifecycle.expire_holds(session)
+            # What time alone brings, told once (shelters/notifications.py).
+            notices.warn_expiring(session)
+            notices.warn_coming_of_age(session, majority_age=majority_age)
+            return expired
 
     while True:
         await asyncio.sleep(interval_s)

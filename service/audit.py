@@ -101,6 +101,13 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("POST", f"{V1}/placement-requests/{{request_id}}/declined-shelters/{{shelter_id}}/lift"): (
         Audited("lift_decline", "placement_request", case_level=True, id_param="request_id")
     ),
+    # word when something needs you
+    ("POST", f"{V1}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
+    ("POST", f"{V1}/webhooks"): Audited("create", "webhook_endpoint"),
+    ("DELETE", f"{V1}/webhooks/{{endpoint_id}}"): Audited("deactivate", "webhook_endpoint"),
+    ("GET", f"{V1}/webhooks/{{endpoint_id}}/deliveries"): Audited(
+        "list_deliveries", "webhook_endpoint"
+    ),
     # matching runs: the problem and solution documents describe every request's members
     ("GET", f"{V1}/matching-runs"): Audited("list", "matching_run", case_level=True),
     ("POST", f"{V1}/matching-runs"): Audited("create", "matching_run", case_level=True),

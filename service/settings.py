@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     run_max_claims: int = Field(
         default=3, ge=1, le=100, description="claims of one run before it is failed, not requeued"
     )
+    webhook_poll_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        description="seconds between passes over the webhook outbox in processes that execute "
+        "runs (REFUGE_RUN_WORKER) and in `refuge worker`; 0: this process delivers none",
+    )
     match_rate_per_minute: int = Field(default=120, ge=1, description="single matches per user")
     run_rate_per_minute: int = Field(default=10, ge=1, description="matching runs per user")
     suppression_k: int = Field(

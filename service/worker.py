@@ -1,4 +1,6 @@
-"""``refuge worker``: a process that executes batch matching runs and serves no HTTP.
+"""``refuge worker``: executes batch matching runs and delivers webhooks; serves no HTTP.
+
+Webhooks: the outbox of service/webhooks.py, every ``REFUGE_WEBHOOK_POLL_S``.
 
 The queue is the ``matching_runs`` table itself (service/jobs.py, shelters/runs.py): a run is
 claimed with ``SELECT … FOR UPDATE SKIP LOCKED``, its claim kept alive by heartbeats, and a run
@@ -24,7 +26,7 @@ import signal
 import threading
 from types import FrameType
 
-from service import jobs
+from service import jobs, webhooks
 from service.db import Sessions, make_engine
 from service.settings import Settings
 
@@ -39,6 +41,9 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
     executor = jobs.make_executor(settings, inline=False)
     worker = jobs.RunWorker(sessions, settings, executor)
     worker.start()
+    deliverer = webhooks.Deliverer(sessions, settings.webhook_poll_s)
+    if settings.webhook_poll_s > 0:
+        deliverer.start()
     log.info(
         "worker started",
         extra={"worker_id": worker.worker_id, "concurrency": settings.solver_threads},
@@ -50,6 +55,7 @@ def run(settings: Settings, *, stop: threading.Event | None = None) -> None:
         worker.stop()
         executor.shutdown(wait=True)  # the runs being solved end; none is started any more
         worker.stop()  # nothing held now: the heartbeat loop ends
+        deliverer.stop()
         engine.dispose()
         log.info("worker stopped", extra={"worker_id": worker.worker_id})
 

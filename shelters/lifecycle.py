@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from shelters import access, audit
+from shelters import access, audit, notifications
 from shelters.capacity import shortfall
 from shelters.cases import ACTIVE_PLACEMENT, get_case, people_counts, profile_of
 from shelters.errors import CapacityExceeded, Conflict, Forbidden, InvalidInput, NotFound
@@ -313,6 +313,7 @@ def hold_beds(
     )
     request.status = "proposed"
     request.updated_at = now
+    notifications.placement_changed(session, placement, "placement.proposed")
     session.flush()
     return placement
 
@@ -366,6 +367,7 @@ def _record(
     )
     placement.status = to_status
     placement.version += 1
+    notifications.placement_changed(session, placement, f"placement.{to_status}", reason=reason)
 
 
 def _end(

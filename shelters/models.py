@@ -630,3 +630,90 @@ class RunOutcome(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     reason_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+# --- word when something needs you (shelters/notifications.py) --------------------------------
+
+NOTICE_EVENTS = (
+    "placement.proposed",
+    "placement.accepted",
+    "placement.declined",
+    "placement.admitted",
+    "placement.discharged",
+    "placement.expired",
+    "placement.cancelled",
+    "placement.expiring",
+    "member.coming_of_age",
+    "unit.stale",
+)
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class InboxEntry(Base):
+    """Something a user should know: an event and the ids it is about, never a person's data."""
+
+    __tablename__ = "inbox_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    placement_id: Mapped[int | None] = mapped_column(
+        ForeignKey("placements.id", ondelete="CASCADE"), index=True
+    )
+    request_id: Mapped[int | None] = mapped_column(Integer)
+    shelter_id: Mapped[int | None] = mapped_column(Integer)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint(_in("event", NOTICE_EVENTS), name="event_known"),
+        Index("ix_inbox_entries_user_unread", "user_id", "read_at"),
+    )
+
+
+class WebhookEndpoint(Base):
+    """Where an integration wants events posted, signed with its own secret (Standard Webhooks)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(100))
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: the outbox row, written in the event's own transaction.
+
+    ``next_attempt_at`` is when a process may (re)try it; a process that takes it moves that
+    forward by a lease first, so a crash mid-post means another try after the lease, never a
+    lost event. Receivers see the same ``message_id`` on every try (``webhook-id``).
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )

@@ -1,19 +1,19 @@
 """The ``refuge`` command line.
 
-One module per group of commands, each with a ``register`` function: ``server`` (migrate, serve,
-worker, settings, openapi), ``access`` (users, API keys, taking access back), ``placement``
-(solve, verify, bench, generate), ``reports``, ``audit`` (verify, anchor, purge) and ``backup``
-(backup, restore); ``support`` holds what they share. Every one of them imports what its
-commands need (the database layer, the solver, the web app) inside the commands, so that
-``refuge --help`` and a command that needs none of them start without loading them
-(tests/service/test_cli.py).
+One module per group of commands, each with a ``register`` function: ``server`` (migrate,
+serve, worker, settings, openapi), ``access`` (users, API keys, taking access back),
+``placement`` (solve, verify, bench, generate), ``reports``, ``audit`` (verify, anchor, purge),
+``backup`` (backup, restore) and ``webhooks`` (deliver); ``support`` holds what they share.
+Every one of them imports what its commands need (the database layer, the solver, the web app)
+inside the commands, so that ``refuge --help`` and a command that needs none of them start
+without loading them (tests/service/test_cli.py).
 """
 
 from __future__ import annotations
 
 import typer
 
-from service.cli import access, audit, backup, placement, reports, server
+from service.cli import access, audit, backup, placement, reports, server, webhooks
 from service.cli.support import migrate_database
 
 __all__ = ["app", "main", "migrate_database"]
@@ -28,7 +28,7 @@ app = typer.Typer(
     help="Refuge: shelter beds and placement.",
 )
 
-for group in (server, access, placement, reports, audit, backup):
+for group in (server, access, placement, reports, audit, backup, webhooks):
     group.register(app)
 
 

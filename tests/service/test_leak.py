@@ -25,7 +25,7 @@ from sqlalchemy import Connection, select
 
 from service.app import iter_api_routes
 from shelters.identity import Role, User
-from shelters.models import MatchingRun, Shelter, utcnow
+from shelters.models import InboxEntry, MatchingRun, Shelter, utcnow
 from tests.conftest import CSRF, PASSWORD, World
 from tests.service.lifecycle_helpers import ADULT_WOMEN, ONE_WOMAN, create_case, create_request
 
@@ -176,6 +176,14 @@ def build(client: TestClient, world: World) -> LeakWorld:
         ),
         201,
     )
+    hook = _ok(
+        client.post(
+            "/api/v1/webhooks", headers=h["admin"], json={"url": "http://127.0.0.1:9/hooks"}
+        ),
+        201,
+    )
+    entries = [str(i) for i in world.db.scalars(select(InboxEntry.id).order_by(InboxEntry.id))]
+    assert entries  # the proposals above told their shelters' coordinators
     runs = [str(i) for i in world.db.scalars(select(MatchingRun.id).order_by(MatchingRun.id))]
     assert len(runs) == 3
     ids = {
@@ -189,6 +197,8 @@ def build(client: TestClient, world: World) -> LeakWorld:
         "organization_id": [str(host.id), str(org1.id)],
         "user_id": [str(callers["caseworker_none"].user.id)],
         "key_id": [str(key["id"])],
+        "entry_id": entries,
+        "endpoint_id": [str(hook["id"])],
         "action": ["accept", "decline", "admit", "discharge"],
     }
     return LeakWorld({"A": a, "B": b}, callers, ids)
