@@ -169,6 +169,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
         for name in ("allocation", "grants")
         for ext in ("svg", "csv", "xlsx")
     },
+    ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
 }
 
 # Routes that write or sit under a case-level path but are deliberately not recorded.

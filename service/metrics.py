@@ -39,7 +39,14 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from shelters.audit import AuditEvent
-from shelters.models import MatchingRun, Placement, Unit, utcnow
+from shelters.models import (
+    DELIVERY_STATUSES,
+    MatchingRun,
+    Placement,
+    Unit,
+    WebhookDelivery,
+    utcnow,
+)
 
 HOLDS_EXPIRING_WITHIN = timedelta(hours=1)
 # Seconds: a single match is solved in well under a second to a few; a batch run up to minutes.
@@ -167,6 +174,19 @@ def database_gauges(session: Session) -> Iterator[GaugeMetricFamily]:
         "Bed units in the registry.",
         value=session.scalar(select(func.count()).select_from(Unit)) or 0,
     )
+    outbox = GaugeMetricFamily(
+        "refuge_webhook_deliveries",
+        "Webhook deliveries by status (pending: waiting for a first or another try).",
+        labels=("status",),
+    )
+    by_status = dict(
+        session.execute(
+            select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
+        ).all()
+    )
+    for status in DELIVERY_STATUSES:
+        outbox.add_metric((status,), by_status.get(status, 0))
+    yield outbox
     yield GaugeMetricFamily(
         "refuge_audit_chain_length",
         "Entries in the audit hash chain.",

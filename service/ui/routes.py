@@ -41,7 +41,16 @@ from service.ui.session import (
     session_principal,
     write_session,
 )
-from shelters import availability, cases, identity, lifecycle, matching, registry, web_sessions
+from shelters import (
+    availability,
+    cases,
+    identity,
+    lifecycle,
+    matching,
+    notifications,
+    registry,
+    web_sessions,
+)
 from shelters.errors import (
     N_,
     CapacityExceeded,
@@ -133,11 +142,21 @@ def render(
         "sex": lambda code: plain.words(locale, plain.SEX_WORDS, code),
         "member_status": lambda code: plain.words(locale, plain.STATUS_WORDS, code),
         "named": lambda obj: named(obj, locale),
+        "decline": lambda code: plain.words(locale, plain.DECLINE_WORDS, code),
+        "unread": _unread(request, principal),
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
     i18n.say_language(response, locale)
     write_session(request, response, session)
     return response
+
+
+def _unread(request: Request, principal: Principal | None) -> int:
+    """The caller's unread inbox entries, for the count beside "Inbox"."""
+    if principal is None:
+        return 0
+    with request.app.state.sessions.read() as session:
+        return notifications.unread_count(session, principal)
 
 
 def redirect(request: Request, url: str) -> Response:

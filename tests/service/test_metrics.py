@@ -161,6 +161,8 @@ def test_the_database_gauges_say_what_the_tables_hold(
     assert value(samples, "refuge_audit_chain_length") == chain
     assert value(samples, "refuge_runs_in_queue", status="queued") >= 0
     assert ("refuge_runs_in_queue", (("status", "running"),)) in samples
+    for status in ("pending", "delivered", "failed"):  # no endpoint here: all zero, but there
+        assert samples[("refuge_webhook_deliveries", (("status", status),))] == 0
 
 
 def test_runs_are_counted_by_outcome(client: TestClient, world: World) -> None:
