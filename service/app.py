@@ -171,13 +171,14 @@ def _principal_cache(settings: Settings, engine: Any) -> PrincipalCache | None:
 async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
     """Release overdue holds every ``interval_s`` seconds, whether or not anyone reads them.
 
-    The same sweep tells of proposals about to expire and of members coming of age.
+    The same sweep tells of proposals about to expire, members coming of age and stale units.
 
     Matching runs of processes that died are recovered by each process's ``RunWorker``.
     """
     sessions: Sessions = app.state.sessions
 
     majority_age = app.state.settings.majority_age
+    stale_after_hours = app.state.settings.stale_after_hours
 
     def sweep() -> int:
         with sessions.write() as session, session.begin():
@@ -185,6 +186,7 @@ async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
             # What time alone brings, told once (shelters/notifications.py).
             notices.warn_expiring(session)
             notices.warn_coming_of_age(session, majority_age=majority_age)
+            notices.warn_stale(session, after_hours=stale_after_hours)
             return expired
 
     while True:

@@ -81,6 +81,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("PATCH", f"{V1}/shelters/{{shelter_id}}"): Audited("update", "shelter"),
     ("POST", f"{V1}/shelters/{{shelter_id}}/units"): Audited("create", "unit"),
     ("PATCH", f"{V1}/units/{{unit_id}}"): Audited("update", "unit"),
+    ("POST", f"{V1}/units/{{unit_id}}/confirm"): Audited("confirm", "unit"),
     ("POST", f"{V1}/availability/check"): Audited("check", "availability"),
     # cases and requests
     ("GET", f"{V1}/cases"): Audited("list", "case", case_level=True),
@@ -170,6 +171,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
         for ext in ("svg", "csv", "xlsx")
     },
     ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
+    ("POST", f"{UI}/units/{{unit_id}}/confirm"): Audited("confirm", "unit"),
 }
 
 # Routes that write or sit under a case-level path but are deliberately not recorded.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from babel import Locale
 from babel.core import negotiate_locale
 from babel.dates import format_date as _format_date
 from babel.dates import format_time as _format_time
+from babel.dates import format_timedelta as _format_timedelta
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from starlette.requests import HTTPConnection
@@ -180,6 +181,11 @@ def format_datetime(value: datetime, locale: str, timezone: str) -> str:
 def format_date(value: date, locale: str) -> str:
     """A calendar day in the words of ``locale``."""
     return _format_date(value, "medium", locale=_babel_locale(locale))
+
+
+def format_duration(value: timedelta, locale: str) -> str:
+    """A span of time, rounded as people say it (``3 часа``, ``40 минут``, ``2 күн``)."""
+    return _format_timedelta(value, threshold=1.5, locale=_babel_locale(locale))
 
 
 def format_number(value: float | int, locale: str) -> str:

@@ -38,6 +38,7 @@ from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
+from shelters import freshness
 from shelters.audit import AuditEvent
 from shelters.models import (
     DELIVERY_STATUSES,
@@ -129,18 +130,19 @@ def watch_pool(engine: Engine) -> None:
 class DatabaseCollector(Collector):
     """Gauges read from the database at scrape time: the same answer from every process."""
 
-    def __init__(self, read: Any) -> None:
+    def __init__(self, read: Any, stale_after_hours: float) -> None:
         self.read = read  # a callable giving a read-only session (service.db.Sessions.read)
+        self.stale_after_hours = stale_after_hours
 
     def describe(self) -> Iterable[Any]:
         return []  # computed at scrape; nothing to read while registering
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.read() as session:
-            yield from database_gauges(session)
+            yield from database_gauges(session, stale_after_hours=self.stale_after_hours)
 
 
-def database_gauges(session: Session) -> Iterator[GaugeMetricFamily]:
+def database_gauges(session: Session, *, stale_after_hours: float) -> Iterator[GaugeMetricFamily]:
     """The gauges whose truth is in the database, as of ``session``'s snapshot."""
     runs = GaugeMetricFamily(
         "refuge_runs_in_queue",
@@ -187,6 +189,12 @@ def database_gauges(session: Session) -> Iterator[GaugeMetricFamily]:
     for status in DELIVERY_STATUSES:
         outbox.add_metric((status,), by_status.get(status, 0))
     yield outbox
+    stale = len(freshness.stale_unit_ids(session, after_hours=stale_after_hours))
+    yield GaugeMetricFamily(
+        "refuge_units_stale",
+        "Units whose numbers nobody confirmed within REFUGE_STALE_AFTER_HOURS.",
+        value=stale,
+    )
     yield GaugeMetricFamily(
         "refuge_audit_chain_length",
         "Entries in the audit hash chain.",
@@ -205,7 +213,7 @@ def authorised(authorization: str | None, token: str | None) -> bool:
     return token is not None and _token_matches(authorization, token)
 
 
-def exposition(read: Any) -> tuple[bytes, str]:
+def exposition(read: Any, *, stale_after_hours: float) -> tuple[bytes, str]:
     """The text exposition: this process's (or every live process's) series and the database's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         counted = CollectorRegistry()
@@ -213,5 +221,5 @@ def exposition(read: Any) -> tuple[bytes, str]:
     else:
         counted = REGISTRY  # with prometheus-client's process and platform series
     read_now = CollectorRegistry(auto_describe=False)
-    read_now.register(DatabaseCollector(read))
+    read_now.register(DatabaseCollector(read, stale_after_hours))
     return generate_latest(counted) + generate_latest(read_now), CONTENT_TYPE_LATEST

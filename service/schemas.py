@@ -311,6 +311,12 @@ class UnitOut(BaseModel):
     admits: list[AdmissionRuleOut]
     version: int
     updated_at: datetime
+    confirmed_at: datetime = Field(
+        description="When a coordinator last changed these numbers or confirmed them unchanged."
+    )
+    stale: bool = Field(
+        description="Not confirmed within REFUGE_STALE_AFTER_HOURS: the numbers may be old."
+    )
 
 
 class UnitChangeOut(BaseModel):
@@ -548,6 +554,11 @@ class MatchOut(BaseModel):
     placement: PlacementOut | None
     reasons: list[ReasonOut] = Field(
         description="Why nothing was placed: one entry per reason code with its shelters."
+    )
+    stale_unit_ids: list[int] = Field(
+        default_factory=list,
+        description="Units of the proposal whose numbers nobody confirmed within "
+        "REFUGE_STALE_AFTER_HOURS: the match relied on them; ask the shelter to check.",
     )
 
 

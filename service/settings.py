@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     run_max_claims: int = Field(
         default=3, ge=1, le=100, description="claims of one run before it is failed, not requeued"
     )
+    stale_after_hours: float = Field(
+        default=24.0,
+        gt=0,
+        le=24 * 90,
+        description="a unit whose numbers nobody changed or confirmed for this long is flagged "
+        "stale in the API, the HSDS export, the pages and the matches that use it",
+    )
     webhook_poll_s: float = Field(
         default=2.0,
         ge=0,

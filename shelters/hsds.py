@@ -19,7 +19,9 @@ shelter id order. Each is a residential rehabilitation service valid against HSD
   guardian"``; left out when no unit has a rule that admits anybody;
 - ``capacities``: one ``service_capacity`` per unit, in unit id order, with the unit "bed",
   ``available`` (the unit's free beds), ``maximum`` (its capacity) and ``updated`` (its
-  ``updated_at``, ISO 8601 UTC with milliseconds, as HSDS asks).
+  ``confirmed_at``: when a coordinator last changed or confirmed the numbers, ISO 8601 UTC with
+  milliseconds, as HSDS asks); a unit not confirmed within ``REFUGE_STALE_AFTER_HOURS`` ends its
+  ``description`` with "Stale: not confirmed since …".
 
 Nothing about any person is read or exported: counts of beds are the only trace of placements.
 
@@ -49,14 +51,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer, selectinload
 
 from shelters.catalogue import SERVICES
-from shelters.models import Organization, Region, Shelter, Unit
+from shelters.models import Organization, Region, Shelter, Unit, utcnow
 
 NAMESPACE = uuid.UUID("93723c32-4685-45d0-80f7-63a8715c3a81")
 """Namespace of every exported UUID. Never change it (see the module docstring)."""
@@ -306,16 +308,26 @@ def _service_at_location(shelter: Shelter, region: Region, service_id: str) -> J
     }
 
 
-def _capacity(unit: Unit, service_id: str, majority_age: int) -> JsonDict:
+def _capacity(
+    unit: Unit, service_id: str, majority_age: int, stale_before: datetime | None
+) -> JsonDict:
     admits = describe_admission(unit.admits, majority_age=majority_age)
+    stale = stale_before is not None and unit.confirmed_at < stale_before
+    flag = (
+        f" Stale: not confirmed since {_timestamp(unit.confirmed_at)}; the numbers may be out of "
+        "date."
+        if stale
+        else ""
+    )
     return {
         "id": stable_id("service_capacity", unit.id),
         "service_id": service_id,
         "unit": {"id": stable_id("unit", BED), "name": BED},
         "available": unit.available,
         "maximum": unit.capacity,
-        "description": f"Beds in unit {unit.name}." + (f" {admits}." if admits else ""),
-        "updated": _timestamp(unit.updated_at),
+        "description": f"Beds in unit {unit.name}." + (f" {admits}." if admits else "") + flag,
+        # When a coordinator last said the numbers are true (shelters/freshness.py).
+        "updated": _timestamp(unit.confirmed_at),
     }
 
 
@@ -326,8 +338,11 @@ def hsds_service(
     units: Sequence[Unit],
     *,
     majority_age: int = DEFAULT_MAJORITY_AGE,
+    stale_before: datetime | None = None,
 ) -> JsonDict:
     """One shelter as an HSDS 3.1 ``service`` (see the module docstring for the fields).
+
+    A unit confirmed before ``stale_before`` says so in its capacity's description.
 
     Pure: reads only the arguments, and of the shelter never its address or coordinates.
     ``status`` is ``active``: callers pass open shelters only.
@@ -355,12 +370,15 @@ def hsds_service(
         "service_at_locations": [_service_at_location(shelter, region, service_id)],
         "languages": [_language(service_id, code) for code in languages],
         "attributes": [_attribute(service_id, code) for code in SERVICES if code in offered],
-        "capacities": [_capacity(unit, service_id, majority_age) for unit in units],
+        "capacities": [_capacity(unit, service_id, majority_age, stale_before) for unit in units],
     }
 
 
 def export_services(
-    session: Session, *, majority_age: int = DEFAULT_MAJORITY_AGE
+    session: Session,
+    *,
+    majority_age: int = DEFAULT_MAJORITY_AGE,
+    stale_after_hours: float | None = None,
 ) -> dict[str, list[JsonDict]]:
     """Every open shelter as an HSDS 3.1 service: ``{"services": [...]}``, by shelter id.
 
@@ -380,9 +398,19 @@ def export_services(
         )
         .order_by(Shelter.id)
     ).all()
+    stale_before = (
+        None if stale_after_hours is None else utcnow() - timedelta(hours=stale_after_hours)
+    )
     return {
         "services": [
-            hsds_service(shelter, org, region, shelter.units, majority_age=majority_age)
+            hsds_service(
+                shelter,
+                org,
+                region,
+                shelter.units,
+                majority_age=majority_age,
+                stale_before=stale_before,
+            )
             for shelter, org, region in rows
         ]
     }

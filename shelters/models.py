@@ -300,6 +300,9 @@ class Unit(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a coordinator last said these numbers are true: by changing them or by confirming
+    # them unchanged (shelters/freshness.py). Placements moving beds do not count.
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     shelter: Mapped[Shelter] = relationship(back_populates="units", lazy="raise")
 

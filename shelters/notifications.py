@@ -17,7 +17,8 @@ Who hears what:
   the age of majority (Refuge keeps ages, not birth dates: "may come of age during the stay").
 
 A payload holds the event, when it happened and ids, statuses and reason codes: nothing about a
-person. ``unit.stale`` is reserved for units whose numbers nobody confirmed lately.
+person. ``unit.stale``: a unit's numbers went unconfirmed for ``REFUGE_STALE_AFTER_HOURS``
+(inbox only, to its coordinators, once until the next confirmation).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from shelters.models import (
     InboxEntry,
     Placement,
     PlacementRequest,
+    Unit,
     User,
     WebhookDelivery,
     WebhookEndpoint,
@@ -201,6 +203,35 @@ def warn_coming_of_age(session: Session, *, majority_age: int) -> int:
             placement_changed(session, placement, "member.coming_of_age")
             told += 1
     return told
+
+
+def warn_stale(session: Session, *, after_hours: float, now: datetime | None = None) -> int:
+    """Tell a unit's coordinators once its numbers go stale (again after each confirmation)."""
+    now = now or utcnow()
+    before = now - timedelta(hours=after_hours)
+    told_since = exists().where(
+        InboxEntry.unit_id == Unit.id,
+        InboxEntry.event == "unit.stale",
+        InboxEntry.created_at >= Unit.confirmed_at,
+    )
+    units = session.scalars(
+        select(Unit)
+        .where(Unit.confirmed_at < before, ~told_since)
+        .order_by(Unit.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for unit in units:
+        for user_id in _coordinators(session, unit.shelter_id):
+            session.add(
+                InboxEntry(
+                    user_id=user_id,
+                    event="unit.stale",
+                    shelter_id=unit.shelter_id,
+                    unit_id=unit.id,
+                    created_at=now,
+                )
+            )
+    return len(units)
 
 
 # --- the inbox ------------------------------------------------------------------------------

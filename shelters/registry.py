@@ -321,6 +321,7 @@ class UnitState:
     version: int
     created_at: datetime
     updated_at: datetime
+    confirmed_at: datetime
 
     @property
     def available(self) -> int:
@@ -346,7 +347,11 @@ _UNIT_FOR_UPDATE = (
 def _update_unit_statement(fields: tuple[str, ...]) -> Update:
     """``UPDATE units`` of these fields, the version and the time; built once per field set."""
     values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in fields}
-    values |= {"version": bindparam("new_version"), "updated_at": bindparam("new_updated_at")}
+    values |= {
+        "version": bindparam("new_version"),
+        "updated_at": bindparam("new_updated_at"),
+        "confirmed_at": bindparam("new_updated_at"),  # new numbers are confirmed numbers
+    }
     return update(_UNITS).where(_UNITS.c.id == bindparam("unit_id")).values(values)
 
 
@@ -429,7 +434,39 @@ def update_unit(
     copy = session.identity_map.get(session.identity_key(Unit, unit_id))
     if copy is not None:
         session.expire(copy)
-    return replace(unit, **changed, version=unit.version + 1, updated_at=now)
+    return replace(unit, **changed, version=unit.version + 1, updated_at=now, confirmed_at=now)
+
+
+def confirm_unit(
+    session: Session, principal: Principal, unit_id: int, *, expected_version: int
+) -> UnitState:
+    """Say that a unit's numbers are still true ("numbers unchanged"), at ``expected_version``.
+
+    The coordinators of its shelter and admins may; the unit's version goes up (its
+    representation changed); the audit log records who confirmed.
+    """
+    conn = session.connection()
+    row = conn.execute(_UNIT_FOR_UPDATE, {"unit_id": unit_id}).one_or_none()
+    if row is None or not access.manages(principal, row.shelter_id):
+        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
+    unit = UnitState(*row)
+    if unit.version != expected_version:
+        raise StaleVersion(
+            "unit {unit_id} is at version {version}, not {expected}",
+            unit_id=unit_id,
+            version=unit.version,
+            expected=expected_version,
+        )
+    now = utcnow()
+    conn.execute(
+        update(_UNITS)
+        .where(_UNITS.c.id == unit_id)
+        .values(version=unit.version + 1, confirmed_at=now)
+    )
+    copy = session.identity_map.get(session.identity_key(Unit, unit_id))
+    if copy is not None:
+        session.expire(copy)
+    return replace(unit, version=unit.version + 1, confirmed_at=now)
 
 
 def unit_history(

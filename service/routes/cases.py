@@ -35,7 +35,7 @@ from service.schemas import (
     reason_out,
 )
 from service.settings import Settings
-from shelters import cases, lifecycle, matching
+from shelters import cases, freshness, lifecycle, matching
 from shelters.errors import InvalidInput
 from shelters.identity import Principal, Role
 from shelters.models import Case, PlacementRequest
@@ -325,8 +325,12 @@ def match_request(
         return MatchOut(
             placed=False, placement=None, reasons=[reason_out(r) for r in result.reasons]
         )
+    out = placement_out(db, principal, result.placement, settings.majority_age)
     return MatchOut(
         placed=True,
-        placement=placement_out(db, principal, result.placement, settings.majority_age),
+        placement=out,
         reasons=[],
+        stale_unit_ids=freshness.stale_among(
+            db, (bed.unit_id for bed in out.beds), after_hours=settings.stale_after_hours
+        ),
     )

@@ -34,5 +34,9 @@ def export_hsds(
     """Open shelters as Open Referral HSDS 3.1 services."""
     settings: Settings = request.app.state.settings
     return HsdsExportOut(
-        services=hsds.export_services(db, majority_age=settings.majority_age)["services"]
+        services=hsds.export_services(
+            db,
+            majority_age=settings.majority_age,
+            stale_after_hours=settings.stale_after_hours,
+        )["services"]
     )

@@ -66,5 +66,8 @@ def metrics_text(request: Request) -> Response:
         return Response(status_code=404)
     if not metrics.authorised(request.headers.get("authorization"), token.get_secret_value()):
         return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    body, media_type = metrics.exposition(request.app.state.sessions.read)
+    settings = request.app.state.settings
+    body, media_type = metrics.exposition(
+        request.app.state.sessions.read, stale_after_hours=settings.stale_after_hours
+    )
     return Response(body, media_type=media_type)

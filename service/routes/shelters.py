@@ -28,10 +28,10 @@ from service.schemas import (
     UnitOut,
     UnitPatch,
 )
-from shelters import registry
+from shelters import freshness, registry
 from shelters.errors import InvalidInput
 from shelters.identity import Principal, Role
-from shelters.models import Shelter, Unit, UnitChange
+from shelters.models import Shelter, Unit, UnitChange, utcnow
 from shelters.pagination import MAX_LIMIT
 
 router = APIRouter(prefix=API_PREFIX, tags=["shelters"], route_class=UnitOfWorkRoute)
@@ -70,8 +70,15 @@ def shelter_out(shelter: Shelter, *, located: bool) -> ShelterOut | ShelterConfi
     return ShelterConfidentialOut(**public.model_dump(), address=shelter.address, location=location)
 
 
-def unit_out(unit: Unit | registry.UnitState) -> UnitOut:
-    """A unit with its computed occupied, held and available beds."""
+def stale_hours(request: Request) -> float:
+    """``REFUGE_STALE_AFTER_HOURS`` of the app serving ``request``."""
+    hours: float = request.app.state.settings.stale_after_hours
+    return hours
+
+
+def unit_out(unit: Unit | registry.UnitState, *, stale_after_hours: float) -> UnitOut:
+    """A unit with its computed occupied, held and available beds, and whether it is stale."""
+    stale = freshness.is_stale(unit.confirmed_at, now=utcnow(), after_hours=stale_after_hours)
     return UnitOut(
         id=unit.id,
         shelter_id=unit.shelter_id,
@@ -85,6 +92,8 @@ def unit_out(unit: Unit | registry.UnitState) -> UnitOut:
         admits=[AdmissionRuleOut(**rule) for rule in unit.admits],
         version=unit.version,
         updated_at=unit.updated_at,
+        confirmed_at=unit.confirmed_at,
+        stale=stale,
     )
 
 
@@ -202,6 +211,7 @@ def update_shelter(
 @router.get("/shelters/{shelter_id}/units", responses=problem_responses(401, 403, 404, 422))
 def list_units(
     shelter_id: Id,
+    request: Request,
     principal: Annotated[Principal, allow(*UNIT_READERS)],
     db: ReadDb,
     limit: Limit = 50,
@@ -209,7 +219,10 @@ def list_units(
 ) -> PageOut[UnitOut]:
     """The bed units of a shelter with occupied, held and available beds."""
     page = registry.list_units(db, principal, shelter_id, limit=limit, cursor=cursor)
-    return PageOut(items=[unit_out(u) for u in page.items], next_cursor=page.next_cursor)
+    return PageOut(
+        items=[unit_out(u, stale_after_hours=stale_hours(request)) for u in page.items],
+        next_cursor=page.next_cursor,
+    )
 
 
 @router.post(
@@ -238,12 +251,13 @@ def create_unit(
     )
     set_resource_id(request, unit.id)
     set_etag(response, "unit", unit.id, unit.version)
-    return unit_out(unit)
+    return unit_out(unit, stale_after_hours=stale_hours(request))
 
 
 @router.get("/units/{unit_id}", responses=problem_responses(401, 403, 404))
 def read_unit(
     unit_id: Id,
+    request: Request,
     response: Response,
     principal: Annotated[Principal, allow(*UNIT_READERS)],
     db: ReadDb,
@@ -251,7 +265,7 @@ def read_unit(
     """One bed unit."""
     unit = registry.get_unit(db, principal, unit_id)
     set_etag(response, "unit", unit.id, unit.version)
-    return unit_out(unit)
+    return unit_out(unit, stale_after_hours=stale_hours(request))
 
 
 @router.patch("/units/{unit_id}", responses=problem_responses(401, 403, 404, 409, 412, 422, 428))
@@ -269,7 +283,22 @@ def update_unit(
         db, principal, unit_id, expected_version=version, changes=_unit_changes(body)
     )
     set_etag(response, "unit", unit.id, unit.version)
-    return unit_out(unit)
+    return unit_out(unit, stale_after_hours=stale_hours(request))
+
+
+@router.post("/units/{unit_id}/confirm", responses=problem_responses(401, 403, 404, 412, 428))
+def confirm_unit(
+    unit_id: Id,
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, allow(*MANAGERS)],
+    db: WriteDb,
+) -> UnitOut:
+    """Say a unit's numbers are still true ("numbers unchanged"); send `If-Match`."""
+    version = expected_version(request, "unit", unit_id)
+    unit = registry.confirm_unit(db, principal, unit_id, expected_version=version)
+    set_etag(response, "unit", unit.id, unit.version)
+    return unit_out(unit, stale_after_hours=stale_hours(request))
 
 
 @router.get("/units/{unit_id}/history", responses=problem_responses(401, 403, 404, 422))

@@ -87,6 +87,7 @@ HOME = {
 WAITING = ("proposed", "accepted", "admitted")
 NOTICES = {
     "unit_saved": N_("Beds saved."),
+    "unit_confirmed": N_("Thank you: the numbers are marked as current."),
     "accept": N_("Placement accepted: the beds stay held until you admit the people."),
     "decline": N_("Placement declined: its beds are free again."),
     "admit": N_("Admitted: the held beds are now occupied."),
@@ -143,6 +144,9 @@ def render(
         "member_status": lambda code: plain.words(locale, plain.STATUS_WORDS, code),
         "named": lambda obj: named(obj, locale),
         "decline": lambda code: plain.words(locale, plain.DECLINE_WORDS, code),
+        # How long ago a moment was, or how long until it comes, as people say it.
+        "ago": lambda moment: i18n.format_duration(utcnow() - moment, locale),
+        "left": lambda moment: i18n.format_duration(moment - utcnow(), locale),
         "unread": _unread(request, principal),
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
@@ -357,10 +361,14 @@ def _coordinator_page(
     request: Request, db: Session, principal: Principal, error: str | None = None, status: int = 200
 ) -> Response:
     majority = _settings(request).majority_age
+    hours = _settings(request).stale_after_hours
     locale = i18n.request_locale(request)
     shelters = _all_shelters(db, principal)
     regions = {r.code: named(r, locale) for r in registry.list_regions(db)}
-    units = {s.id: [unit_out(u) for u in _all_units(db, principal, s.id)] for s in shelters}
+    units = {
+        s.id: [unit_out(u, stale_after_hours=hours) for u in _all_units(db, principal, s.id)]
+        for s in shelters
+    }
     unit_names = {u.id: u.name for us in units.values() for u in us}
     waiting: list[PlacementOut] = []
     for placement_status in WAITING:
@@ -400,7 +408,10 @@ def edit_unit(
     db: WriteDb,
 ) -> Response:
     """The form to change a unit's beds; it carries the version it was read at."""
-    unit = unit_out(registry.get_unit(db, principal, unit_id))
+    unit = unit_out(
+        registry.get_unit(db, principal, unit_id),
+        stale_after_hours=_settings(request).stale_after_hours,
+    )
     return render(request, "unit_edit.html", {"unit": unit, "values": unit.model_dump()})
 
 
@@ -421,16 +432,44 @@ def save_unit(
         registry.update_unit(db, principal, unit_id, expected_version=version, changes=changes)
     except StaleVersion as exc:
         _undo(db, exc)
-        current = unit_out(registry.get_unit(db, principal, unit_id))
+        current = unit_out(
+            registry.get_unit(db, principal, unit_id),
+            stale_after_hours=_settings(request).stale_after_hours,
+        )
         ctx = {"unit": current, "values": current.model_dump(), "stale": True, "tried": values}
         return render(request, "unit_edit.html", ctx, 409)
     except (CapacityExceeded, InvalidInput) as exc:
         _undo(db, exc)
-        current = unit_out(registry.get_unit(db, principal, unit_id))
+        current = unit_out(
+            registry.get_unit(db, principal, unit_id),
+            stale_after_hours=_settings(request).stale_after_hours,
+        )
         error = i18n.error_detail(exc, i18n.request_locale(request))
         ctx = {"unit": current, "values": values, "error": error}
         return render(request, "unit_edit.html", ctx, 409 if isinstance(exc, Conflict) else 422)
     return redirect(request, f"{PREFIX}/coordinator?notice=unit_saved#unit-{unit_id}")
+
+
+@router.post("/units/{unit_id}/confirm")
+def confirm_unit(
+    unit_id: int,
+    request: Request,
+    principal: Annotated[Principal, page_allow(*COORDINATING)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """One tap: this unit's numbers are still true (refused if it changed since the page)."""
+    try:
+        version = forms.whole_number(form, "version")
+        registry.confirm_unit(db, principal, unit_id, expected_version=version)
+    except (StaleVersion, InvalidInput) as exc:
+        _undo(db, exc)
+        message = i18n.gettext(
+            i18n.request_locale(request),
+            N_("Someone changed this unit meanwhile: check its numbers again."),
+        )
+        return _coordinator_page(request, db, principal, error=message, status=409)
+    return redirect(request, f"{PREFIX}/coordinator?notice=unit_confirmed#unit-{unit_id}")
 
 
 @router.post("/placements/{placement_id}/{action}")

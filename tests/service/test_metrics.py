@@ -155,6 +155,11 @@ def test_the_database_gauges_say_what_the_tables_hold(
     assert soon >= 1
     assert value(samples, "refuge_holds_expiring_soon") == soon
     assert value(samples, "refuge_units") == db.scalar(select(func.count()).select_from(Unit))
+    one = db.scalars(select(Unit).order_by(Unit.id)).first()
+    assert one is not None
+    one.confirmed_at = utcnow() - timedelta(days=3)
+    db.flush()
+    assert value(scrape(client), "refuge_units_stale") == value(samples, "refuge_units_stale") + 1
     chain = db.scalar(select(func.max(AuditEvent.seq)))
     assert chain is not None
     assert chain > 0

@@ -105,6 +105,7 @@ def test_match_explains_why_nothing_fits(client: TestClient, net: Network) -> No
         "reasons": [
             {"code": "member_not_admitted:A", "shelter_ids": [net.shelter.id], "request_ids": []}
         ],
+        "stale_unit_ids": [],
     }
 
 
@@ -399,6 +400,7 @@ def test_a_shelter_that_declined_is_not_proposed_again_until_lifted(
         "placed": False,
         "placement": None,
         "reasons": [{"code": "declined_by_shelter", "shelter_ids": [sid], "request_ids": []}],
+        "stale_unit_ids": [],
     }
     lift = f"/api/v1/placement-requests/{rid}/declined-shelters/{sid}/lift"
     assert client.post(lift, headers=net.other_caseworker).status_code == 404

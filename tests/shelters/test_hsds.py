@@ -8,7 +8,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from shelters import hsds
 from shelters.catalogue import SERVICES
-from shelters.models import Shelter
+from shelters.models import Shelter, utcnow
 from tests.conftest import World
 
 SCHEMA_MISSING = "HSDS schemas not found beside the project (../shared/hsds-3.1)"
@@ -235,6 +235,7 @@ def test_capacities_are_the_units_free_and_total_beds(db: Session, world: World)
         occupied=3,
         held=1,
         updated_at=stamp,
+        confirmed_at=stamp,
         admits=[ADULT_WOMEN],
     )
     empty = world.unit(shelter, capacity=4)
@@ -250,10 +251,28 @@ def test_capacities_are_the_units_free_and_total_beds(db: Session, world: World)
     assert capacities[0]["unit"]["id"] == capacities[1]["unit"]["id"]
     assert capacities[0]["id"] != capacities[1]["id"]
     assert capacities[0]["updated"] == "2025-03-04T05:06:07.891+00:00"
-    assert datetime.fromisoformat(capacities[1]["updated"]) == empty.updated_at.replace(
-        microsecond=empty.updated_at.microsecond // 1000 * 1000
+    assert datetime.fromisoformat(capacities[1]["updated"]) == empty.confirmed_at.replace(
+        microsecond=empty.confirmed_at.microsecond // 1000 * 1000
     )
     assert capacities[0]["description"] == f"Beds in unit {busy.name}. Admits: adult women."
+
+
+def test_a_stale_unit_says_so_and_the_export_stays_valid(
+    db: Session, world: World, service_schema: Validator
+) -> None:
+    shelter = world.shelter()
+    old = world.unit(shelter, capacity=3, confirmed_at=utcnow() - timedelta(hours=30))
+    fresh = world.unit(shelter, capacity=3)
+    services = hsds.export_services(db, stale_after_hours=24)["services"]
+    [service] = [s for s in services if s["name"] == shelter.name]
+    by_unit = {c["description"].split(".")[0]: c for c in service["capacities"]}
+    stale_text = by_unit[f"Beds in unit {old.name}"]["description"]
+    assert "Stale: not confirmed since " in stale_text
+    assert "Stale" not in by_unit[f"Beds in unit {fresh.name}"]["description"]
+    # Without a threshold nothing is flagged (the pure function's default).
+    again = hsds.export_services(db)["services"]
+    assert "Stale" not in json.dumps(again)
+    assert schema_errors(service_schema, service) == []
 
 
 def test_attributes_are_the_shelters_catalogue_services(db: Session, world: World) -> None:
