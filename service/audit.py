@@ -172,6 +172,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     },
     ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
     ("POST", f"{UI}/units/{{unit_id}}/confirm"): Audited("confirm", "unit"),
+    # counts of waiting people by region: read like a report
+    ("GET", f"{UI}/national"): Audited("read_national", "report"),
+    ("GET", f"{UI}/national.svg"): Audited("read_national", "report"),
 }
 
 # Routes that write or sit under a case-level path but are deliberately not recorded.
