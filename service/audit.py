@@ -175,6 +175,11 @@ AUDITED: dict[tuple[str, str], Audited] = {
     # counts of waiting people by region: read like a report
     ("GET", f"{UI}/national"): Audited("read_national", "report"),
     ("GET", f"{UI}/national.svg"): Audited("read_national", "report"),
+    # the admin's pages
+    ("POST", f"{UI}/runs"): Audited("create", "matching_run", case_level=True),
+    ("GET", f"{UI}/runs/{{run_id}}"): Audited("read", "matching_run", case_level=True),
+    ("POST", f"{UI}/users/{{user_id}}/disable"): Audited("disable", "user"),
+    ("POST", f"{UI}/users/{{user_id}}/enable"): Audited("enable", "user"),
 }
 
 # Routes that write or sit under a case-level path but are deliberately not recorded.

@@ -40,6 +40,7 @@ from shelters.models import (
     user_shelters,
     utcnow,
 )
+from shelters.pagination import Page, paginate
 
 _HASHER = PasswordHash((Argon2Hasher(),))
 # Verified against when the username is unknown, so that both paths cost the same.
@@ -497,3 +498,8 @@ def user_for_key_issue(session: Session, principal: Principal, user_id: int) -> 
     if principal.role is not Role.ADMIN and principal.user_id != user_id:
         raise NotFound("user {user_id} not found", user_id=user_id)
     return get_user(session, user_id)
+
+
+def list_users(session: Session, *, limit: int, cursor: str | None) -> Page[User]:
+    """Every user, active or not, oldest first (the admins' page)."""
+    return paginate(session, select(User), User.id, limit=limit, cursor=cursor)

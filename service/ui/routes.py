@@ -79,7 +79,7 @@ CASE_READERS = (Role.ADMIN, Role.CASEWORKER)
 BED_FINDERS = (Role.ADMIN, Role.COORDINATOR, Role.CASEWORKER)
 REPORT_READERS = (Role.ADMIN, Role.FUNDER)
 HOME = {
-    Role.ADMIN: "/ui/coordinator",
+    Role.ADMIN: "/ui/admin",
     Role.COORDINATOR: "/ui/coordinator",
     Role.CASEWORKER: "/ui/caseworker",
     Role.FUNDER: "/ui/reports",

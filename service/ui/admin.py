@@ -1,0 +1,197 @@
+"""The admin's pages: the first screen (audit chain, runs), a run's outcome, and the users.
+
+Everything here calls the same use cases as the API's admin routes; each page is admins' only.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from placement.solution import Reason
+from service import audit as audit_routes
+from service import i18n
+from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
+from service.ui import plain
+from service.ui.routes import PREFIX, Form, redirect, render
+from service.ui.session import page_allow
+from shelters import audit, identity, runs
+from shelters.errors import N_, DomainError, InvalidInput
+from shelters.identity import Principal, Role
+from shelters.models import RunOutcome
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=UnitOfWorkRoute)
+ADMIN = page_allow(Role.ADMIN)
+RECENT_RUNS = 20
+RUN_WORDS = {
+    "queued": N_("waiting for a solver"),
+    "running": N_("being solved"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+}
+
+
+def _runs(db: Any, principal: Principal) -> list[Any]:
+    return list(runs.list_runs(db, principal, limit=RECENT_RUNS, cursor=None).items)
+
+
+@router.get("/admin")
+def admin_page(
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    db: ReadDb,
+    verify: bool = False,
+) -> Response:
+    """The admin's first screen: the audit chain's state, then the matching runs."""
+    seq, digest = audit.head(db)
+    checked = audit.verify(db) if verify else None
+    context = {
+        "head": seq,
+        "digest": digest,
+        "checked": checked,
+        "runs": _runs(db, principal),
+        "run_words": lambda s: plain.words(i18n.request_locale(request), RUN_WORDS, s),
+        "max_time": request.app.state.settings.max_run_time_limit_s,
+    }
+    return render(request, "admin.html", context)
+
+
+def _dispatch(request: Request, run_id: int) -> None:
+    request.app.state.run_worker.dispatch(run_id)
+
+
+@router.post("/runs")
+def start_run(
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    form: Form,
+    db: WriteDb,
+    background: BackgroundTasks,
+) -> Response:
+    """Queue a batch over every pending request, then follow it on its page."""
+    settings = request.app.state.settings
+    locale = i18n.request_locale(request)
+    try:
+        try:
+            limit = float(str(form.get("time_limit_s") or "10"))
+        except ValueError:
+            raise InvalidInput("time_limit_s must be a number of seconds") from None
+        if not 0 < limit <= settings.max_run_time_limit_s:
+            raise InvalidInput(
+                "time_limit_s may be at most {limit}", limit=settings.max_run_time_limit_s
+            )
+        run = runs.create_run(
+            db,
+            principal,
+            runs.RunParameters(
+                time_limit_s=limit, seed=0, dry_run=form.get("dry_run") == "yes", request_ids=None
+            ),
+            max_active=settings.max_active_runs,
+        )
+    except DomainError as exc:
+        db.rollback()
+        seq, digest = audit.head(db)
+        context = {
+            "head": seq,
+            "digest": digest,
+            "checked": None,
+            "runs": _runs(db, principal),
+            "run_words": lambda s: plain.words(locale, RUN_WORDS, s),
+            "max_time": settings.max_run_time_limit_s,
+            "error": i18n.error_detail(exc, locale),
+        }
+        return render(request, "admin.html", context, 422)
+    audit_routes.set_resource_id(request, run.id)
+    background.add_task(_dispatch, request, run.id)
+    return redirect(request, f"{PREFIX}/runs/{run.id}")
+
+
+@router.get("/runs/{run_id}")
+def run_page(
+    run_id: int, request: Request, principal: Annotated[Principal, ADMIN], db: ReadDb
+) -> Response:
+    """A run: refreshes itself until it ends, then says what it placed and why not the rest."""
+    locale = i18n.request_locale(request)
+    run = runs.get_run(db, principal, run_id)
+    unplaced = []
+    for outcome in db.scalars(
+        select(RunOutcome)
+        .where(RunOutcome.run_id == run.id, RunOutcome.placed.is_(False))
+        .order_by(RunOutcome.request_id)
+    ):
+        reasons = [
+            Reason(r["code"], tuple(r.get("shelters", [])), tuple(r.get("by", [])))
+            for r in outcome.reasons
+        ]
+        unplaced.append(
+            {
+                "request_id": outcome.request_id,
+                "reasons": [
+                    (
+                        group.shelter_id,
+                        [plain.reason_words(code, locale=locale) for code in group.reasons],
+                    )
+                    for group in plain.solver_reasons(reasons)
+                ],
+            }
+        )
+    context = {
+        "run": run,
+        "unplaced": unplaced,
+        "status_words": plain.words(locale, RUN_WORDS, run.status),
+        "following": run.status in ("queued", "running"),
+    }
+    return render(request, "run.html", context)
+
+
+@router.get("/users")
+def users_page(
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    db: ReadDb,
+    cursor: str | None = None,
+) -> Response:
+    """Every user: role, organisation, whether they may log in; disable or enable."""
+    page = identity.list_users(db, limit=100, cursor=cursor)
+    return render(request, "users.html", {"users": page.items, "next_cursor": page.next_cursor})
+
+
+def _set_active(
+    request: Request, principal: Principal, form: Any, db: Any, user_id: int, *, active: bool
+) -> Response:
+    if not active and form.get("confirm") != "yes":
+        message = i18n.gettext(
+            i18n.request_locale(request), N_("Tick the box to confirm that this user is disabled.")
+        )
+        page = identity.list_users(db, limit=100, cursor=None)
+        ctx = {"users": page.items, "next_cursor": page.next_cursor, "error": message}
+        return render(request, "users.html", ctx, 422)
+    identity.set_active(db, principal.user_id, user_id, active=active)
+    return redirect(request, f"{PREFIX}/users#user-{user_id}")
+
+
+@router.post("/users/{user_id}/disable")
+def disable_user(
+    user_id: int,
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Disable a user after a tick to confirm: their tokens, keys and sessions stop at once."""
+    return _set_active(request, principal, form, db, user_id, active=False)
+
+
+@router.post("/users/{user_id}/enable")
+def enable_user(
+    user_id: int,
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Enable a disabled user again."""
+    return _set_active(request, principal, form, db, user_id, active=True)
