@@ -87,6 +87,7 @@ def test_caseworker_creates_a_case_finds_a_bed_and_gets_a_match(
 ) -> None:
     page = log_in(phone, network, "ui-caseworker")
     page.wait_for_url(f"{network.base}/ui/caseworker")
+    page.get_by_role("link", name="New case").click()
     page.get_by_label("Member A: sex").select_option("female")
     page.get_by_label("Member A: age").fill("15")
     shot(page, "caseworker")

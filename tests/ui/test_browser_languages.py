@@ -94,6 +94,7 @@ def test_caseworker_in_russian_creates_a_case_finds_a_bed_and_gets_a_match(
     page.get_by_role("button", name="Войти").click()
     page.wait_for_url(f"{network.base}/ui/caseworker")
 
+    page.get_by_role("link", name="Новый случай").click()
     page.get_by_label("Член группы A: пол").select_option("female")
     page.get_by_label("Член группы A: возраст").fill("15")
     page.get_by_role("button", name="Создать случай").click()
