@@ -684,6 +684,7 @@ def lift_decline(
 def _check_page(
     request: Request,
     db: Session,
+    principal: Principal,
     profile: CaseProfile,
     *,
     case: Any = None,
@@ -698,12 +699,25 @@ def _check_page(
     shelters, unit_names = _network(db)
     statuses = cases.statuses(profile, majority)
     locale = i18n.request_locale(request)
+    # Kilometres, never coordinates: to a shelter the caller may not locate, from its region.
+    km = availability.distances_km(
+        db,
+        registry.located_shelters(db, principal),
+        profile,
+        [e.shelter_id for e in result.eligible],
+    )
+    nearest_first = sorted(
+        result.eligible,
+        key=lambda e: (km.get(e.shelter_id, 10**9), -_free_beds(shelters, e.shelter_id)),
+    )
     context = {
         "case": case,
         "open_request": open_request,
         "may_request": may_request,
         "regions": {r.code: named(r, locale) for r in registry.list_regions(db)},
-        "eligible": result.eligible,
+        "eligible": nearest_first,
+        "km": km,
+        "free_beds": {e.shelter_id: _free_beds(shelters, e.shelter_id) for e in result.eligible},
         "ineligible": [
             (i.shelter_id, [plain.reason_words(r, profile, statuses, locale) for r in i.reasons])
             for i in result.ineligible
@@ -715,6 +729,12 @@ def _check_page(
         },
     }
     return render(request, "find_bed.html", context)
+
+
+def _free_beds(shelters: dict[int, Any], shelter_id: int) -> int:
+    """The shelter's free beds now, as /availability shows them to any reader."""
+    shelter = shelters.get(shelter_id)
+    return int(shelter.available) if shelter is not None else 0
 
 
 @router.get("/find-bed")
@@ -736,7 +756,7 @@ def find_bed(
     """The availability check for a group described in the form."""
     values = forms.read_profile_form(form)
     try:
-        return _check_page(request, db, forms.profile_from(values))
+        return _check_page(request, db, principal, forms.profile_from(values))
     except InvalidInput as exc:
         _undo(db, exc)
         error = i18n.error_detail(exc, i18n.request_locale(request))
@@ -758,6 +778,7 @@ def check_case(
     return _check_page(
         request,
         db,
+        principal,
         cases.profile_of(case),
         case=case_out(db, case, _settings(request).majority_age),
         open_request=open_request,
@@ -776,11 +797,19 @@ def match(
     request_id: int,
     request: Request,
     principal: Annotated[Principal, page_allow(*CASE_READERS)],
+    form: Form,
     db: WriteDb,
 ) -> Response:
-    """Match one pending request now: hold the beds found, or say why there are none."""
+    """Match one pending request now: hold the beds found, or say why there are none.
+
+    With ``shelter_id`` (a shelter chosen on the "Find a bed" page), beds are held there or
+    nowhere; without it, the best match.
+    """
     settings = _settings(request)
+    chosen = form.get("shelter_id")
     try:
+        if chosen is not None and not (isinstance(chosen, str) and chosen.isdigit()):
+            raise InvalidInput("choose a shelter from the list")
         result = matching.match_request(
             db,
             principal,
@@ -788,11 +817,14 @@ def match(
             snapshot=request.app.state.sessions.read,
             majority_age=settings.majority_age,
             hold_ttl=timedelta(hours=settings.hold_ttl_hours),
+            shelter_id=int(chosen) if isinstance(chosen, str) else None,
         )
-    except Conflict as exc:
+    except (Conflict, InvalidInput) as exc:
         _undo(db, exc)
         error = i18n.error_detail(exc, i18n.request_locale(request))
-        return _caseworker_page(request, db, principal, error=error, status=409)
+        return _caseworker_page(
+            request, db, principal, error=error, status=409 if isinstance(exc, Conflict) else 422
+        )
     locale = i18n.request_locale(request)
     placement_request = lifecycle.get_request(db, principal, request_id)
     case = cases.get_case(db, principal, placement_request.case_id)
