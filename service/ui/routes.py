@@ -755,13 +755,15 @@ def find_bed(
 ) -> Response:
     """The availability check for a group described in the form."""
     values = forms.read_profile_form(form)
+    if forms.wants_another_member(form):
+        return render(request, "find_bed_form.html", _profile_form_context(request, db, values))
     try:
         return _check_page(request, db, principal, forms.profile_from(values))
     except InvalidInput as exc:
         _undo(db, exc)
         error = i18n.error_detail(exc, i18n.request_locale(request))
-        ctx = _profile_form_context(request, db, values) | {"error": error}
-        return render(request, "find_bed_form.html", ctx, 422)
+        ctx = _profile_form_context(request, db, values, field_error=forms.field_of(exc))
+        return render(request, "find_bed_form.html", ctx | {"error": error}, 422)
 
 
 @router.post("/cases/{case_id}/check")

@@ -215,3 +215,16 @@ def test_the_first_screen_says_where_each_request_stands_most_urgent_first(
     lifecycle.transition(db, held.coordinator, held.placement.id, "decline", reason="staffing")
     page = browser.get("/ui/caseworker").text
     assert f"Not placed: {held.shelter.name} declined; waiting for another match" in page
+
+
+def test_find_bed_takes_any_number_of_people_too(browser: TestClient, world: World) -> None:
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    data = _family_form(token, FAMILY[:4]) | {"add_member": "1"}
+    grown = browser.post("/ui/find-bed", data=data)
+    assert grown.status_code == 200
+    assert _rows(grown.text) == 5
+    assert 'formaction="/ui/find-bed"' in grown.text
+    refused = browser.post("/ui/find-bed", data=_family_form(token) | {"member-1-age": "x"})
+    assert refused.status_code == 422
+    assert '<p class="field-error" id="member-B-error">' in refused.text
+    assert _rows(refused.text) == 6
