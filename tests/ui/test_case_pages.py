@@ -228,3 +228,31 @@ def test_find_bed_takes_any_number_of_people_too(browser: TestClient, world: Wor
     assert refused.status_code == 422
     assert '<p class="field-error" id="member-B-error">' in refused.text
     assert _rows(refused.text) == 6
+
+
+def test_a_refusal_beside_its_field_is_in_the_pages_language(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    browser.headers["Accept-Language"] = "ru-RU"
+    refused = browser.post("/ui/cases", data=_family_form(token) | {"member-4-guardian": "B"})
+    assert refused.status_code == 422
+    assert (
+        '<p class="field-error" id="member-E-error">'
+        "член группы E: опекун должен быть взрослым членом группы</p>"
+    ) in refused.text
+    assert "Добавить ещё одного человека" in refused.text
+
+
+def test_another_organisations_requests_are_neither_shown_nor_matched_from_my_pages(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    held = held_bed(world, db)  # a case and request of another organisation
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    page = browser.get("/ui/caseworker").text
+    assert held.case.code not in page
+    assert held.shelter.name not in page
+    assert held.case.code not in browser.get("/ui/cases/new").text
+    matched = browser.post(f"/ui/requests/{held.request.id}/match", data={"csrf_token": token})
+    assert matched.status_code == 404
+    assert db.get(PlacementRequest, held.request.id).status == "proposed"
