@@ -847,6 +847,7 @@ def match(
         },
         "shelters": shelters,
         "unit_names": unit_names,
+        "chosen": isinstance(chosen, str),
     }
     return render(request, "match.html", context)
 

@@ -92,6 +92,7 @@ def test_asking_for_a_chosen_shelter_holds_the_beds_there(
     )
     assert answer.status_code == 200, answer.text
     assert f"Beds held at {w.far.name}" in answer.text
+    assert "You asked for this shelter." in answer.text
     principal = identity.principal_of(w.caseworker)
     db.expire_all()
     assert lifecycle.get_request(db, principal, w.request.id).status == "proposed"
