@@ -155,6 +155,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ),
     ("GET", f"{UI}/caseworker"): Audited("list", "case", case_level=True),
     ("POST", f"{UI}/cases"): Audited("create", "case", case_level=True),
+    # The new-case form lists my cases' codes, to choose whom the new case is kept apart from.
+    ("GET", f"{UI}/cases/new"): Audited("open", "case_form", case_level=True),
+    ("POST", f"{UI}/cases/new"): Audited("open", "case_form", case_level=True),
     ("POST", f"{UI}/cases/{{case_id}}/requests"): Audited("request_beds", "case", case_level=True),
     ("POST", f"{UI}/cases/{{case_id}}/check"): Audited("check", "case", case_level=True),
     ("GET", f"{UI}/find-bed"): Audited("open", "availability"),

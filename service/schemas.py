@@ -549,6 +549,13 @@ def reason_out(reason: Reason) -> ReasonOut:
     )
 
 
+class MatchIn(Strict):
+    shelter_id: Id | None = Field(
+        default=None,
+        description="Hold beds at this open shelter only, or nowhere; omitted: the best match.",
+    )
+
+
 class MatchOut(BaseModel):
     placed: bool
     placement: PlacementOut | None

@@ -15,7 +15,10 @@ import orjson
 from sqlalchemy import Select, Text, bindparam, cast, select
 from sqlalchemy.orm import Session
 
+from placement.cost import haversine_m
 from placement.eligibility import assign_beds, eligibility_reasons
+from placement.problem import Location
+from shelters.access import LocatedShelters
 from shelters.bridge import open_shelters_for_solver, request_for_solver
 from shelters.cases import housed_at
 from shelters.models import Region, Shelter, Unit
@@ -236,3 +239,40 @@ def check(
         else:
             eligible.append(Eligible(shelter_id, {ref: int(u) for ref, u in beds.items()}))
     return CheckResult(eligible=eligible, ineligible=ineligible)
+
+
+def distances_km(
+    session: Session,
+    located: LocatedShelters,
+    profile: CaseProfile,
+    shelter_ids: Iterable[int],
+) -> dict[int, int]:
+    """How far each shelter is from the case, in whole kilometres, as matching measures it.
+
+    From the case's location, else its current region's centroid (no origin: no distances),
+    to the shelter's coordinates when the reader may locate it (``located``), else to its
+    region's centroid: the kilometres shown never place a shelter the reader may not locate
+    more precisely than its region, as a stored run's view does (shelters/redaction.py).
+    """
+    wanted = sorted(set(shelter_ids))
+    regions = {r.code: Location(r.lat, r.lon) for r in session.scalars(select(Region))}
+    origin: Location | None = None
+    if profile.location is not None:
+        origin = Location(profile.location.lat, profile.location.lon)
+    elif profile.current_region is not None:
+        origin = regions.get(profile.current_region)
+    if origin is None or not wanted:
+        return {}
+    rows = session.execute(
+        select(Shelter.id, Shelter.region_code, Shelter.lat, Shelter.lon).where(
+            Shelter.id.in_(wanted)
+        )
+    )
+    out: dict[int, int] = {}
+    for shelter_id, region_code, lat, lon in rows:
+        point = regions.get(region_code)
+        if shelter_id in located and lat is not None and lon is not None:
+            point = Location(lat, lon)
+        if point is not None:
+            out[shelter_id] = round(haversine_m(origin, point) / 1000)
+    return out

@@ -21,7 +21,7 @@ from placement.solution import Reason
 from shelters import runs
 from shelters.bridge import open_shelters_for_solver, request_for_solver
 from shelters.cases import housed_at, kept_apart, profile_of
-from shelters.errors import CapacityExceeded, Conflict
+from shelters.errors import CapacityExceeded, Conflict, InvalidInput
 from shelters.identity import Principal
 from shelters.lifecycle import declined_shelters, expire_holds, get_request
 from shelters.models import (
@@ -65,8 +65,12 @@ def build_problem(
     *,
     majority_age: int,
     weights: Weights | None = None,
+    shelter_id: int | None = None,
 ) -> Problem:
     """The problem document for these requests against every open shelter's free beds now.
+
+    With ``shelter_id``, against that one shelter only (a caseworker asking for a shelter they
+    chose); it must be open (``InvalidInput`` otherwise).
 
     A separated case that is already housed or held somewhere puts that shelter in the
     request's ``separated_shelters``; separated cases that are both in the problem are linked
@@ -98,10 +102,15 @@ def build_problem(
         )
         problem_requests.append(solver_request)
     regions = session.scalars(select(Region).order_by(Region.code))
+    shelters = open_shelters_for_solver(session)
+    if shelter_id is not None:
+        shelters = tuple(s for s in shelters if s.id == str(shelter_id))
+        if not shelters:
+            raise InvalidInput("shelter {shelter_id} is not an open shelter", shelter_id=shelter_id)
     return Problem(
         majority_age=majority_age,
         regions=tuple(ProblemRegion(code=g.code, lat=g.lat, lon=g.lon) for g in regions),
-        shelters=open_shelters_for_solver(session),
+        shelters=shelters,
         requests=tuple(problem_requests),
         weights=weights or Weights(),
     )
@@ -117,8 +126,12 @@ def match_request(
     hold_ttl: timedelta,
     time_limit_s: float = 2.0,
     seed: int = 0,
+    shelter_id: int | None = None,
 ) -> MatchResult:
     """Solve for one pending request against current free beds and hold what is found.
+
+    ``shelter_id`` asks for that shelter only: beds are held there if it can take the whole
+    group now, otherwise nothing is held and the reasons are that shelter's.
 
     The first solve works on a ``snapshot`` session, so no lock is held while the solver runs
     (on SQLite the write lock would stop every other writer); the hold then happens in
@@ -128,7 +141,7 @@ def match_request(
     new ``proposed`` placement, or no placement and the solver's reasons.
     """
     with snapshot() as read:
-        problem = _single_problem(read, principal, request_id, majority_age)
+        problem = _single_problem(read, principal, request_id, majority_age, shelter_id)
     solution = solve(problem, time_limit_s=time_limit_s, seed=seed)
     released = expire_holds(session)
     request = get_request(session, principal, request_id, lock=True)
@@ -152,7 +165,9 @@ def match_request(
     session.flush()
     for attempt in range(1, runs.MAX_ATTEMPTS + 1):
         if attempt > 1 or (released and not solution.assignments):
-            problem = build_problem(session, [request], majority_age=majority_age)
+            problem = build_problem(
+                session, [request], majority_age=majority_age, shelter_id=shelter_id
+            )
             solution = solve(problem, time_limit_s=time_limit_s, seed=seed)
         try:
             with session.begin_nested():
@@ -170,7 +185,11 @@ def match_request(
 
 
 def _single_problem(
-    session: Session, principal: Principal, request_id: int, majority_age: int
+    session: Session,
+    principal: Principal,
+    request_id: int,
+    majority_age: int,
+    shelter_id: int | None = None,
 ) -> Problem:
     request = get_request(session, principal, request_id)
     if request.status != "pending":
@@ -179,4 +198,4 @@ def _single_problem(
             request_id=request_id,
             status=request.status,
         )
-    return build_problem(session, [request], majority_age=majority_age)
+    return build_problem(session, [request], majority_age=majority_age, shelter_id=shelter_id)

@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Body, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from service import metrics
@@ -26,6 +26,7 @@ from service.schemas import (
     CasePatch,
     Id,
     LocationOut,
+    MatchIn,
     MatchOut,
     MemberOut,
     PageOut,
@@ -299,15 +300,21 @@ def lift_decline(
 @router.post(
     "/placement-requests/{request_id}/match",
     dependencies=[MATCH_LIMIT],
-    responses=problem_responses(401, 403, 404, 409, 429),
+    responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
 def match_request(
     request_id: Id,
     request: Request,
     principal: Annotated[Principal, allow(*CASE_ROLES)],
     db: WriteDb,
+    body: Annotated[MatchIn | None, Body()] = None,
 ) -> MatchOut:
-    """Solve for this request against current free beds; hold the beds found, or say why not."""
+    """Solve for this request against current free beds; hold the beds found, or say why not.
+
+    With ``shelter_id`` (a shelter the availability check lists as able to take the group),
+    beds are held there or nowhere, and the reasons are that shelter's; a shelter that is not
+    open is refused (422). Without a body, the best match among every open shelter.
+    """
     settings = _settings(request)
     started = time.perf_counter()
     result = matching.match_request(
@@ -317,6 +324,7 @@ def match_request(
         snapshot=request.app.state.sessions.read,
         majority_age=settings.majority_age,
         hold_ttl=timedelta(hours=settings.hold_ttl_hours),
+        shelter_id=body.shelter_id if body is not None else None,
     )
     metrics.observe_match(
         placed=result.placement is not None, seconds=time.perf_counter() - started

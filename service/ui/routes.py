@@ -9,6 +9,7 @@ domain's message, and nothing of it is written.
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from service import audit, i18n
+from service import audit, i18n, metrics
 from service.auth import ANY_ROLE, PUBLIC, log_in
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
 from service.ratelimit import limited
@@ -93,6 +94,7 @@ NOTICES = {
     "admit": N_("Admitted: the held beds are now occupied."),
     "discharge": N_("Discharged: the beds are free again."),
     "case_created": N_("Case created."),
+    "case_requested": N_("Case created and a bed requested: use “Match now” to hold beds."),
     "request_created": N_("Request created: use “Match now” to hold beds."),
     "decline_lifted": N_("The shelter may be proposed for this request again."),
     "logged_out": N_("You are logged out."),
@@ -503,14 +505,13 @@ def _caseworker_page(
     db: Session,
     principal: Principal,
     *,
-    values: forms.ProfileForm | None = None,
     error: str | None = None,
     status: int = 200,
 ) -> Response:
     majority = _settings(request).majority_age
     cursor = request.query_params.get("cursor")
     page = cases.list_cases(db, principal, limit=50, cursor=cursor, code=None)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for case in page.items:
         requests = lifecycle.list_requests(
             db, principal, limit=MAX_LIMIT, cursor=None, case_id=case.id
@@ -524,33 +525,73 @@ def _caseworker_page(
             ).items
             placements.extend(placement_out(db, principal, p, majority) for p in found)
         shown = requests_out(db, requests)
+        open_request = next((r for r in requests if r.status in ("pending", "proposed")), None)
         rows.append(
             {
                 "case": case_out(db, case, majority),
                 "requests": shown,
                 "declined": {r.id: r.declined_shelter_ids for r in shown},
-                "open": next((r for r in requests if r.status in ("pending", "proposed")), None),
+                "open": open_request,
                 "may_request": lifecycle.holding_request_or_placement(db, case.id) is None,
                 "placements": placements,
+                "standing": _standing(shown, placements),
             }
         )
+    # Most urgent first: a live request by its priority, then the newest case.
+    rows.sort(key=lambda row: (-_urgency(row), -row["case"].id))
     shelters, unit_names = _network(db)
     context = {
         "rows": rows,
         "next_cursor": page.next_cursor,
         "shelters": shelters,
         "unit_names": unit_names,
-        **_profile_form_context(request, db, values or forms.ProfileForm()),
         "error": error,
     }
     return render(request, "caseworker.html", context, status)
 
 
+LIVE_PLACEMENTS = ("proposed", "accepted", "admitted")
+
+
+def _standing(requests: list[Any], placements: list[PlacementOut]) -> dict[str, Any]:
+    """Where a case stands, for its first line: its live placement, else its newest request."""
+    live = [p for p in placements if p.status in LIVE_PLACEMENTS]
+    if live:
+        placement = max(live, key=lambda p: p.id)
+        held_for = next((r for r in requests if r.id == placement.request_id), None)
+        return {"state": placement.status, "placement": placement, "request": held_for}
+    if requests:
+        newest = max(requests, key=lambda r: r.id)
+        ended = [p for p in placements if p.request_id == newest.id]
+        last = max(ended, key=lambda p: p.id) if ended else None
+        return {"state": newest.status, "placement": last, "request": newest}
+    return {"state": "none", "placement": None, "request": None}
+
+
+def _urgency(row: dict[str, Any]) -> int:
+    """A request still waiting for a bed or for the shelter's answer: its priority; else 0."""
+    standing = row["standing"]
+    if standing["state"] in ("pending", "proposed") and standing["request"] is not None:
+        return int(standing["request"].priority)
+    return 0
+
+
+def _my_cases(db: Session, principal: Principal) -> list[tuple[int, str]]:
+    """My organisation's cases as (id, code), to choose whom a new case is kept apart from."""
+    page = cases.list_cases(db, principal, limit=MAX_LIMIT, cursor=None, code=None)
+    return [(c.id, c.code) for c in page.items if c.purged_at is None]
+
+
 def _profile_form_context(
-    request: Request, db: Session, values: forms.ProfileForm
+    request: Request,
+    db: Session,
+    values: forms.ProfileForm,
+    *,
+    field_error: str = "",
 ) -> dict[str, Any]:
     return {
         "values": values,
+        "field_error": field_error,
         "region_options": [
             (r.code, named(r, i18n.request_locale(request))) for r in registry.list_regions(db)
         ],
@@ -558,12 +599,60 @@ def _profile_form_context(
     }
 
 
+def _new_case_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    values: forms.ProfileForm,
+    *,
+    request_values: dict[str, Any] | None = None,
+    error: str | None = None,
+    field_error: str = "",
+    status: int = 200,
+) -> Response:
+    context = _profile_form_context(request, db, values, field_error=field_error) | {
+        "my_cases": _my_cases(db, principal),
+        "request_values": request_values or {"wanted": False, "priority": "", "preferred": []},
+        "error": error,
+    }
+    return render(request, "case_new.html", context, status)
+
+
+def _request_values(form: FormData) -> dict[str, Any]:
+    priority = form.get("priority")
+    return {
+        "wanted": form.get("request_bed") == "on",
+        "priority": priority if isinstance(priority, str) else "",
+        "preferred": [v for v in form.getlist("preferred_regions") if isinstance(v, str) and v],
+    }
+
+
 @router.get("/caseworker")
 def caseworker(
     request: Request, principal: Annotated[Principal, page_allow(*CASE_READERS)], db: WriteDb
 ) -> Response:
-    """My organisation's cases and requests, and a form for a new case."""
+    """My organisation's cases and where each request stands, most urgent first."""
     return _caseworker_page(request, db, principal)
+
+
+@router.get("/cases/new")
+def new_case_form(
+    request: Request, principal: Annotated[Principal, page_allow(Role.CASEWORKER)], db: WriteDb
+) -> Response:
+    """The form for a new case, with every field of a case and of its first request."""
+    return _new_case_page(request, db, principal, forms.ProfileForm())
+
+
+@router.post("/cases/new")
+def new_case_form_again(
+    request: Request,
+    principal: Annotated[Principal, page_allow(Role.CASEWORKER)],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """The same form again with what was entered and one more person; nothing is written."""
+    values = forms.read_profile_form(form)
+    return _new_case_page(request, db, principal, values, request_values=_request_values(form))
 
 
 @router.post("/cases")
@@ -573,21 +662,44 @@ def create_case(
     form: Form,
     db: WriteDb,
 ) -> Response:
-    """Create a case for my organisation."""
+    """Create a case for my organisation, and its request for beds if asked, or neither."""
     values = forms.read_profile_form(form)
+    wanted = _request_values(form)
+    majority = _settings(request).majority_age
     try:
+        separate = forms.separate_from_ids(values, {i for i, _ in _my_cases(db, principal)})
         case = cases.create_case(
             db,
             principal,
             forms.profile_from(values),
-            separate_from_case_ids=[],
-            majority_age=_settings(request).majority_age,
+            separate_from_case_ids=separate,
+            majority_age=majority,
         )
-    except InvalidInput as exc:
-        _undo(db, exc)
+        if wanted["wanted"]:
+            lifecycle.create_request(
+                db,
+                principal,
+                case_id=case.id,
+                priority=forms.priority_from(wanted["priority"]),
+                preferred_regions=wanted["preferred"],
+                majority_age=majority,
+            )
+    except (InvalidInput, Conflict) as exc:
+        db.rollback()  # nothing half-written: neither the case nor its request
         error = i18n.error_detail(exc, i18n.request_locale(request))
-        return _caseworker_page(request, db, principal, values=values, error=error, status=422)
-    return redirect(request, f"{PREFIX}/caseworker?notice=case_created#case-{case.id}")
+        field_error = forms.field_of(exc) if isinstance(exc, InvalidInput) else ""
+        return _new_case_page(
+            request,
+            db,
+            principal,
+            values,
+            request_values=wanted,
+            error=error,
+            field_error=field_error,
+            status=422,
+        )
+    notice = "case_requested" if wanted["wanted"] else "case_created"
+    return redirect(request, f"{PREFIX}/caseworker?notice={notice}#case-{case.id}")
 
 
 @router.post("/cases/{case_id}/requests")
@@ -631,6 +743,7 @@ def lift_decline(
 def _check_page(
     request: Request,
     db: Session,
+    principal: Principal,
     profile: CaseProfile,
     *,
     case: Any = None,
@@ -645,12 +758,25 @@ def _check_page(
     shelters, unit_names = _network(db)
     statuses = cases.statuses(profile, majority)
     locale = i18n.request_locale(request)
+    # Kilometres, never coordinates: to a shelter the caller may not locate, from its region.
+    km = availability.distances_km(
+        db,
+        registry.located_shelters(db, principal),
+        profile,
+        [e.shelter_id for e in result.eligible],
+    )
+    nearest_first = sorted(
+        result.eligible,
+        key=lambda e: (km.get(e.shelter_id, 10**9), -_free_beds(shelters, e.shelter_id)),
+    )
     context = {
         "case": case,
         "open_request": open_request,
         "may_request": may_request,
         "regions": {r.code: named(r, locale) for r in registry.list_regions(db)},
-        "eligible": result.eligible,
+        "eligible": nearest_first,
+        "km": km,
+        "free_beds": {e.shelter_id: _free_beds(shelters, e.shelter_id) for e in result.eligible},
         "ineligible": [
             (i.shelter_id, [plain.reason_words(r, profile, statuses, locale) for r in i.reasons])
             for i in result.ineligible
@@ -662,6 +788,12 @@ def _check_page(
         },
     }
     return render(request, "find_bed.html", context)
+
+
+def _free_beds(shelters: dict[int, Any], shelter_id: int) -> int:
+    """The shelter's free beds now, as /availability shows them to any reader."""
+    shelter = shelters.get(shelter_id)
+    return int(shelter.available) if shelter is not None else 0
 
 
 @router.get("/find-bed")
@@ -682,13 +814,15 @@ def find_bed(
 ) -> Response:
     """The availability check for a group described in the form."""
     values = forms.read_profile_form(form)
+    if forms.wants_another_member(form):
+        return render(request, "find_bed_form.html", _profile_form_context(request, db, values))
     try:
-        return _check_page(request, db, forms.profile_from(values))
+        return _check_page(request, db, principal, forms.profile_from(values))
     except InvalidInput as exc:
         _undo(db, exc)
         error = i18n.error_detail(exc, i18n.request_locale(request))
-        ctx = _profile_form_context(request, db, values) | {"error": error}
-        return render(request, "find_bed_form.html", ctx, 422)
+        ctx = _profile_form_context(request, db, values, field_error=forms.field_of(exc))
+        return render(request, "find_bed_form.html", ctx | {"error": error}, 422)
 
 
 @router.post("/cases/{case_id}/check")
@@ -705,6 +839,7 @@ def check_case(
     return _check_page(
         request,
         db,
+        principal,
         cases.profile_of(case),
         case=case_out(db, case, _settings(request).majority_age),
         open_request=open_request,
@@ -723,11 +858,20 @@ def match(
     request_id: int,
     request: Request,
     principal: Annotated[Principal, page_allow(*CASE_READERS)],
+    form: Form,
     db: WriteDb,
 ) -> Response:
-    """Match one pending request now: hold the beds found, or say why there are none."""
+    """Match one pending request now: hold the beds found, or say why there are none.
+
+    With ``shelter_id`` (a shelter chosen on the "Find a bed" page), beds are held there or
+    nowhere; without it, the best match.
+    """
     settings = _settings(request)
+    chosen = form.get("shelter_id")
     try:
+        if chosen is not None and not (isinstance(chosen, str) and chosen.isdigit()):
+            raise InvalidInput("choose a shelter from the list")
+        started = time.perf_counter()
         result = matching.match_request(
             db,
             principal,
@@ -735,11 +879,17 @@ def match(
             snapshot=request.app.state.sessions.read,
             majority_age=settings.majority_age,
             hold_ttl=timedelta(hours=settings.hold_ttl_hours),
+            shelter_id=int(chosen) if isinstance(chosen, str) else None,
         )
-    except Conflict as exc:
+        metrics.observe_match(
+            placed=result.placement is not None, seconds=time.perf_counter() - started
+        )
+    except (Conflict, InvalidInput) as exc:
         _undo(db, exc)
         error = i18n.error_detail(exc, i18n.request_locale(request))
-        return _caseworker_page(request, db, principal, error=error, status=409)
+        return _caseworker_page(
+            request, db, principal, error=error, status=409 if isinstance(exc, Conflict) else 422
+        )
     locale = i18n.request_locale(request)
     placement_request = lifecycle.get_request(db, principal, request_id)
     case = cases.get_case(db, principal, placement_request.case_id)
@@ -760,6 +910,7 @@ def match(
         },
         "shelters": shelters,
         "unit_names": unit_names,
+        "chosen": isinstance(chosen, str),
     }
     return render(request, "match.html", context)
 

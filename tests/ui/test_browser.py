@@ -87,12 +87,14 @@ def test_caseworker_creates_a_case_finds_a_bed_and_gets_a_match(
 ) -> None:
     page = log_in(phone, network, "ui-caseworker")
     page.wait_for_url(f"{network.base}/ui/caseworker")
+    page.get_by_role("link", name="New case").click()
     page.get_by_label("Member A: sex").select_option("female")
     page.get_by_label("Member A: age").fill("15")
     shot(page, "caseworker")
     page.get_by_role("button", name="Create case").click()
     assert page.get_by_role("status").inner_text() == "Case created."
-    case = page.locator("article.case").last
+    card = "#" + page.url.rsplit("#", 1)[1]  # the new case's card (the list is most urgent first)
+    case = page.locator(card)
     assert "A: female, 15, unaccompanied minor" in case.inner_text()
 
     case.get_by_role("button", name="Find a bed").click()
@@ -107,7 +109,7 @@ def test_caseworker_creates_a_case_finds_a_bed_and_gets_a_match(
 
     page.get_by_role("button", name="Request a bed").click()
     assert page.get_by_role("status").inner_text().startswith("Request created")
-    page.locator("article.case").last.get_by_role("button", name="Match now").click()
+    page.locator(card).get_by_role("button", name="Match now").click()
     held = page.get_by_role("status").inner_text()
     assert f"Beds held at {network.coordinated_shelter}" in held
     assert "Member A (female, 15, unaccompanied minor) → Girls" in page.inner_text("main")

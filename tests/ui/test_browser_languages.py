@@ -94,11 +94,13 @@ def test_caseworker_in_russian_creates_a_case_finds_a_bed_and_gets_a_match(
     page.get_by_role("button", name="Войти").click()
     page.wait_for_url(f"{network.base}/ui/caseworker")
 
+    page.get_by_role("link", name="Новый случай").click()
     page.get_by_label("Член группы A: пол").select_option("female")
     page.get_by_label("Член группы A: возраст").fill("15")
     page.get_by_role("button", name="Создать случай").click()
     assert page.get_by_role("status").inner_text() == "Случай создан."
-    case = page.locator("article.case").last
+    card = "#" + page.url.rsplit("#", 1)[1]  # the new case's card (the list is most urgent first)
+    case = page.locator(card)
     assert "A: женский, 15, несопровождаемый несовершеннолетний" in case.inner_text()
 
     case.get_by_role("button", name="Найти место").click()
@@ -115,7 +117,7 @@ def test_caseworker_in_russian_creates_a_case_finds_a_bed_and_gets_a_match(
 
     page.get_by_role("button", name="Запросить место").click()
     assert page.get_by_role("status").inner_text().startswith("Заявка создана")
-    page.locator("article.case").last.get_by_role("button", name="Подобрать сейчас").click()
+    page.locator(card).get_by_role("button", name="Подобрать сейчас").click()
     held = page.get_by_role("status").inner_text()
     assert (
         f"Места зарезервированы в приюте «{SHELTER_NAMES[network.coordinated_shelter]['ru']}»"
