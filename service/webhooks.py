@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -73,16 +74,22 @@ def signed_headers(secret: str, message_id: str, at: datetime, body: str) -> dic
     }
 
 
+def _due(now: datetime) -> Any:
+    return (WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+
+
+def _any_due(sessions: Sessions, now: datetime) -> bool:
+    """A read first: the write transaction (SQLite: the one write lock) only when there is work."""
+    with sessions.read() as session, session.begin():
+        return session.scalar(select(WebhookDelivery.id).where(*_due(now)).limit(1)) is not None
+
+
 def _lease(sessions: Sessions, now: datetime, limit: int) -> list[Leased]:
     with sessions.write() as session, session.begin():
         rows = session.execute(
             select(WebhookDelivery, WebhookEndpoint)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.next_attempt_at <= now,
-                WebhookEndpoint.active.is_(True),
-            )
+            .where(*_due(now), WebhookEndpoint.active.is_(True))
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
             .limit(limit)
             .with_for_update(skip_locked=True, of=WebhookDelivery)
@@ -140,6 +147,8 @@ def deliver_due(
     limit: int = BATCH,
 ) -> Pass:
     """One pass over the due deliveries (``clock`` gives the time: tests inject one)."""
+    if not _any_due(sessions, clock()):
+        return Pass()
     own = client is None
     http = client or httpx.Client(timeout=TIMEOUT_S, follow_redirects=False)
     delivered = retrying = failed = 0
