@@ -63,9 +63,9 @@ def test_database_refuses_a_unit_with_negative_availability(engine: Engine) -> N
             conn.execute(
                 text(
                     "INSERT INTO units (shelter_id, name, capacity, out_of_service,"
-                    " external_occupied, occupied, held, admits, version, created_at, updated_at)"
-                    " VALUES (:shelter, 'U', 2, 1, 1, 0, 1, '[]', 1, CURRENT_TIMESTAMP,"
-                    " CURRENT_TIMESTAMP)"
+                    " external_occupied, occupied, held, admits, version, created_at, updated_at,"
+                    " confirmed_at) VALUES (:shelter, 'U', 2, 1, 1, 0, 1, '[]', 1,"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
                 ),
                 {"shelter": shelter_id},
             )
