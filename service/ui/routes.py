@@ -45,6 +45,7 @@ from service.ui.session import (
 from shelters import (
     availability,
     cases,
+    freshness,
     identity,
     lifecycle,
     matching,
@@ -896,11 +897,22 @@ def match(
     profile = cases.profile_of(case)
     statuses = cases.statuses(profile, settings.majority_age)
     shelters, unit_names = _network(db)
+    held = (
+        placement_out(db, principal, result.placement, settings.majority_age)
+        if result.placement is not None
+        else None
+    )
+    stale = (
+        freshness.stale_among(
+            db, (b.unit_id for b in held.beds), after_hours=settings.stale_after_hours
+        )
+        if held is not None
+        else []
+    )
     context = {
         "case": case_out(db, case, settings.majority_age),
-        "placement": placement_out(db, principal, result.placement, settings.majority_age)
-        if result.placement is not None
-        else None,
+        "placement": held,
+        "stale_units": [unit_names.get(unit_id, str(unit_id)) for unit_id in stale],
         "groups": [
             (g.shelter_id, [plain.reason_words(r, profile, statuses, locale) for r in g.reasons])
             for g in plain.solver_reasons(result.reasons)

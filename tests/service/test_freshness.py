@@ -166,3 +166,23 @@ def test_the_coordinator_page_marks_full_and_stale_units_and_confirms_in_one_tap
     assert not freshness.is_stale(old.confirmed_at, now=utcnow(), after_hours=24)
     again = browser.post(f"/ui/units/{old.id}/confirm", data={"csrf_token": token, "version": "1"})
     assert again.status_code == 409  # the page was older than the unit
+
+
+def test_the_match_page_asks_the_caseworker_to_check_stale_numbers(
+    browser: TestClient, client: TestClient, world: World, db: Session
+) -> None:
+    shelter = world.shelter()
+    unit = world.unit(shelter, capacity=4, admits=WOMEN_AND_CHILDREN)
+    caseworker = world.user(Role.CASEWORKER)
+    headers = world.headers_for(caseworker)
+    fresh_request = request_for(client, headers, MOTHER_AND_CHILD)
+    old_request = request_for(client, headers, MOTHER_AND_CHILD)
+    token = log_in(browser, caseworker)
+    warning = "were not confirmed lately"
+    page = browser.post(f"/ui/requests/{fresh_request}/match", data={"csrf_token": token})
+    assert page.status_code == 200, page.text
+    assert warning not in page.text
+    _age(db, unit, DAYS_AGO)
+    page = browser.post(f"/ui/requests/{old_request}/match", data={"csrf_token": token})
+    assert page.status_code == 200, page.text
+    assert f"The numbers of {unit.name} {warning}" in page.text
