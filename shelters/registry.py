@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, Update, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from shelters import access
@@ -355,6 +355,31 @@ def _update_unit_statement(fields: tuple[str, ...]) -> Update:
     return update(_UNITS).where(_UNITS.c.id == bindparam("unit_id")).values(values)
 
 
+def _managed_at_version(
+    conn: Connection, principal: Principal, unit_id: int, expected_version: int
+) -> UnitState:
+    """The unit's row, locked, if the caller manages it and it is at ``expected_version``."""
+    row = conn.execute(_UNIT_FOR_UPDATE, {"unit_id": unit_id}).one_or_none()
+    if row is None or not access.manages(principal, row.shelter_id):
+        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
+    unit = UnitState(*row)
+    if unit.version != expected_version:
+        raise StaleVersion(
+            "unit {unit_id} is at version {version}, not {expected}",
+            unit_id=unit_id,
+            version=unit.version,
+            expected=expected_version,
+        )
+    return unit
+
+
+def _forget_copy(session: Session, unit_id: int) -> None:
+    """Expire a copy of the unit the session may hold, written past it by Core statements."""
+    copy = session.identity_map.get(session.identity_key(Unit, unit_id))
+    if copy is not None:
+        session.expire(copy)
+
+
 def update_unit(
     session: Session,
     principal: Principal,
@@ -375,17 +400,7 @@ def update_unit(
     the session may hold is expired, so that it is read again.
     """
     conn = session.connection()
-    row = conn.execute(_UNIT_FOR_UPDATE, {"unit_id": unit_id}).one_or_none()
-    if row is None or not access.manages(principal, row.shelter_id):
-        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
-    unit = UnitState(*row)
-    if unit.version != expected_version:
-        raise StaleVersion(
-            "unit {unit_id} is at version {version}, not {expected}",
-            unit_id=unit_id,
-            version=unit.version,
-            expected=expected_version,
-        )
+    unit = _managed_at_version(conn, principal, unit_id, expected_version)
     unknown = set(changes) - set(UNIT_FIELDS)
     if unknown:
         raise InvalidInput("cannot change {fields}", fields=", ".join(sorted(unknown)))
@@ -431,9 +446,7 @@ def update_unit(
             for field in fields
         ],
     )
-    copy = session.identity_map.get(session.identity_key(Unit, unit_id))
-    if copy is not None:
-        session.expire(copy)
+    _forget_copy(session, unit_id)
     return replace(unit, **changed, version=unit.version + 1, updated_at=now, confirmed_at=now)
 
 
@@ -446,26 +459,14 @@ def confirm_unit(
     representation changed); the audit log records who confirmed.
     """
     conn = session.connection()
-    row = conn.execute(_UNIT_FOR_UPDATE, {"unit_id": unit_id}).one_or_none()
-    if row is None or not access.manages(principal, row.shelter_id):
-        raise NotFound("unit {unit_id} not found", unit_id=unit_id)
-    unit = UnitState(*row)
-    if unit.version != expected_version:
-        raise StaleVersion(
-            "unit {unit_id} is at version {version}, not {expected}",
-            unit_id=unit_id,
-            version=unit.version,
-            expected=expected_version,
-        )
+    unit = _managed_at_version(conn, principal, unit_id, expected_version)
     now = utcnow()
     conn.execute(
         update(_UNITS)
         .where(_UNITS.c.id == unit_id)
         .values(version=unit.version + 1, confirmed_at=now)
     )
-    copy = session.identity_map.get(session.identity_key(Unit, unit_id))
-    if copy is not None:
-        session.expire(copy)
+    _forget_copy(session, unit_id)
     return replace(unit, version=unit.version + 1, confirmed_at=now)
 
 
