@@ -84,12 +84,20 @@ def reason_codes(reasons: Iterable[Reason]) -> list[str]:
 
 
 def create_run(
-    session: Session, principal: Principal, params: RunParameters, *, max_active: int
+    session: Session,
+    principal: Principal,
+    params: RunParameters,
+    *,
+    max_active: int,
+    max_time_limit_s: float,
 ) -> MatchingRun:
     """Queue a batch run; ``ServiceBusy`` when ``max_active`` runs are queued or running.
 
-    Listed requests must exist and be pending.
+    The time limit may be at most ``max_time_limit_s``; listed requests must exist and be
+    pending.
     """
+    if params.time_limit_s > max_time_limit_s:
+        raise InvalidInput("time_limit_s may be at most {limit}", limit=max_time_limit_s)
     active = session.scalar(
         select(func.count()).select_from(MatchingRun).where(MatchingRun.status.in_(ACTIVE))
     )

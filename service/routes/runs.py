@@ -16,7 +16,6 @@ from service.routes import API_PREFIX
 from service.schemas import Id, MatchingRunIn, MatchingRunOut, PageOut
 from service.settings import Settings
 from shelters import redaction, runs
-from shelters.errors import InvalidInput
 from shelters.identity import Principal, Role
 from shelters.models import MatchingRun
 from shelters.pagination import MAX_LIMIT
@@ -31,7 +30,8 @@ def run_out(run: MatchingRun, principal: Principal) -> MatchingRunOut:
     return MatchingRunOut(**redaction.run_summary(run, principal))
 
 
-def _dispatch(request: Request, run_id: int) -> None:
+def dispatch(request: Request, run_id: int) -> None:
+    """Hand a queued run to this process's solvers (a background task, after the commit)."""
     request.app.state.run_worker.dispatch(run_id)
 
 
@@ -55,10 +55,6 @@ def start_run(
     if idem.replay is not None:
         return idem.replay
     settings: Settings = request.app.state.settings
-    if body.time_limit_s > settings.max_run_time_limit_s:
-        raise InvalidInput(
-            "time_limit_s may be at most {limit}", limit=settings.max_run_time_limit_s
-        )
     weights = body.weights.model_dump(exclude_none=True) if body.weights else None
     run = runs.create_run(
         db,
@@ -71,10 +67,11 @@ def start_run(
             weights=weights,
         ),
         max_active=settings.max_active_runs,
+        max_time_limit_s=settings.max_run_time_limit_s,
     )
     set_resource_id(request, run.id)
     # Handed over only after this request's transaction has committed the queued run.
-    background.add_task(_dispatch, request, run.id)
+    background.add_task(dispatch, request, run.id)
     response.headers["Location"] = f"{API_PREFIX}/matching-runs/{run.id}"
     return idem.remember(db, 202, run_out(run, principal))
 

@@ -15,6 +15,7 @@ from placement.solution import Reason
 from service import audit as audit_routes
 from service import i18n
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
+from service.routes import runs as run_routes
 from service.ui import plain
 from service.ui.routes import PREFIX, Form, redirect, render
 from service.ui.session import page_allow
@@ -38,6 +39,28 @@ def _runs(db: Any, principal: Principal) -> list[Any]:
     return list(runs.list_runs(db, principal, limit=RECENT_RUNS, cursor=None).items)
 
 
+def _admin_page(
+    request: Request,
+    db: Any,
+    principal: Principal,
+    *,
+    checked: audit.Verification | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    seq, digest = audit.head(db)
+    context = {
+        "head": seq,
+        "digest": digest,
+        "checked": checked,
+        "runs": _runs(db, principal),
+        "run_words": lambda s: plain.words(i18n.request_locale(request), RUN_WORDS, s),
+        "max_time": request.app.state.settings.max_run_time_limit_s,
+        "error": error,
+    }
+    return render(request, "admin.html", context, status)
+
+
 @router.get("/admin")
 def admin_page(
     request: Request,
@@ -46,21 +69,7 @@ def admin_page(
     verify: bool = False,
 ) -> Response:
     """The admin's first screen: the audit chain's state, then the matching runs."""
-    seq, digest = audit.head(db)
-    checked = audit.verify(db) if verify else None
-    context = {
-        "head": seq,
-        "digest": digest,
-        "checked": checked,
-        "runs": _runs(db, principal),
-        "run_words": lambda s: plain.words(i18n.request_locale(request), RUN_WORDS, s),
-        "max_time": request.app.state.settings.max_run_time_limit_s,
-    }
-    return render(request, "admin.html", context)
-
-
-def _dispatch(request: Request, run_id: int) -> None:
-    request.app.state.run_worker.dispatch(run_id)
+    return _admin_page(request, db, principal, checked=audit.verify(db) if verify else None)
 
 
 @router.post("/runs")
@@ -73,13 +82,12 @@ def start_run(
 ) -> Response:
     """Queue a batch over every pending request, then follow it on its page."""
     settings = request.app.state.settings
-    locale = i18n.request_locale(request)
     try:
         try:
             limit = float(str(form.get("time_limit_s") or "10"))
         except ValueError:
             raise InvalidInput("time_limit_s must be a number of seconds") from None
-        if not 0 < limit <= settings.max_run_time_limit_s:
+        if limit <= 0:  # the form's bound; the upper one is the domain's
             raise InvalidInput(
                 "time_limit_s may be at most {limit}", limit=settings.max_run_time_limit_s
             )
@@ -90,22 +98,14 @@ def start_run(
                 time_limit_s=limit, seed=0, dry_run=form.get("dry_run") == "yes", request_ids=None
             ),
             max_active=settings.max_active_runs,
+            max_time_limit_s=settings.max_run_time_limit_s,
         )
     except DomainError as exc:
         db.rollback()
-        seq, digest = audit.head(db)
-        context = {
-            "head": seq,
-            "digest": digest,
-            "checked": None,
-            "runs": _runs(db, principal),
-            "run_words": lambda s: plain.words(locale, RUN_WORDS, s),
-            "max_time": settings.max_run_time_limit_s,
-            "error": i18n.error_detail(exc, locale),
-        }
-        return render(request, "admin.html", context, 422)
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        return _admin_page(request, db, principal, error=error, status=422)
     audit_routes.set_resource_id(request, run.id)
-    background.add_task(_dispatch, request, run.id)
+    background.add_task(run_routes.dispatch, request, run.id)
     return redirect(request, f"{PREFIX}/runs/{run.id}")
 
 
