@@ -81,17 +81,21 @@ def _checked(url: str, path: Path, engine_name: str) -> Copied:
         engine.dispose()
 
 
+def _sound(session: Session, what: str) -> tuple[str, int, str]:
+    """``what``'s schema revision and audit head, once its chain verifies; else BackupError."""
+    revision = _revision(session.connection())
+    if revision is None:
+        raise BackupError(f"{what} holds no Refuge schema")
+    verification = audit.verify(session)
+    if not verification.ok:
+        raise BackupError(f"{what}'s audit chain breaks at seq {verification.first_broken_seq}")
+    seq, digest = audit.head(session)
+    return revision, seq, digest
+
+
 def _described(engine: Engine, path: Path, engine_name: str) -> Copied:
     with Session(engine) as session, session.begin():
-        revision = _revision(session.connection())
-        if revision is None:
-            raise BackupError("the copy holds no Refuge schema")
-        verification = audit.verify(session)
-        if not verification.ok:
-            raise BackupError(
-                f"the copy's audit chain breaks at seq {verification.first_broken_seq}"
-            )
-        seq, digest = audit.head(session)
+        revision, seq, digest = _sound(session, "the copy")
     return Copied(path, engine_name, path.stat().st_size, _anchor(seq, digest), seq, revision)
 
 
@@ -183,17 +187,8 @@ def _pg_backup(database_url: str, destination: Path, *, replace: bool) -> Copied
         ):
             # The dump and the anchor read one snapshot: the anchor is the dump's own head.
             snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-            revision = _revision(connection)
-            if revision is None:
-                raise BackupError("the database holds no Refuge schema")
             with Session(bind=connection) as session:
-                verification = audit.verify(session)
-                if not verification.ok:
-                    raise BackupError(
-                        f"the audit chain breaks at seq {verification.first_broken_seq}; "
-                        "nothing was backed up"
-                    )
-                seq, digest = audit.head(session)
+                revision, seq, digest = _sound(session, "the database")
             with _written_then_renamed(destination, replace=replace) as scratch:
                 _run(
                     [
