@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from shelters import identity, registry
 from shelters.catalogue import SERVICES
 from shelters.identity import Role
-from shelters.models import Organization, Region, Shelter, User
+from shelters.models import Organization, Region, Shelter, User, clock_at, utcnow
 
 REGIONS: list[tuple[str, str, float, float]] = [
     ("abai", "Abai Region", 48.9, 79.6),
@@ -305,16 +306,26 @@ def _load_network(session: Session) -> list[Organization]:
     return orgs
 
 
-def load_demo(session: Session) -> dict[str, str]:
+def has_network(session: Session) -> bool:
+    """Whether the demo network was loaded into this database before."""
+    return (
+        session.scalar(select(Organization.id).where(Organization.name.like("Demo %")).limit(1))
+        is not None
+    )
+
+
+def load_demo(session: Session, *, since: datetime | None = None) -> dict[str, str]:
     """Load the demo network once and give every demo user a fresh random password.
 
     Returns the demo usernames with their new passwords, to be shown once. Idempotent for the
-    data: a second call only rotates the passwords.
+    data: a second call only rotates the passwords. A network loaded now is dated ``since``
+    (default now): its units exist from then on, for a history that starts then.
     """
     load_regions(session)
     orgs = list(session.scalars(select(Organization).where(Organization.name.like("Demo %"))))
     if not orgs:
-        orgs = _load_network(session)
+        with clock_at(since or utcnow()):
+            orgs = _load_network(session)
     by_name = {o.name: o for o in orgs}
     passwords: dict[str, str] = {}
     for username, role, org_index in DEMO_USERS:
@@ -329,14 +340,15 @@ def load_demo(session: Session) -> dict[str, str]:
                         select(Shelter.id).where(Shelter.organization_id == org_id).limit(2)
                     )
                 )
-            identity.create_user(
-                session,
-                username=username,
-                password=password,
-                role=role,
-                organization_id=org_id,
-                shelter_ids=shelter_ids,
-            )
+            with clock_at(since or utcnow()):
+                identity.create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=role,
+                    organization_id=org_id,
+                    shelter_ids=shelter_ids,
+                )
         else:
             identity.set_password(session, user, password)
         passwords[username] = password

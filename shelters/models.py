@@ -7,6 +7,9 @@ of a person. ``name`` columns name organisations, shelters, regions and units, n
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,9 +50,25 @@ SECURITY_LEVELS = ("standard", "high")
 LOCALES = ("kk", "ru", "en")  # the languages of service/locale; service/i18n.py says the same
 
 
+_CLOCK: ContextVar[datetime | None] = ContextVar("refuge_clock", default=None)
+
+
 def utcnow() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
+    """The current time, timezone-aware UTC, or the time :func:`clock_at` set in this context."""
+    return _CLOCK.get() or datetime.now(UTC)
+
+
+@contextmanager
+def clock_at(when: datetime) -> Iterator[None]:
+    """Let :func:`utcnow` (so every timestamp written) read ``when`` inside the block.
+
+    For loading synthetic history, whose events happened in the past; never for a request.
+    """
+    token = _CLOCK.set(when.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -108,11 +108,18 @@ def _require_served_database(settings: Settings) -> None:
 
 
 def _load_demo(settings: Settings, host: str, port: int) -> None:
+    from service import demo_history
     from shelters import demo
+    from shelters.models import utcnow
 
     migrate_database(settings)
+    start = demo_history.history_start(utcnow())
     with transaction(settings) as session:
-        passwords = demo.load_demo(session)
+        fresh = not demo.has_network(session)
+        passwords = demo.load_demo(session, since=start if fresh else None)
+    if fresh:
+        typer.echo(f"Writing {demo_history.MONTHS} months of synthetic history ...")
+        demo_history.load_history(settings, start=start)
     base = f"http://{host}:{port}"
     typer.echo(f"Refuge demo at {base}")
     typer.echo(f"  web pages: {base}/ui   API: {base}/api/v1   OpenAPI: {base}/api/v1/openapi.json")
