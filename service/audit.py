@@ -169,8 +169,8 @@ AUDITED: dict[tuple[str, str], Audited] = {
         "lift_decline", "placement_request", case_level=True, id_param="request_id"
     ),
     **{
-        ("GET", f"{UI}/reports/{name}.{ext}"): Audited(f"read_{name}", "report")
-        for name in ("allocation", "grants")
+        ("GET", f"{UI}/reports/{name}.{ext}"): Audited(f"read_{name.replace('-', '_')}", "report")
+        for name in ("allocation", "grants", "unmet-demand")
         for ext in ("svg", "csv", "xlsx")
     },
     ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),

@@ -183,6 +183,11 @@ def format_date(value: date, locale: str) -> str:
     return _format_date(value, "medium", locale=_babel_locale(locale))
 
 
+def format_month(value: date, locale: str) -> str:
+    """A calendar month and its year, as the locale names it standing alone (``сентябрь 2026``)."""
+    return _format_date(value, "LLLL y", locale=_babel_locale(locale))
+
+
 def format_duration(value: timedelta, locale: str) -> str:
     """A span of time, rounded as people say it (``3 часа``, ``40 минут``, ``2 күн``)."""
     return _format_timedelta(value, threshold=1.5, locale=_babel_locale(locale))

@@ -30,21 +30,28 @@ import csv
 import io
 import textwrap
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import matplotlib
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import offset_copy
 from openpyxl import Workbook
 from openpyxl.comments import Comment
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from shelters.reports import STATUS_CELLS, AllocationReport, Disclosure, GrantsReport
+from shelters.reports import (
+    STATUS_CELLS,
+    AllocationReport,
+    Disclosure,
+    GrantsReport,
+    UnmetDemandReport,
+)
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8; header=present"
 SVG_MEDIA_TYPE = "image/svg+xml"
@@ -66,12 +73,24 @@ def _english(message: str) -> str:
 
 INK = "#1f2933"
 MUTED = "#7b8794"
-AVAILABLE = "#c9d6e3"
-OCCUPIED = "#1f5f8b"
-HELD = "#e0a030"
-FUNDED = "#9aa5b1"
 ALERT = "#b42318"
-STATUS_COLOURS = ("#1f5f8b", "#5aa0c8", "#e0a030")
+Look = tuple[str, str]
+"""A bar's colour and hatch. Each meaning has its own colour on every chart, and the colours
+that would look alike in greyscale differ in hatch, so a printed report still tells them apart."""
+LOOK_AVAILABLE: Look = ("#c9d6e3", "")
+LOOK_OCCUPIED: Look = ("#1f5f8b", "")
+LOOK_HELD: Look = ("#e0a030", "////")
+LOOK_FUNDED: Look = ("#8f9ba8", "...")
+LOOK_UNMET: Look = ("#e07b53", "")
+STATUS_LOOKS: tuple[Look, ...] = (
+    ("#45236e", ""),  # adults
+    ("#2a9d8f", "\\\\"),  # accompanied children
+    ("#d6336c", "xxx"),  # unaccompanied minors
+)
+Layout = Literal["wide", "narrow"]
+"""``wide`` for a screen or a printed page; ``narrow`` for a phone (about 380 px)."""
+WIDE_IN = 10.5
+NARROW_IN = 4.0
 
 
 def _cell(value: Any, suppressed: bool, k: int) -> str:
@@ -266,7 +285,7 @@ def _chart_style() -> Iterator[None]:
 
 
 def _wrap(text: str, width: int = 150) -> str:
-    return "\n".join(textwrap.wrap(text, width))
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False))
 
 
 def _svg(figure: Figure) -> bytes:
@@ -275,7 +294,7 @@ def _svg(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _style(ax: Any) -> None:
+def _style(ax: Any, *, people: bool = False) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.spines["left"].set_color(MUTED)
@@ -283,45 +302,87 @@ def _style(ax: Any) -> None:
     ax.tick_params(colors=INK, labelsize=9)
     ax.xaxis.grid(True, color="#e4e7eb", linewidth=0.8)
     ax.set_axisbelow(True)
+    if people:
+        # People come whole: never a tick at 0.5 of a person.
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _under(ax: Any, figure: Figure) -> dict[str, Any]:
-    """Where a legend goes: centred under the axis label, however tall the chart is."""
-    return {
-        "loc": "upper center",
-        "bbox_to_anchor": (0.5, 0),
-        "bbox_transform": offset_copy(ax.transAxes, fig=figure, y=-32, units="points"),
-    }
+def _bar_style(look: Look) -> dict[str, Any]:
+    """``barh`` keywords for a look: its colour, and its hatch drawn in a darker line."""
+    colour, hatch = look
+    if not hatch:
+        return {"color": colour}
+    return {"color": colour, "hatch": hatch, "edgecolor": "#ffffff", "linewidth": 0}
 
 
-def _columns(labels: Sequence[str]) -> int:
-    """Legend entries in a row: all three, or fewer when their words are long (Kazakh, Russian).
+def _handle(look: Look) -> Patch:
+    colour, hatch = look
+    return Patch(facecolor=colour, hatch=hatch or None, edgecolor="#ffffff", linewidth=0)
 
-    A legend stays about as wide as its panel, so that it does not run into the next one's.
+
+def _columns(labels: Sequence[str], width_in: float) -> int:
+    """How many legend entries fit side by side in ``width_in`` inches at 8 pt.
+
+    Estimated from the longest label (about 0.075 in a letter, plus the swatch and the gap),
+    so that the legend is never wider than its panel: entries never run into each other or
+    into the next panel's legend, in any language.
     """
-    if sum(len(label) for label in labels) <= 36:
-        return 3
-    return 2 if max(len(label) for label in labels) <= 18 else 1
+    entry = max(len(label) for label in labels) * 0.075 + 0.5
+    return max(1, min(len(labels), int(width_in // entry)))
 
 
-def _legend_height(labels: Sequence[str]) -> float:
-    """Inches to add to a chart whose legend takes more than one line."""
-    lines = -(-len(labels) // _columns(labels))
-    return 0.16 * (lines - 1)
-
-
-def _suppressed_marker(ax: Any, y: float, height: float, width: float, _: Translate) -> None:
-    ax.barh(y, width, height=height, color="none", edgecolor=MUTED, hatch="///", linewidth=0.6)
-    ax.text(
-        width * 1.15,
-        y,
-        _("suppressed"),
-        va="center",
-        ha="left",
-        fontsize=7.5,
-        color=MUTED,
-        style="italic",
+def _legend_under(ax: Any, figure: Figure, handles: list[Any], labels: list[str]) -> None:
+    """A legend centred under ``ax``'s axis label; the layout makes room for it."""
+    width = ax.get_position().width * figure.get_figwidth()
+    ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0),
+        bbox_transform=offset_copy(ax.transAxes, fig=figure, y=-30, units="points"),
+        ncol=_columns(labels, width),
+        fontsize=8,
+        frameon=False,
     )
+
+
+def _footnote(figure: Figure, text: str) -> None:
+    """Small print under everything the layout placed, legends included, never over them."""
+    figure.draw_without_rendering()
+    bottom = figure.get_tightbbox().y0 / figure.get_figheight()  # figure fraction
+    figure.text(0.01, bottom - 0.01, text, fontsize=7.5, color=MUTED, va="top", wrap=False)
+
+
+def _suppressed_marker(ax: Any, y: float, k: int) -> None:
+    """A suppressed cell: ``<k`` where its bar would begin, and no bar of any length."""
+    ax.text(0, y, f" <{k}", va="center", ha="left", fontsize=7.5, color=MUTED, style="italic")
+
+
+def _suppressed_words(k: int, _: Translate) -> str:
+    return _(
+        "<{k}: suppressed (fewer than {k}, or hidden so that another cell cannot be worked out)"
+    ).format(k=k)
+
+
+NARROW_STEP = 1.6
+"""On a phone a row's label stands above its bars, so rows are further apart."""
+
+
+def _positions(n: int, layout: Layout) -> list[float]:
+    """Where each row's bars are centred, the first row on top."""
+    step = 1.0 if layout == "wide" else NARROW_STEP
+    return [step * i for i in range(n)][::-1]
+
+
+def _row_labels(ax: Any, positions: Sequence[float], labels: Sequence[str], layout: Layout) -> None:
+    """Group labels: beside the bars on a screen, above them on a phone (bars keep the width)."""
+    if layout == "wide":
+        ax.set_yticks(positions, labels)
+        return
+    ax.set_yticks([])
+    for y, label in zip(positions, labels, strict=True):
+        ax.text(0, y + 0.45, label, va="bottom", ha="left", fontsize=8.5, color=INK)
+    ax.set_ylim(-0.6, (max(positions) if positions else 0) + 1.2)
 
 
 def _status_labels(_: Translate) -> tuple[str, ...]:
@@ -341,153 +402,150 @@ def _allocation_title(group_by: str, period: str, _: Translate) -> str:
     return _("Bed allocation by shelter, {period}").format(period=period)
 
 
-def allocation_svg(report: AllocationReport, _: Translate = _english) -> bytes:
+def _title(figure: Figure, text: str, layout: Layout) -> None:
+    figure.suptitle(
+        _wrap(text, 120 if layout == "wide" else 44),
+        x=0.01,
+        ha="left",
+        fontsize=12 if layout == "wide" else 10.5,
+        color=INK,
+        fontweight="bold",
+    )
+
+
+def allocation_svg(
+    report: AllocationReport, _: Translate = _english, *, layout: Layout = "wide"
+) -> bytes:
     """Two panels per group: bed-nights available/occupied/held, and people admitted by status.
 
-    ``_`` translates every word on the chart; group labels are the report's own.
+    ``_`` translates every word on the chart; group labels are the report's own. ``wide``
+    puts the panels side by side (a screen, a printed page); ``narrow`` stacks them for a
+    phone's width.
     """
     with _chart_style():
-        return _allocation_svg(report, _)
+        return _allocation_svg(report, _, layout)
 
 
-def _allocation_svg(report: AllocationReport, _: Translate) -> bytes:
+def _allocation_svg(report: AllocationReport, _: Translate, layout: Layout) -> bytes:
     rows = list(report.rows)
     labels = [r.label for r in rows]
     n = max(len(rows), 1)
+    if layout == "wide":
+        figure = Figure(figsize=(WIDE_IN, 2.6 + 0.42 * n), layout="constrained")
+        beds, people = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]}, sharey=True)
+    else:
+        figure = Figure(figsize=(NARROW_IN, 5.0 + 0.9 * n), layout="constrained")
+        beds, people = figure.subplots(2, 1)
+    positions = _positions(len(rows), layout)
     legend = [_("available"), _("occupied"), _("held for a proposal")]
-    figure = Figure(figsize=(11, 1.6 + 0.42 * n + _legend_height(legend)))
-    beds, people = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]}, sharey=True)
-    positions = list(range(len(rows)))[::-1]
     beds.barh(
-        positions,
-        [r.bed_nights_available for r in rows],
-        height=0.7,
-        color=AVAILABLE,
-        label=legend[0],
-    )
-    beds.barh(
-        positions,
-        [r.bed_nights_occupied for r in rows],
-        height=0.42,
-        color=OCCUPIED,
-        label=legend[1],
+        positions, [r.bed_nights_available for r in rows], height=0.7, **_bar_style(LOOK_AVAILABLE)
     )
     occupied = [r.bed_nights_occupied for r in rows]
+    beds.barh(positions, occupied, height=0.42, **_bar_style(LOOK_OCCUPIED))
     beds.barh(
         positions,
         [r.bed_nights_held for r in rows],
         left=occupied,
         height=0.42,
-        color=HELD,
-        label=legend[2],
+        **_bar_style(LOOK_HELD),
     )
     ends = [max(r.bed_nights_available, r.bed_nights_occupied + r.bed_nights_held) for r in rows]
     top = max([*ends, 1])
     for y, row, end in zip(positions, rows, ends, strict=True):
         rate = "-" if row.occupancy_rate is None else f"{row.occupancy_rate:.0%}"
         beds.text(end + top * 0.01, y, rate, va="center", fontsize=8, color=INK)
-    beds.set_xlim(0, top * 1.12)
-    beds.set_yticks(positions, labels)
+    beds.set_xlim(0, top * 1.15)
+    _row_labels(beds, positions, labels, layout)
     beds.set_xlabel(_("bed-nights"), color=INK, fontsize=9)
     beds.set_title(
-        _wrap(_("Beds: available, occupied and held (occupancy %)"), 62),
+        _wrap(
+            _("Beds: available, occupied and held (occupancy %)"), 62 if layout == "wide" else 48
+        ),
         loc="left",
         fontsize=10,
         color=INK,
     )
-    beds.legend(**_under(beds, figure), ncol=_columns(legend), fontsize=8, frameon=False)
+    _legend_under(
+        beds, figure, [_handle(x) for x in (LOOK_AVAILABLE, LOOK_OCCUPIED, LOOK_HELD)], legend
+    )
     _style(beds)
 
     height = 0.8 / len(STATUS_CELLS)
-    peak = max([int(getattr(r, c) or 0) for r in rows for c in STATUS_CELLS] + [report.k])
-    status_labels = _status_labels(_)
-    for i, (cell, colour) in enumerate(zip(STATUS_CELLS, STATUS_COLOURS, strict=True)):
+    for i, (cell, look) in enumerate(zip(STATUS_CELLS, STATUS_LOOKS, strict=True)):
         offset = 0.4 - height * (i + 0.5)
         for y, row in zip(positions, rows, strict=True):
-            value = getattr(row, cell)
             if cell in row.suppressed:
-                _suppressed_marker(people, y + offset, height * 0.9, peak * 0.04, _)
+                _suppressed_marker(people, y + offset, report.k)
             else:
-                people.barh(y + offset, value or 0, height=height * 0.9, color=colour)
+                people.barh(
+                    y + offset, getattr(row, cell) or 0, height=height * 0.9, **_bar_style(look)
+                )
+    peak = max([int(getattr(r, c) or 0) for r in rows for c in STATUS_CELLS] + [report.k])
+    people.set_xlim(0, peak * 1.1)
+    if layout == "narrow":
+        _row_labels(people, positions, labels, layout)
     people.set_title(_wrap(_("People admitted, by status"), 40), loc="left", fontsize=10, color=INK)
     people.set_xlabel(_("people"), color=INK, fontsize=9)
-    handles = [Patch(facecolor=c) for c in STATUS_COLOURS]
-    handles.append(Patch(facecolor="none", edgecolor=MUTED, hatch="///"))
-    names = [
-        *status_labels,
-        _("suppressed (fewer than {k}, or hidden to protect one)").format(k=report.k),
-    ]
-    people.legend(
-        handles,
-        names,
-        **_under(people, figure),
-        ncol=2,
-        fontsize=7.5,
-        frameon=False,
+    _legend_under(people, figure, [_handle(x) for x in STATUS_LOOKS], list(_status_labels(_)))
+    _style(people, people=True)
+    _title(
+        figure,
+        _allocation_title(report.group_by, _period(report.period.first, report.period.last, _), _),
+        layout,
     )
-    _style(people)
-    period = _period(report.period.first, report.period.last, _)
-    figure.suptitle(
-        _allocation_title(report.group_by, period, _),
-        x=0.01,
-        ha="left",
-        fontsize=12,
-        color=INK,
-        fontweight="bold",
-    )
-    figure.text(
-        0.01,
-        -0.02,
-        _("A bed-night is one bed counted at the midnight (UTC) that ends each date.")
+    width = 150 if layout == "wide" else 64
+    _footnote(
+        figure,
+        _wrap(_("A bed-night is one bed counted at the midnight (UTC) that ends each date."), width)
         + "\n"
-        + _wrap(disclosure_line(report.disclosure, _)),
-        fontsize=7.5,
-        color=MUTED,
-        va="top",
+        + _wrap(_suppressed_words(report.k, _), width)
+        + "\n"
+        + _wrap(disclosure_line(report.disclosure, _), width),
     )
-    figure.tight_layout()
     return _svg(figure)
 
 
-def grants_svg(report: GrantsReport, _: Translate = _english) -> bytes:
+def grants_svg(report: GrantsReport, _: Translate = _english, *, layout: Layout = "wide") -> bytes:
     """Funded against available and occupied bed-nights per grant; under-delivery flagged.
 
     ``_`` translates every word on the chart; shelter names are the report's own.
     """
     with _chart_style():
-        return _grants_svg(report, _)
+        return _grants_svg(report, _, layout)
 
 
-def _grants_svg(report: GrantsReport, _: Translate) -> bytes:
+def _grants_svg(report: GrantsReport, _: Translate, layout: Layout) -> bytes:
     rows = list(report.rows)
     n = max(len(rows), 1)
     legend = [_("funded"), _("available (delivered)"), _("occupied")]
-    figure = Figure(figsize=(10, 1.6 + 0.6 * n + _legend_height(legend)))
+    labels = [
+        _("Grant {grant} · {shelter}").format(grant=r.grant_id, shelter=r.shelter_name)
+        for r in rows
+    ]
+    wide = layout == "wide"
+    figure = Figure(
+        figsize=(WIDE_IN if wide else NARROW_IN, 2.4 + (0.6 if wide else 1.3) * n),
+        layout="constrained",
+    )
     ax = figure.subplots()
-    positions = list(range(len(rows)))[::-1]
+    # On a phone a grant's figures go on a line under its bars: rows are further apart.
+    positions = [p * (1 if wide else 1.4) for p in _positions(len(rows), layout)]
     h = 0.26
     ax.barh(
         [p + h for p in positions],
         [r.funded_bed_nights for r in rows],
         height=h,
-        color=FUNDED,
-        label=legend[0],
+        **_bar_style(LOOK_FUNDED),
     )
     ax.barh(
-        positions,
-        [r.available_bed_nights for r in rows],
-        height=h,
-        color=AVAILABLE,
-        edgecolor=OCCUPIED,
-        linewidth=0.5,
-        label=legend[1],
+        positions, [r.available_bed_nights for r in rows], height=h, **_bar_style(LOOK_AVAILABLE)
     )
     ax.barh(
         [p - h for p in positions],
         [r.occupied_bed_nights for r in rows],
         height=h,
-        color=OCCUPIED,
-        label=legend[2],
+        **_bar_style(LOOK_OCCUPIED),
     )
     top = max(
         [max(r.funded_bed_nights, r.available_bed_nights, r.occupied_bed_nights) for r in rows]
@@ -504,52 +562,155 @@ def _grants_svg(report: GrantsReport, _: Translate) -> bytes:
         cost = (
             ""
             if row.cost_per_occupied_bed_night is None
-            else " · "
-            + _("{cost} {currency} per occupied bed-night").format(
+            else _("{cost} {currency} per occupied bed-night").format(
                 cost=row.cost_per_occupied_bed_night, currency=row.currency
             )
         )
         flag = _("UNDER-DELIVERY") + " · " if row.under_delivery else ""
-        ax.text(
-            max(row.funded_bed_nights, row.available_bed_nights, row.occupied_bed_nights)
-            + top * 0.01,
-            y,
-            flag + share + cost,
-            va="center",
-            fontsize=8,
-            color=ALERT if row.under_delivery else INK,
-        )
-    ax.set_yticks(
-        positions,
-        [
-            _("Grant {grant} · {shelter}").format(grant=r.grant_id, shelter=r.shelter_name)
-            for r in rows
-        ],
-    )
-    ax.set_xlim(0, top * 1.6)
+        colour = ALERT if row.under_delivery else INK
+        if wide:
+            end = max(row.funded_bed_nights, row.available_bed_nights, row.occupied_bed_nights)
+            words = flag + share + (" · " + cost if cost else "")
+            ax.text(end + top * 0.01, y, words, va="center", fontsize=8, color=colour)
+        else:
+            words = flag + share + ("\n" + cost if cost else "")
+            ax.text(0, y - 0.45, words, va="top", ha="left", fontsize=7.5, color=colour)
+    _row_labels(ax, positions, labels, layout)
+    ax.set_xlim(0, top * (1.6 if wide else 1.05))
+    if not wide:
+        ax.set_ylim(-1.3, (max(positions) if positions else 0) + 1.2)
     ax.set_xlabel(_("bed-nights"), color=INK, fontsize=9)
-    ax.legend(**_under(ax, figure), ncol=_columns(legend), fontsize=8, frameon=False)
+    _legend_under(
+        ax, figure, [_handle(x) for x in (LOOK_FUNDED, LOOK_AVAILABLE, LOOK_OCCUPIED)], legend
+    )
     _style(ax)
-    period = _period(report.period.first, report.period.last, _)
-    ax.set_title(
-        _("Grants: funded and delivered bed-nights, {period}").format(period=period),
-        loc="left",
-        fontsize=12,
-        color=INK,
-        fontweight="bold",
+    _title(
+        figure,
+        _("Grants: funded and delivered bed-nights, {period}").format(
+            period=_period(report.period.first, report.period.last, _)
+        ),
+        layout,
     )
-    figure.text(
-        0.01,
-        -0.02,
-        _(
-            "Under-delivery: available bed-nights below {threshold} of funded bed-nights. "
-            "Costs are the grant amount pro rata to the days in the period."
-        ).format(threshold="80 %")
+    width = 150 if wide else 64
+    _footnote(
+        figure,
+        _wrap(
+            _(
+                "Under-delivery: available bed-nights below {threshold} of funded bed-nights. "
+                "Costs are the grant amount pro rata to the days in the period."
+            ).format(threshold="80 %"),
+            width,
+        )
         + "\n"
-        + _wrap(disclosure_line(report.disclosure, _)),
-        fontsize=7.5,
-        color=MUTED,
-        va="top",
+        + _wrap(disclosure_line(report.disclosure, _), width),
     )
-    figure.tight_layout()
+    return _svg(figure)
+
+
+def _unmet_reason(code: str, _: Translate) -> str:
+    """A reason code in a few words, for a chart's row label (the table keeps the code)."""
+    name = code.partition(":")[0]
+    if name == "declined":
+        reason = code.partition(":")[2]
+        words = {
+            "no_capacity": _("declined: no capacity"),
+            "not_eligible": _("declined: not eligible"),
+            "safety_concern": _("declined: safety concern"),
+            "staffing": _("declined: staffing"),
+        }
+        return words.get(reason, _("declined: other reason"))
+    if name == "missing_service":
+        return _("a needed service missing")
+    short = {
+        "too_few_beds": _("too few free beds"),
+        "capacity": _("too few free beds"),
+        "capacity_taken": _("beds taken by others"),
+        "member_not_admitted": _("no unit admits a member"),
+        "guardian_unit_mismatch": _("no unit for a child with its guardian"),
+        "security_level_too_low": _("security too low"),
+        "region_excluded": _("region excluded"),
+        "shelter_excluded": _("shelter excluded"),
+        "declined_by_shelter": _("declined before"),
+        "separated_case_housed": _("someone to keep apart is there"),
+        "separated_from": _("someone to keep apart is there"),
+        "not_wheelchair_accessible": _("not wheelchair accessible"),
+        "shelter_not_open": _("shelter not open"),
+        "no_shelters": _("no open shelter"),
+        "not_chosen": _("another shelter preferred"),
+    }
+    return short.get(name, code)
+
+
+def unmet_demand_svg(
+    report: UnmetDemandReport,
+    region_names: Mapping[str, str],
+    _: Translate = _english,
+    *,
+    layout: Layout = "wide",
+    most: int = 25,
+) -> bytes:
+    """Requests left unplaced per region and reason: the ``most`` largest, then suppressed ones.
+
+    ``region_names`` gives each region code its name in the reader's language.
+    """
+    with _chart_style():
+        return _unmet_svg(report, region_names, _, layout, most)
+
+
+def _unmet_svg(
+    report: UnmetDemandReport,
+    region_names: Mapping[str, str],
+    _: Translate,
+    layout: Layout,
+    most: int,
+) -> bytes:
+    shown = sorted(
+        (r for r in report.rows if r.requests is not None and r.requests > 0),
+        key=lambda r: (-(r.requests or 0), r.region, r.reason_code),
+    )
+    hidden = [r for r in report.rows if r.requests is None]
+    rows = (shown + hidden)[:most]
+    left_out = len(shown) + len(hidden) - len(rows)
+    labels = [
+        f"{region_names.get(r.region, r.region)} · {_unmet_reason(r.reason_code, _)}" for r in rows
+    ]
+    wide = layout == "wide"
+    n = max(len(rows), 1)
+    figure = Figure(
+        figsize=(WIDE_IN if wide else NARROW_IN, 2.4 + (0.32 if wide else 0.45) * n),
+        layout="constrained",
+    )
+    ax = figure.subplots()
+    positions = _positions(len(rows), layout)
+    peak = max([r.requests or 0 for r in rows] + [report.k])
+    for y, row in zip(positions, rows, strict=True):
+        if row.requests is None:
+            _suppressed_marker(ax, y, report.k)
+            continue
+        ax.barh(y, row.requests, height=0.6, **_bar_style(LOOK_UNMET))
+        ax.text(
+            row.requests + peak * 0.01, y, str(row.requests), va="center", fontsize=8, color=INK
+        )
+    _row_labels(ax, positions, labels, layout)
+    ax.set_xlim(0, peak * 1.12)
+    ax.set_xlabel(_("requests left unplaced"), color=INK, fontsize=9)
+    _style(ax, people=True)
+    _title(
+        figure,
+        _("Unmet demand by region and reason, {period}").format(
+            period=_period(report.period.first, report.period.last, _)
+        ),
+        layout,
+    )
+    width = 150 if wide else 64
+    notes = [
+        _("A request counts once per reason, in the period of its first unplaced run or decline."),
+        _suppressed_words(report.k, _),
+    ]
+    if not rows:
+        notes.insert(0, _("No request was left unplaced in this period."))
+    if left_out:
+        notes.append(_("{count} more rows are in the table (CSV, Excel).").format(count=left_out))
+    notes.append(disclosure_line(report.disclosure, _))
+    _footnote(figure, "\n".join(_wrap(note, width) for note in notes))
     return _svg(figure)

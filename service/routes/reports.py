@@ -16,13 +16,14 @@ anything else is a 422 ``period-not-published`` problem); every report says in `
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service import i18n, report_formats
@@ -31,9 +32,11 @@ from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.settings import Settings
-from shelters import reports
+from shelters import registry, reports
 from shelters.disclosure import ProtectionCache
 from shelters.identity import Principal, Role
+from shelters.models import Shelter
+from shelters.names import localized_name
 from shelters.reports import GroupBy
 
 router = APIRouter(prefix=API_PREFIX, tags=["reports"], route_class=UnitOfWorkRoute)
@@ -69,6 +72,13 @@ Headings = Annotated[
     Query(
         description="CSV and .xlsx: the header row holds the column codes (`codes`, the "
         "default, for programs) or their words in the reader's language (`words`, for people)."
+    ),
+]
+ChartLayout = Annotated[
+    report_formats.Layout,
+    Query(
+        description="Charts: `wide` (the default) for a screen or a printed page, panels side "
+        "by side; `narrow` for a phone, panels stacked and each row's label above its bars."
     ),
 ]
 SVG_RESPONSE: dict[int | str, dict[str, Any]] = {
@@ -276,6 +286,18 @@ def _disclosure(request: Request, report: Any) -> DisclosureOut:
     return DisclosureOut.model_validate(fields | {"statement": d.statement_in(_words(request))})
 
 
+def _names(db: Session, locale: str, kind: Literal["shelter", "region"]) -> dict[str, str]:
+    """Shelters' (by id) or regions' (by code) names in the reader's language, for charts.
+
+    Tables keep the names as the registry holds them; a chart is read, so it speaks the
+    reader's language like the rest of the page.
+    """
+    if kind == "region":
+        return {r.code: localized_name(r, r.name, locale) for r in registry.list_regions(db)}
+    found = db.execute(select(Shelter.id, Shelter.name, Shelter.names))
+    return {str(i): localized_name(names or {}, name, locale) for i, name, names in found}
+
+
 def _allocation(
     request: Request,
     principal: Principal,
@@ -374,10 +396,15 @@ def allocation_chart(
     first: From,
     to: To,
     group_by: GroupBy = "shelter",
+    layout: ChartLayout = "wide",
 ) -> Response:
     """Chart of the allocation report: occupancy and people admitted per group."""
     report = _allocation(request, principal, db, first, to, group_by)
-    svg = report_formats.allocation_svg(report, _words(request))
+    if group_by != "organization":
+        names = _names(db, i18n.request_locale(request), group_by)
+        rows = [replace(r, label=names.get(r.key, r.label)) for r in report.rows]
+        report = replace(report, rows=rows)
+    svg = report_formats.allocation_svg(report, _words(request), layout=layout)
     answer: Response = _answer(report="allocation", fmt="svg", svg=svg)
     return _in_language(request, answer)
 
@@ -451,11 +478,28 @@ def grants_chart(
     db: ReadDb,
     first: From,
     to: To,
+    layout: ChartLayout = "wide",
 ) -> Response:
     """Chart of the grants report: funded, available and occupied bed-nights per grant."""
-    svg = report_formats.grants_svg(_grants(db, principal, first, to), _words(request))
+    report = _grants(db, principal, first, to)
+    names = _names(db, i18n.request_locale(request), "shelter")
+    rows = [
+        replace(r, shelter_name=names.get(str(r.shelter_id), r.shelter_name)) for r in report.rows
+    ]
+    svg = report_formats.grants_svg(replace(report, rows=rows), _words(request), layout=layout)
     answer: Response = _answer(report="grants", fmt="svg", svg=svg)
     return _in_language(request, answer)
+
+
+def _unmet(
+    request: Request, principal: Principal, db: Session, first: date, last: date
+) -> reports.UnmetDemandReport:
+    return reports.unmet_demand_report(
+        db,
+        when=reports.period_for(principal, first, last),
+        k=_settings(request).suppression_k,
+        cache=_cache(request),
+    )
 
 
 @router.get(
@@ -473,10 +517,8 @@ def unmet_demand(
     headings: Headings = "codes",
 ) -> Any:
     """Requests left unplaced, by region, reason code and member status."""
-    k = _settings(request).suppression_k
-    report = reports.unmet_demand_report(
-        db, when=reports.period_for(principal, first, to), k=k, cache=_cache(request)
-    )
+    report = _unmet(request, principal, db, first, to)
+    k = report.k
     rows = [asdict(r) for r in report.rows]
     fmt = _wanted(request)
     if fmt != "json":
@@ -513,3 +555,24 @@ def unmet_demand_xlsx(
     """The unmet-demand report as a spreadsheet (.xlsx): the cells of its CSV."""
     answer: Response = unmet_demand(request, principal, db, first, to, headings=headings)
     return answer
+
+
+@router.get(
+    "/reports/unmet-demand.svg",
+    response_class=Response,
+    responses={**SVG_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def unmet_demand_chart(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    layout: ChartLayout = "wide",
+) -> Response:
+    """Chart of the unmet-demand report: requests left unplaced per region and reason."""
+    names = _names(db, i18n.request_locale(request), "region")
+    report = _unmet(request, principal, db, first, to)
+    svg = report_formats.unmet_demand_svg(report, names, _words(request), layout=layout)
+    answer: Response = _answer(report="unmet-demand", fmt="svg", svg=svg)
+    return _in_language(request, answer)

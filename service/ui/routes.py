@@ -10,6 +10,7 @@ domain's message, and nothing of it is written.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -953,6 +954,61 @@ def _asking_for_csv(request: Request) -> Request:
     return Request(scope, request.receive)
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A period one click away on the reports page."""
+
+    label: str
+    first: date
+    last: date
+
+    @property
+    def query(self) -> str:
+        return urlencode({"from": self.first.isoformat(), "to": self.last.isoformat()})
+
+
+def _quarter_start(day: date) -> date:
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+
+
+def report_presets(principal: Principal, today: date, locale: str) -> list[Preset]:
+    """The last month, quarter and year a reader may ask for, as of ``today`` (UTC).
+
+    Funders see published periods only (their quarter has ended, ``Period.published``): the
+    last month of the last ended quarter, that quarter, and the last ended year. Others see the
+    last ended month and quarter, the year so far and the last ended year.
+    """
+    quarter_end = _quarter_start(today) - timedelta(days=1)
+    quarter = Preset(
+        i18n.gettext(
+            locale,
+            N_("Quarter {quarter} {year}"),
+            quarter=(quarter_end.month - 1) // 3 + 1,
+            year=quarter_end.year,
+        ),
+        _quarter_start(quarter_end),
+        quarter_end,
+    )
+    month_end = (
+        quarter_end if principal.role is Role.FUNDER else today.replace(day=1) - timedelta(days=1)
+    )
+    month = Preset(i18n.format_month(month_end, locale), month_end.replace(day=1), month_end)
+    last_year = Preset(
+        str(today.year - 1), date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)
+    )
+    presets = [month, quarter]
+    if principal.role is not Role.FUNDER and today > date(today.year, 1, 1):
+        presets.append(
+            Preset(
+                i18n.gettext(locale, N_("{year} so far"), year=today.year),
+                date(today.year, 1, 1),
+                today - timedelta(days=1),
+            )
+        )
+    presets.append(last_year)
+    return presets
+
+
 @router.get("/reports")
 def reports_page(
     request: Request,
@@ -960,11 +1016,12 @@ def reports_page(
     first: Annotated[date | None, Query(alias="from")] = None,
     to: date | None = None,
 ) -> Response:
-    """The allocation and grants charts, and their CSV and .xlsx downloads."""
+    """The allocation, grants and unmet-demand charts, their downloads, and preset periods."""
     first, to = _report_period(first, to)
     query = urlencode({"from": first.isoformat(), "to": to.isoformat()})
     period = {"from": first.isoformat(), "to": to.isoformat(), "first": first, "last": to}
-    return render(request, "reports.html", {"period": period, "query": query})
+    presets = report_presets(principal, utcnow().date(), i18n.request_locale(request))
+    return render(request, "reports.html", {"period": period, "query": query, "presets": presets})
 
 
 @router.get("/reports/allocation.svg")
@@ -974,9 +1031,10 @@ def allocation_chart(
     db: ReadDb,
     first: report_routes.From,
     to: report_routes.To,
+    layout: report_routes.ChartLayout = "wide",
 ) -> Response:
     """The API's allocation chart, for the page's session."""
-    return report_routes.allocation_chart(request, principal, db, first, to, "shelter")
+    return report_routes.allocation_chart(request, principal, db, first, to, "shelter", layout)
 
 
 @router.get("/reports/allocation.csv")
@@ -1015,9 +1073,10 @@ def grants_chart(
     db: ReadDb,
     first: report_routes.From,
     to: report_routes.To,
+    layout: report_routes.ChartLayout = "wide",
 ) -> Response:
     """The API's grants chart, for the page's session."""
-    return report_routes.grants_chart(request, principal, db, first, to)
+    return report_routes.grants_chart(request, principal, db, first, to, layout)
 
 
 @router.get("/reports/grants.csv")
@@ -1045,3 +1104,43 @@ def grants_xlsx(
 ) -> Response:
     """The API's grants report as a spreadsheet, headings in words, for the page's session."""
     return report_routes.grants_xlsx(request, principal, db, first, to, headings="words")
+
+
+@router.get("/reports/unmet-demand.svg")
+def unmet_demand_chart(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+    layout: report_routes.ChartLayout = "wide",
+) -> Response:
+    """The API's unmet-demand chart, for the page's session."""
+    return report_routes.unmet_demand_chart(request, principal, db, first, to, layout)
+
+
+@router.get("/reports/unmet-demand.csv")
+def unmet_demand_csv(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's unmet-demand report as CSV for a spreadsheet (BOM, headings in words)."""
+    answer: Response = report_routes.unmet_demand(
+        _asking_for_csv(request), principal, db, first, to, bom=True, headings="words"
+    )
+    return answer
+
+
+@router.get("/reports/unmet-demand.xlsx")
+def unmet_demand_xlsx(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's unmet-demand report as a spreadsheet, headings in words, for the page's session."""
+    return report_routes.unmet_demand_xlsx(request, principal, db, first, to, headings="words")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +20,17 @@ from tests.shelters.test_reports import History, build_crafted
 PERIOD = {"from": "2026-03-01", "to": "2026-03-10"}  # admins only: not a publication period
 MONTH = {"from": "2026-03-01", "to": "2026-03-31"}
 REPORTS = ("/api/v1/reports/allocation", "/api/v1/reports/grants", "/api/v1/reports/unmet-demand")
-CHARTS = ("/api/v1/reports/allocation.svg", "/api/v1/reports/grants.svg")
+CHARTS = (
+    "/api/v1/reports/allocation.svg",
+    "/api/v1/reports/grants.svg",
+    "/api/v1/reports/unmet-demand.svg",
+)
+# A word each chart says, in Russian and in English.
+CHART_WORDS = {
+    "/api/v1/reports/allocation.svg": ("койко-дн", "bed-nights"),
+    "/api/v1/reports/grants.svg": ("койко-дн", "bed-nights"),
+    "/api/v1/reports/unmet-demand.svg": ("неразмещённые запросы", "requests left unplaced"),
+}
 
 
 @pytest.fixture
@@ -167,8 +178,10 @@ def test_charts_are_svg_and_draw_suppressed_cells_as_suppressed(
     assert response.headers["content-type"].startswith("image/svg+xml")
     assert response.content.lstrip().startswith(b"<?xml")
     assert b"<svg" in response.content
-    if "allocation" in path:
+    if "grants" not in path:
         assert b"suppressed" in response.content
+        # A suppressed cell is drawn as "<11", never as a bar.
+        assert b"&lt;11" in response.content
 
 
 def test_the_disclosure_statement_is_said_in_the_callers_language(
@@ -199,9 +212,10 @@ def test_a_chart_speaks_the_callers_language_and_says_so(
     assert russian.headers["content-language"] == "ru"
     assert english.headers["content-language"] == "en"
     assert "Accept-Language" in russian.headers["vary"]
-    assert "койко-дн" in russian.text
-    assert "койко-дн" not in english.text
-    assert "bed-nights" in english.text.lower()
+    in_russian, in_english = CHART_WORDS[path]
+    assert in_russian in russian.text
+    assert in_russian not in english.text
+    assert in_english in english.text.lower()
 
 
 @pytest.mark.parametrize("role", [Role.COORDINATOR, Role.CASEWORKER])
@@ -240,3 +254,22 @@ def test_funders_get_403_on_case_level_endpoints(client: TestClient, world: Worl
     headers = world.headers(Role.FUNDER)
     for path in ("/api/v1/cases", "/api/v1/placement-requests", "/api/v1/placements"):
         assert client.get(path, headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize("path", CHARTS)
+def test_a_chart_comes_narrow_for_a_phone_and_refuses_a_layout_it_does_not_know(
+    client: TestClient, world: World, crafted: History, path: str
+) -> None:
+    headers = world.headers(Role.ADMIN)
+    wide = client.get(path, params=PERIOD, headers=headers)
+    narrow = client.get(path, params={**PERIOD, "layout": "narrow"}, headers=headers)
+    assert narrow.status_code == 200
+    width = re.compile(rb'<svg[^>]*width="([0-9.]+)pt"')
+    narrow_width = width.search(narrow.content)
+    wide_width = width.search(wide.content)
+    assert narrow_width is not None
+    assert wide_width is not None
+    assert float(narrow_width.group(1)) < float(wide_width.group(1)) / 2
+    wrong = client.get(path, params={**PERIOD, "layout": "tiny"}, headers=headers)
+    assert wrong.status_code == 422
+    assert wrong.headers["content-type"].startswith("application/problem+json")

@@ -132,10 +132,26 @@ def test_funder_sees_the_report_charts_and_downloads_csv_and_xlsx(
     page = log_in(phone, network, "ui-funder")
     page.wait_for_url(f"{network.base}/ui/reports")
     charts = page.locator("img.chart")
-    assert charts.count() == 2
+    assert charts.count() == 3
     page.wait_for_load_state("load")
     widths = charts.evaluate_all("images => images.map(i => i.complete && i.naturalWidth)")
     assert all(width and width > 0 for width in widths), widths
+    # A phone gets the narrow charts, and nothing on the page scrolls sideways.
+    sources = charts.evaluate_all("images => images.map(i => i.currentSrc)")
+    assert all("layout=narrow" in source for source in sources), sources
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    # One tap for another period: the last ended quarter is shown, the month is a tap away.
+    presets = page.get_by_role("navigation", name="Report periods").get_by_role("link")
+    assert presets.count() >= 3
+    current = page.locator('.presets a[aria-current="page"]')
+    assert current.count() == 1
+    month = presets.first
+    month_href = month.get_attribute("href")
+    month.click()
+    page.wait_for_url(network.base + month_href)
+    assert page.locator('.presets a[aria-current="page"]').inner_text() == month.inner_text()
+    period = month_href.split("?", 1)[1]
+    assert period in page.locator("img.chart").first.evaluate("i => i.currentSrc")
     link = page.get_by_role("link", name="Download grants (CSV)")
     response = page.request.get(network.base + link.get_attribute("href"))
     assert response.status == 200

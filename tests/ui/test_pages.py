@@ -8,7 +8,8 @@ import io
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 
 import openpyxl
 import pytest
@@ -20,8 +21,9 @@ from sqlalchemy.orm import Session
 
 from service import i18n, report_formats
 from service.app import create_app
-from service.routes.reports import ALLOCATION_COLUMNS, GRANT_COLUMNS
-from shelters import identity, lifecycle, registry
+from service.routes.reports import ALLOCATION_COLUMNS, GRANT_COLUMNS, UNMET_COLUMNS
+from service.ui import routes as ui_routes
+from shelters import identity, lifecycle, registry, reports
 from shelters.cases import create_case, set_separations
 from shelters.identity import Principal, Role
 from shelters.models import Case, Placement, PlacementRequest, Shelter, Unit, User
@@ -327,13 +329,24 @@ def test_a_funder_gets_the_report_charts_and_csv_with_the_page_session(
     page = browser.get("/ui/reports?from=2026-01-01&to=2026-01-31").text
     assert 'src="/ui/reports/allocation.svg?from=2026-01-01&amp;to=2026-01-31"' in page
     period = "?from=2026-01-01&to=2026-01-31"
-    for chart in ("allocation", "grants"):
-        svg = browser.get(f"/ui/reports/{chart}.svg{period}")
-        assert svg.status_code == 200
-        assert svg.headers["content-type"] == "image/svg+xml"
-        assert b"<svg" in svg.content
+    for chart in ("allocation", "grants", "unmet-demand"):
+        # A phone takes the narrow chart, anything wider the wide one.
+        assert (
+            f'srcset="/ui/reports/{chart}.svg?from=2026-01-01&amp;to=2026-01-31&amp;layout=narrow"'
+            in page
+        )
+        for layout in ("wide", "narrow"):
+            svg = browser.get(f"/ui/reports/{chart}.svg{period}&layout={layout}")
+            assert svg.status_code == 200
+            assert svg.headers["content-type"] == "image/svg+xml"
+            assert b"<svg" in svg.content
     # For people: a BOM so a spreadsheet reads UTF-8, headings in words in their language.
-    for report, columns in (("allocation", ALLOCATION_COLUMNS), ("grants", GRANT_COLUMNS)):
+    reports = (
+        ("allocation", ALLOCATION_COLUMNS),
+        ("grants", GRANT_COLUMNS),
+        ("unmet-demand", UNMET_COLUMNS),
+    )
+    for report, columns in reports:
         assert f'href="/ui/reports/{report}.xlsx?' in page
         table = browser.get(f"/ui/reports/{report}.csv{period}", headers={"Accept-Language": "ru"})
         assert table.headers["content-type"].startswith("text/csv")
@@ -356,6 +369,70 @@ def test_a_coordinator_gets_no_report_data_through_the_pages(
     period = "?from=2026-01-01&to=2026-01-31"
     assert browser.get(f"/ui/reports/allocation.svg{period}").status_code == 403
     assert browser.get(f"/ui/reports/grants.csv{period}").status_code == 403
+    assert browser.get(f"/ui/reports/unmet-demand.svg{period}").status_code == 403
+    assert browser.get(f"/ui/reports/unmet-demand.xlsx{period}").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "today", "expected"),
+    [
+        # A funder: published periods only, the last month of the last ended quarter.
+        (
+            Role.FUNDER,
+            date(2026, 12, 4),
+            [
+                ("2026-09-01", "2026-09-30"),
+                ("2026-07-01", "2026-09-30"),
+                ("2025-01-01", "2025-12-31"),
+            ],
+        ),
+        # An admin: the last ended month, quarter, the year so far and the last year.
+        (
+            Role.ADMIN,
+            date(2026, 12, 4),
+            [
+                ("2026-11-01", "2026-11-30"),
+                ("2026-07-01", "2026-09-30"),
+                ("2026-01-01", "2026-12-03"),
+                ("2025-01-01", "2025-12-31"),
+            ],
+        ),
+        # In January the last ended quarter is last year's fourth.
+        (
+            Role.FUNDER,
+            date(2027, 1, 10),
+            [
+                ("2026-12-01", "2026-12-31"),
+                ("2026-10-01", "2026-12-31"),
+                ("2026-01-01", "2026-12-31"),
+            ],
+        ),
+    ],
+)
+def test_report_presets_offer_the_periods_a_reader_may_ask_for(
+    world: World, role: Role, today: date, expected: list[tuple[str, str]]
+) -> None:
+    principal = identity.principal_of(world.user(role))
+    presets = ui_routes.report_presets(principal, today, "ru")
+    assert [(p.first.isoformat(), p.last.isoformat()) for p in presets] == expected
+    when = [
+        reports.period(p.first, p.last, as_of=datetime.combine(today, dt_time(12), UTC))
+        for p in presets
+    ]
+    if role is Role.FUNDER:
+        assert all(w.published for w in when)
+    assert presets[1].label.startswith(("3-й", "4-й"))
+
+
+def test_the_reports_page_shows_the_presets_and_marks_the_one_shown(
+    browser: TestClient, world: World
+) -> None:
+    log_in(browser, world.user(Role.FUNDER))
+    page = browser.get("/ui/reports").text
+    # By default the last ended quarter, which is also a preset.
+    assert page.count('aria-current="page"') == 1
+    current = page[: page.index('aria-current="page"')]
+    assert current[current.rindex("<a ") :].count("current") == 1
 
 
 def _case_card(page: str, case_id: int) -> str:
