@@ -80,7 +80,7 @@ that would look alike in greyscale differ in hatch, so a printed report still te
 LOOK_AVAILABLE: Look = ("#c9d6e3", "")
 LOOK_OCCUPIED: Look = ("#1f5f8b", "")
 LOOK_HELD: Look = ("#e0a030", "////")
-LOOK_FUNDED: Look = ("#8f9ba8", "...")
+LOOK_FUNDED: Look = ("#8f9ba8", "--")
 LOOK_UNMET: Look = ("#e07b53", "")
 STATUS_LOOKS: tuple[Look, ...] = (
     ("#45236e", ""),  # adults
@@ -381,7 +381,7 @@ def _row_labels(ax: Any, positions: Sequence[float], labels: Sequence[str], layo
         return
     ax.set_yticks([])
     for y, label in zip(positions, labels, strict=True):
-        ax.text(0, y + 0.45, label, va="bottom", ha="left", fontsize=8.5, color=INK)
+        ax.text(0, y + 0.45, _wrap(label, 48), va="bottom", ha="left", fontsize=8, color=INK)
     ax.set_ylim(-0.6, (max(positions) if positions else 0) + 1.2)
 
 
@@ -404,7 +404,7 @@ def _allocation_title(group_by: str, period: str, _: Translate) -> str:
 
 def _title(figure: Figure, text: str, layout: Layout) -> None:
     figure.suptitle(
-        _wrap(text, 120 if layout == "wide" else 44),
+        _wrap(text, 120 if layout == "wide" else 38),
         x=0.01,
         ha="left",
         fontsize=12 if layout == "wide" else 10.5,
@@ -434,7 +434,7 @@ def _allocation_svg(report: AllocationReport, _: Translate, layout: Layout) -> b
         figure = Figure(figsize=(WIDE_IN, 2.6 + 0.42 * n), layout="constrained")
         beds, people = figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]}, sharey=True)
     else:
-        figure = Figure(figsize=(NARROW_IN, 5.0 + 0.9 * n), layout="constrained")
+        figure = Figure(figsize=(NARROW_IN, 5.0 + 1.1 * n), layout="constrained")
         beds, people = figure.subplots(2, 1)
     positions = _positions(len(rows), layout)
     legend = [_("available"), _("occupied"), _("held for a proposal")]
@@ -573,7 +573,7 @@ def _grants_svg(report: GrantsReport, _: Translate, layout: Layout) -> bytes:
             words = flag + share + (" · " + cost if cost else "")
             ax.text(end + top * 0.01, y, words, va="center", fontsize=8, color=colour)
         else:
-            words = flag + share + ("\n" + cost if cost else "")
+            words = _wrap(flag + share, 56) + ("\n" + _wrap(cost, 56) if cost else "")
             ax.text(0, y - 0.45, words, va="top", ha="left", fontsize=7.5, color=colour)
     _row_labels(ax, positions, labels, layout)
     ax.set_xlim(0, top * (1.6 if wide else 1.05))
@@ -677,7 +677,7 @@ def _unmet_svg(
     wide = layout == "wide"
     n = max(len(rows), 1)
     figure = Figure(
-        figsize=(WIDE_IN if wide else NARROW_IN, 2.4 + (0.32 if wide else 0.45) * n),
+        figsize=(WIDE_IN if wide else NARROW_IN, 2.4 + (0.32 if wide else 0.55) * n),
         layout="constrained",
     )
     ax = figure.subplots()
