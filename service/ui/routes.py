@@ -100,6 +100,7 @@ NOTICES = {
     "decline_lifted": N_("The shelter may be proposed for this request again."),
     "logged_out": N_("You are logged out."),
     "settings_saved": N_("Settings saved."),
+    "key_revoked": N_("API key revoked: it no longer works."),
 }
 Action = Literal["accept", "decline", "admit", "discharge"]
 Form = Annotated[FormData, Depends(posted_form)]
@@ -321,7 +322,7 @@ def home(request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)
 # --- coordinators -------------------------------------------------------------------------------
 
 
-def _all_shelters(db: Session, principal: Principal) -> list[ShelterOut]:
+def all_shelters(db: Session, principal: Principal) -> list[ShelterOut]:
     """The shelters the caller may read, as the API shows them to the same caller."""
     located = registry.located_shelters(db, principal)
     shelters: list[ShelterOut] = []
@@ -366,7 +367,7 @@ def _coordinator_page(
     majority = _settings(request).majority_age
     hours = _settings(request).stale_after_hours
     locale = i18n.request_locale(request)
-    shelters = _all_shelters(db, principal)
+    shelters = all_shelters(db, principal)
     regions = {r.code: named(r, locale) for r in registry.list_regions(db)}
     units = {
         s.id: [unit_out(u, stale_after_hours=hours) for u in _all_units(db, principal, s.id)]

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from shelters import identity
 from shelters.identity import Role
 from shelters.models import MatchingRun, User
 from tests.conftest import World
@@ -89,12 +90,146 @@ def test_no_other_role_reaches_the_admin_pages(
 ) -> None:
     victim = world.user(Role.CASEWORKER)
     token = log_in(browser, world.user(role))
-    for path in ("/ui/admin", "/ui/users", "/ui/runs/1"):
+    key, _ = identity.issue_api_key(db, victim.id)
+    for path in ("/ui/admin", "/ui/users", "/ui/runs/1", f"/ui/users/{victim.id}/api-keys"):
         assert browser.get(path).status_code == 403, path
-    for path in ("/ui/runs", f"/ui/users/{victim.id}/disable", f"/ui/users/{victim.id}/enable"):
+    for path in (
+        "/ui/runs",
+        f"/ui/users/{victim.id}/disable",
+        f"/ui/users/{victim.id}/enable",
+        f"/ui/api-keys/{key.id}/revoke",
+    ):
         response = browser.post(path, data={"csrf_token": token, "confirm": "yes"})
         assert response.status_code == 403, path
+    made = browser.post(
+        "/ui/users", data={"csrf_token": token, "username": "sneaky-admin", "role": "admin"}
+    )
+    assert made.status_code == 403
+    assert db.query(User).filter_by(username="sneaky-admin").count() == 0
     db.refresh(victim)
+    db.refresh(key)
     assert victim.is_active
+    assert key.revoked_at is None
     assert db.query(MatchingRun).count() == 0
     assert db.get(User, victim.id) is not None
+
+
+def test_an_admin_creates_a_coordinator_and_reads_the_first_password_once(
+    browser: TestClient, client: TestClient, world: World, db: Session
+) -> None:
+    org = world.organization()
+    shelter = world.shelter(org)
+    token = log_in(browser, world.user(Role.ADMIN))
+    form = browser.get("/ui/users").text
+    assert 'name="shelter_ids"' in form
+    assert shelter.name in form
+    made = browser.post(
+        "/ui/users",
+        data={
+            "csrf_token": token,
+            "username": "coord-synthetic-1",
+            "role": "coordinator",
+            "organization_id": str(org.id),
+            "shelter_ids": [str(shelter.id)],
+            "locale": "kk",
+        },
+    )
+    assert made.status_code == 201, made.text
+    user = db.query(User).filter_by(username="coord-synthetic-1").one()
+    assert (user.role, user.organization_id, user.locale) == ("coordinator", org.id, "kk")
+    password = made.text.split('<p class="code"><strong>')[1].split("</strong>")[0]
+    assert len(password) >= 12
+    assert identity.verify_password(password, user.password_hash)
+    # The new user logs in with it, coordinating the chosen shelter; it is never shown again.
+    answer = client.post(
+        "/api/v1/auth/token", data={"username": "coord-synthetic-1", "password": password}
+    )
+    assert answer.status_code == 200
+    me = client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {answer.json()['access_token']}"}
+    )
+    assert me.json()["shelter_ids"] == [shelter.id]
+    assert password not in browser.get("/ui/users").text
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"username": "No Spaces!", "role": "caseworker"}, "a username is 3 to 64"),
+        ({"username": "role-less", "role": "superuser"}, "choose a role from the list"),
+        ({"username": "org-less", "role": "caseworker"}, "a caseworker needs an organization_id"),
+        ({"username": "ghost-org", "role": "funder", "organization_id": "999999"}, "does not"),
+        ({"username": "not-a-coord", "role": "caseworker", "shelter_ids": "1"}, "only coordi"),
+        ({"username": "bad-shelter", "role": "coordinator", "shelter_ids": "x"}, "choose shel"),
+        ({"username": "bad-lang", "role": "admin", "locale": "de"}, "choose a language"),
+    ],
+)
+def test_a_refused_user_is_said_in_words_and_nothing_is_written(
+    browser: TestClient, world: World, db: Session, fields: dict[str, str], words: str
+) -> None:
+    org = world.organization()
+    token = log_in(browser, world.user(Role.ADMIN))
+    if fields["role"] in ("caseworker", "coordinator") and fields["username"] != "org-less":
+        fields = {"organization_id": str(org.id)} | fields
+    before = db.query(User).count()
+    refused = browser.post("/ui/users", data={"csrf_token": token} | fields)
+    assert refused.status_code == 422
+    assert words in refused.text
+    assert f'value="{fields["username"]}"' in refused.text  # what was typed is kept
+    assert db.query(User).count() == before
+
+
+def test_a_taken_username_is_refused_in_russian(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    taken = world.user(Role.CASEWORKER)
+    token = log_in(browser, world.user(Role.ADMIN))
+    refused = browser.post(
+        "/ui/users",
+        data={"csrf_token": token, "username": taken.username, "role": "admin"},
+        headers={"Accept-Language": "ru"},
+    )
+    assert refused.status_code == 422
+    assert "занято" in refused.text
+
+
+def test_an_admin_lists_a_users_keys_without_secrets_and_revokes_one(
+    browser: TestClient, client: TestClient, world: World, db: Session
+) -> None:
+    owner = world.user(Role.CASEWORKER)
+    kept, kept_token = identity.issue_api_key(db, owner.id)
+    gone, gone_token = identity.issue_api_key(db, owner.id)
+    token = log_in(browser, world.user(Role.ADMIN))
+    page = browser.get(f"/ui/users/{owner.id}/api-keys")
+    assert page.status_code == 200
+    assert f"rfg_{kept.prefix}_" in page.text
+    assert f"rfg_{gone.prefix}_" in page.text
+    for secret in (kept_token, gone_token):
+        assert secret.rsplit("_", 1)[1] not in page.text
+    assert "never used" in page.text
+    revoked = browser.post(f"/ui/api-keys/{gone.id}/revoke", data={"csrf_token": token})
+    assert revoked.status_code == 303
+    assert revoked.headers["location"].endswith(f"/api-keys?notice=key_revoked#key-{gone.id}")
+    db.refresh(gone)
+    db.refresh(kept)
+    assert gone.revoked_at is not None
+    assert kept.revoked_at is None
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {gone_token}"}).status_code
+        == 401
+    )
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Bearer {kept_token}"}).status_code
+        == 200
+    )
+    after = browser.get(revoked.headers["location"]).text
+    assert "API key revoked: it no longer works." in after
+    assert "Revoked" in after
+
+
+def test_unknown_users_and_keys_are_404_pages(browser: TestClient, world: World) -> None:
+    token = log_in(browser, world.user(Role.ADMIN))
+    assert browser.get("/ui/users/999999/api-keys").status_code == 404
+    missing = browser.post("/ui/api-keys/999999/revoke", data={"csrf_token": token})
+    assert missing.status_code == 404
+    assert "API key 999999 not found" in missing.text
