@@ -185,6 +185,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{UI}/users/{{user_id}}/api-keys"): Audited("list_api_keys", "user"),
     ("POST", f"{UI}/api-keys/{{key_id}}/revoke"): Audited("revoke", "api_key"),
     ("POST", f"{UI}/users/{{user_id}}/disable"): Audited("disable", "user"),
+    ("GET", f"{UI}/webhooks"): Audited("list_deliveries", "webhook_endpoint"),
     ("POST", f"{UI}/users/{{user_id}}/enable"): Audited("enable", "user"),
 }
 

@@ -15,11 +15,12 @@ from placement.solution import Reason
 from service import audit as audit_routes
 from service import i18n, problems
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
+from service.routes import notifications as notification_routes
 from service.routes import runs as run_routes
 from service.ui import forms, plain
 from service.ui.routes import PREFIX, Form, all_shelters, named, redirect, render
 from service.ui.session import page_allow
-from shelters import audit, identity, registry, runs
+from shelters import audit, identity, notifications, registry, runs
 from shelters.errors import N_, DomainError, InvalidInput
 from shelters.identity import Principal, Role
 from shelters.models import RunOutcome, User
@@ -28,6 +29,12 @@ from shelters.pagination import MAX_LIMIT
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=UnitOfWorkRoute)
 ADMIN = page_allow(Role.ADMIN)
 RECENT_RUNS = 20
+RECENT_DELIVERIES = 10
+DELIVERY_WORDS = {
+    "pending": N_("waiting to be sent"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed for good"),
+}
 RUN_WORDS = {
     "queued": N_("waiting for a solver"),
     "running": N_("being solved"),
@@ -278,3 +285,33 @@ def enable_user(
 ) -> Response:
     """Enable a disabled user again."""
     return _set_active(request, principal, form, db, user_id, active=True)
+
+
+@router.get("/webhooks")
+def webhooks_page(
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    db: ReadDb,
+    cursor: str | None = None,
+) -> Response:
+    """Each webhook endpoint and its latest deliveries: status, tries, last error, next try."""
+    locale = i18n.request_locale(request)
+    page = notifications.list_endpoints(db, limit=RECENT_RUNS, cursor=cursor)
+    endpoints = [
+        (
+            notification_routes.endpoint_out(endpoint),
+            [
+                notification_routes.delivery_out(d)
+                for d in notifications.deliveries(
+                    db, endpoint.id, limit=RECENT_DELIVERIES, cursor=None
+                ).items
+            ],
+        )
+        for endpoint in page.items
+    ]
+    context = {
+        "endpoints": endpoints,
+        "next_cursor": page.next_cursor,
+        "delivery_words": lambda s: plain.words(locale, DELIVERY_WORDS, s),
+    }
+    return render(request, "webhooks.html", context)

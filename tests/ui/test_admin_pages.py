@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from shelters import identity
+from shelters import identity, notifications
 from shelters.identity import Role
-from shelters.models import MatchingRun, User
+from shelters.models import MatchingRun, User, WebhookDelivery, utcnow
 from tests.conftest import World
 from tests.service.lifecycle_helpers import MOTHER_AND_CHILD, WOMEN_AND_CHILDREN, request_for
 from tests.ui.test_pages import log_in
@@ -91,7 +92,13 @@ def test_no_other_role_reaches_the_admin_pages(
     victim = world.user(Role.CASEWORKER)
     token = log_in(browser, world.user(role))
     key, _ = identity.issue_api_key(db, victim.id)
-    for path in ("/ui/admin", "/ui/users", "/ui/runs/1", f"/ui/users/{victim.id}/api-keys"):
+    for path in (
+        "/ui/admin",
+        "/ui/users",
+        "/ui/runs/1",
+        f"/ui/users/{victim.id}/api-keys",
+        "/ui/webhooks",
+    ):
         assert browser.get(path).status_code == 403, path
     for path in (
         "/ui/runs",
@@ -233,3 +240,54 @@ def test_unknown_users_and_keys_are_404_pages(browser: TestClient, world: World)
     missing = browser.post("/ui/api-keys/999999/revoke", data={"csrf_token": token})
     assert missing.status_code == 404
     assert "API key 999999 not found" in missing.text
+
+
+def test_the_webhooks_page_shows_each_endpoints_latest_deliveries(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    admin = world.user(Role.ADMIN)
+    made = notifications.create_endpoint(
+        db, identity.principal_of(admin), url="https://receiver.example/hook", events=[]
+    )
+    now = utcnow()
+    rows = [
+        WebhookDelivery(
+            message_id="msg_delivered",
+            endpoint_id=made.endpoint.id,
+            event="placement.proposed",
+            payload={"placement_id": 1},
+            status="delivered",
+            attempts=1,
+            delivered_at=now,
+            last_status_code=204,
+        ),
+        WebhookDelivery(
+            message_id="msg_retrying",
+            endpoint_id=made.endpoint.id,
+            event="unit.stale",
+            payload={"unit_id": 1},
+            status="pending",
+            attempts=3,
+            next_attempt_at=now + timedelta(minutes=5),
+            last_status_code=503,
+            last_error="HTTP 503",
+        ),
+    ]
+    db.add_all(rows)
+    db.flush()
+    log_in(browser, admin)
+    assert 'href="/ui/webhooks"' in browser.get("/ui/admin").text
+    page = browser.get("/ui/webhooks")
+    assert page.status_code == 200
+    assert "https://receiver.example/hook" in page.text
+    assert made.secret not in page.text
+    delivered = page.text.split(f'id="delivery-{rows[0].id}"')[1].split("</li>")[0]
+    assert "placement.proposed" in delivered
+    assert "1 try" in delivered
+    assert "last answer HTTP 204" in delivered
+    retrying = page.text.split(f'id="delivery-{rows[1].id}"')[1].split("</li>")[0]
+    assert "waiting to be sent" in retrying
+    assert "3 tries" in retrying
+    assert "HTTP 503" in retrying
+    assert "next try" in retrying
+    assert "placement_id" not in page.text  # payloads stay in the API
