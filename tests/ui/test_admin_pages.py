@@ -15,7 +15,7 @@ from shelters.identity import Role
 from shelters.models import MatchingRun, User, WebhookDelivery, utcnow
 from tests.conftest import World
 from tests.service.lifecycle_helpers import MOTHER_AND_CHILD, WOMEN_AND_CHILDREN, request_for
-from tests.ui.test_pages import log_in
+from tests.ui.test_pages import held_bed, log_in, shelter_with_unit
 
 
 @pytest.fixture
@@ -291,3 +291,53 @@ def test_the_webhooks_page_shows_each_endpoints_latest_deliveries(
     assert "HTTP 503" in retrying
     assert "next try" in retrying
     assert "placement_id" not in page.text  # payloads stay in the API
+
+
+def test_an_admin_chooses_one_shelter_on_the_beds_page(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    held = held_bed(world, db)  # a proposal waiting at held.shelter
+    other, other_unit = shelter_with_unit(world)
+    token = log_in(browser, world.user(Role.ADMIN))
+    first = browser.get("/ui/coordinator")
+    assert first.status_code == 200
+    assert 'id="choose-shelter"' in first.text
+    assert "My shelters" not in first.text
+    assert f'id="shelter-{held.shelter.id}"' not in first.text  # no shelter until one is chosen
+    assert f'id="placement-{held.placement.id}"' not in first.text
+    assert f"{held.shelter.name} · 1 waiting" in first.text  # the chooser says where work waits
+    page = browser.get(f"/ui/coordinator?shelter={held.shelter.id}").text
+    assert f"Beds at {held.shelter.name}" in page
+    assert "My shelters" not in page
+    assert f'id="placement-{held.placement.id}"' in page
+    assert f'id="shelter-{other.id}"' not in page
+    assert f'<option value="{held.shelter.id}" selected>' in page
+    theirs = browser.get(f"/ui/coordinator?shelter={other.id}").text
+    assert f'id="unit-{other_unit.id}"' in theirs
+    assert f'id="placement-{held.placement.id}"' not in theirs
+    assert "Nothing is waiting at this shelter." in theirs
+    assert browser.get("/ui/coordinator?shelter=999999").status_code == 404
+    confirmed = browser.post(
+        f"/ui/units/{other_unit.id}/confirm",
+        data={"csrf_token": token, "version": str(other_unit.version)},
+    )
+    assert confirmed.status_code == 303
+    assert confirmed.headers["location"] == (
+        f"/ui/coordinator?notice=unit_confirmed&shelter={other.id}#unit-{other_unit.id}"
+    )
+
+
+def test_a_coordinators_beds_page_is_unchanged_and_ignores_a_chosen_shelter(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    held = held_bed(world, db)
+    other, _ = shelter_with_unit(world)
+    coordinator = db.get(User, held.coordinator.user_id)
+    assert coordinator is not None
+    log_in(browser, coordinator)
+    page = browser.get(f"/ui/coordinator?shelter={other.id}").text
+    assert "My shelters" in page
+    assert 'id="choose-shelter"' not in page
+    assert f'id="shelter-{held.shelter.id}"' in page
+    assert f'id="placement-{held.placement.id}"' in page
+    assert other.name not in page
