@@ -217,3 +217,17 @@ def user_from(form: FormData, *, password: str) -> UserIn:
         if field == "locale":
             raise InvalidInput("choose a language from the list") from None
         raise InvalidInput("choose shelters from the list") from None
+
+
+def decline_from(form: FormData) -> str:
+    """The reason of a decline posted with its confirming tick, both of which the page needs.
+
+    The browser asks for both too, but a form can be posted without a browser. Whether the
+    reason is one of the fixed list is the domain's rule (``lifecycle.transition``).
+    """
+    if form.get("confirm") != "yes":
+        raise InvalidInput("tick “Yes, decline this placement” to decline it")
+    reason = _text(form, "reason")
+    if not reason:
+        raise InvalidInput("choose a reason for declining from the list")
+    return reason

@@ -547,11 +547,10 @@ def act_on_placement(
     db: WriteDb,
 ) -> Response:
     """Accept, decline (with a reason from the fixed list), admit or discharge a placement."""
-    reason = form.get("reason") if action == "decline" else None
     try:
-        placement = lifecycle.transition(
-            db, principal, placement_id, action, reason=reason if isinstance(reason, str) else None
-        )
+        # A decline needs its tick and a reason, from the server's side too.
+        reason = forms.decline_from(form) if action == "decline" else None
+        placement = lifecycle.transition(db, principal, placement_id, action, reason=reason)
     except (Conflict, InvalidInput) as exc:
         _undo(db, exc)
         status = 409 if isinstance(exc, Conflict) else 422
