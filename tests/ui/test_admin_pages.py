@@ -341,3 +341,18 @@ def test_a_coordinators_beds_page_is_unchanged_and_ignores_a_chosen_shelter(
     assert f'id="shelter-{held.shelter.id}"' in page
     assert f'id="placement-{held.placement.id}"' in page
     assert other.name not in page
+
+
+def test_an_admin_cannot_disable_themselves_from_the_page(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    admin = world.user(Role.ADMIN)
+    token = log_in(browser, admin)
+    assert f'action="/ui/users/{admin.id}/disable"' not in browser.get("/ui/users").text
+    refused = browser.post(
+        f"/ui/users/{admin.id}/disable", data={"csrf_token": token, "confirm": "yes"}
+    )
+    assert refused.status_code == 409
+    assert "you cannot disable your own account" in refused.text
+    db.refresh(admin)
+    assert admin.is_active
