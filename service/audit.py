@@ -181,7 +181,11 @@ AUDITED: dict[tuple[str, str], Audited] = {
     # the admin's pages
     ("POST", f"{UI}/runs"): Audited("create", "matching_run", case_level=True),
     ("GET", f"{UI}/runs/{{run_id}}"): Audited("read", "matching_run", case_level=True),
+    ("POST", f"{UI}/users"): Audited("create", "user"),
+    ("GET", f"{UI}/users/{{user_id}}/api-keys"): Audited("list_api_keys", "user"),
+    ("POST", f"{UI}/api-keys/{{key_id}}/revoke"): Audited("revoke", "api_key"),
     ("POST", f"{UI}/users/{{user_id}}/disable"): Audited("disable", "user"),
+    ("GET", f"{UI}/webhooks"): Audited("list_deliveries", "webhook_endpoint"),
     ("POST", f"{UI}/users/{{user_id}}/enable"): Audited("enable", "user"),
 }
 

@@ -48,12 +48,16 @@ def stale_among(
 def stale_counts_by_region(
     session: Session, *, after_hours: float, now: datetime | None = None
 ) -> dict[str, int]:
-    """Stale units per region code (regions without one are left out)."""
+    """Stale units of open shelters per region code (regions without one are left out).
+
+    Only open shelters count, as in the national picture: a closed shelter's beds are offered
+    to no one, so how current they are tells nobody anything.
+    """
     before = (now or utcnow()) - timedelta(hours=after_hours)
     rows = session.execute(
         select(Shelter.region_code, func.count())
         .join(Unit, Unit.shelter_id == Shelter.id)
-        .where(Unit.confirmed_at < before)
+        .where(Unit.confirmed_at < before, Shelter.status == "open")
         .group_by(Shelter.region_code)
     ).all()
     return {region: int(count) for region, count in rows}

@@ -162,6 +162,14 @@ def create_user(
     return user
 
 
+def first_password() -> str:
+    """A random first password (20 characters), for an admin to hand to a new user once.
+
+    Only its hash is kept; the user changes it with their own password afterwards.
+    """
+    return secrets.token_urlsafe(15)
+
+
 def set_locale(session: Session, principal: Principal, user_id: int, locale: str | None) -> User:
     """Set the language a user reads Refuge in: one's own, or (admins) anyone's.
 

@@ -7,9 +7,13 @@ unit's free beds count for every group it admits, so the groups do not add up to
 Demand is the pending requests by the region a case comes from, and the unaccompanied minors
 among their people.
 
+Each region also says how many of its open shelters' units have numbers nobody confirmed within
+the stale threshold (``freshness``), so a region's free beds can be read with that caution.
+
 Beds are no one's data; counts of people are. For a caller who sees aggregates only (funders),
 counts of people from 1 to k-1 are withheld (``None``), as in every report, and no total across
-regions is given that would let a withheld count be worked out by subtraction.
+regions is given that would let a withheld count be worked out by subtraction. Counts of units
+(and of stale units) say nothing of people and are shown to every reader alike.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shelters import freshness
 from shelters.models import PlacementRequest, Region, Shelter, Unit
 
 GROUPS = ("unaccompanied_minor", "accompanied_child", "adult_female", "adult_male")
@@ -61,6 +66,8 @@ class RegionPicture:
     tile: tuple[int, int]
     beds: dict[str, int] = field(default_factory=lambda: dict.fromkeys(GROUPS, 0))
     shelters: int = 0
+    units: int = 0  # units of open shelters
+    stale_units: int = 0  # of those, not confirmed within the stale threshold
     requests_waiting: int | None = 0  # None: withheld (1 to k-1, aggregate callers)
     minors_waiting: int | None = 0
 
@@ -84,8 +91,13 @@ def _withheld(count: int, k: int) -> int | None:
     return None if 0 < count < k else count
 
 
-def picture(session: Session, *, aggregate_only: bool, k: int) -> list[RegionPicture]:
-    """Every region, map order (by row, then column); regions without a tile come last."""
+def picture(
+    session: Session, *, aggregate_only: bool, k: int, stale_after_hours: float
+) -> list[RegionPicture]:
+    """Every region, map order (by row, then column); regions without a tile come last.
+
+    ``stale_after_hours`` is ``REFUGE_STALE_AFTER_HOURS``: units older than that are stale.
+    """
     regions = {r.code: r for r in session.scalars(select(Region).order_by(Region.code))}
     spare = iter(range(len(TILES), len(TILES) + len(regions)))
     result: dict[str, RegionPicture] = {}
@@ -105,10 +117,16 @@ def picture(session: Session, *, aggregate_only: bool, k: int) -> list[RegionPic
         if region_code not in result:
             continue
         shelters[region_code].add(shelter_id)
+        result[region_code].units += 1
         for group in groups_admitted(admits or []):
             result[region_code].beds[group] += max(int(free), 0)
     for code, ids in shelters.items():
         result[code].shelters = len(ids)
+    for code, stale in freshness.stale_counts_by_region(
+        session, after_hours=stale_after_hours
+    ).items():
+        if code in result:
+            result[code].stale_units = stale
     waiting = session.execute(
         select(
             PlacementRequest.region_code,

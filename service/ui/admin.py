@@ -13,20 +13,28 @@ from sqlalchemy import select
 
 from placement.solution import Reason
 from service import audit as audit_routes
-from service import i18n
+from service import i18n, problems
 from service.deps import ReadDb, UnitOfWorkRoute, WriteDb
+from service.routes import notifications as notification_routes
 from service.routes import runs as run_routes
-from service.ui import plain
-from service.ui.routes import PREFIX, Form, redirect, render
+from service.ui import forms, plain
+from service.ui.routes import PREFIX, Form, all_shelters, named, redirect, render
 from service.ui.session import page_allow
-from shelters import audit, identity, runs
+from shelters import audit, identity, notifications, registry, runs
 from shelters.errors import N_, DomainError, InvalidInput
 from shelters.identity import Principal, Role
-from shelters.models import RunOutcome
+from shelters.models import RunOutcome, User
+from shelters.pagination import MAX_LIMIT
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=UnitOfWorkRoute)
 ADMIN = page_allow(Role.ADMIN)
 RECENT_RUNS = 20
+RECENT_DELIVERIES = 10
+DELIVERY_WORDS = {
+    "pending": N_("waiting to be sent"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed for good"),
+}
 RUN_WORDS = {
     "queued": N_("waiting for a solver"),
     "running": N_("being solved"),
@@ -147,6 +155,34 @@ def run_page(
     return render(request, "run.html", context)
 
 
+def _users_page(
+    request: Request,
+    db: Any,
+    principal: Principal,
+    *,
+    cursor: str | None = None,
+    error: str | None = None,
+    created: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    page = identity.list_users(db, limit=100, cursor=cursor)
+    organisations = registry.list_organizations(db, limit=MAX_LIMIT, cursor=None).items
+    locale = i18n.request_locale(request)
+    context = {
+        "users": page.items,
+        "next_cursor": page.next_cursor,
+        "error": error,
+        "created": created,
+        "values": values or {},
+        "roles": [role.value for role in Role],
+        "organisations": {o.id: o.name for o in organisations},
+        "all_shelters": [(s.id, named(s, locale)) for s in all_shelters(db, principal)],
+        "languages": i18n.language_names(),
+    }
+    return render(request, "users.html", context, status)
+
+
 @router.get("/users")
 def users_page(
     request: Request,
@@ -154,9 +190,65 @@ def users_page(
     db: ReadDb,
     cursor: str | None = None,
 ) -> Response:
-    """Every user: role, organisation, whether they may log in; disable or enable."""
-    page = identity.list_users(db, limit=100, cursor=cursor)
-    return render(request, "users.html", {"users": page.items, "next_cursor": page.next_cursor})
+    """Every user: role, organisation, whether they may log in; create, disable or enable."""
+    return _users_page(request, db, principal, cursor=cursor)
+
+
+@router.post("/users")
+def create_user(
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    form: Form,
+    db: WriteDb,
+) -> Response:
+    """Create a user with the API's rules; their first password is shown this once."""
+    password = identity.first_password()
+    try:
+        body = forms.user_from(form, password=password)
+        user = identity.create_user(
+            db,
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            organization_id=body.organization_id,
+            shelter_ids=body.shelter_ids,
+            locale=body.locale,
+        )
+    except DomainError as exc:
+        db.rollback()
+        error = i18n.error_detail(exc, i18n.request_locale(request))
+        values = {
+            "username": form.get("username") or "",
+            "role": form.get("role") or "",
+            "organization_id": form.get("organization_id") or "",
+            "shelter_ids": form.getlist("shelter_ids"),
+            "locale": form.get("locale") or "",
+        }
+        status = problems.kind_of(exc).status
+        return _users_page(request, db, principal, error=error, values=values, status=status)
+    audit_routes.set_resource_id(request, user.id)
+    created = {"id": user.id, "username": user.username, "password": password}
+    return _users_page(request, db, principal, created=created, status=201)
+
+
+@router.get("/users/{user_id}/api-keys")
+def api_keys_page(
+    user_id: int, request: Request, principal: Annotated[Principal, ADMIN], db: ReadDb
+) -> Response:
+    """A user's API keys, newest first: when made, last used, revoked; never their secrets."""
+    keys = identity.list_api_keys(db, principal, user_id)
+    user = db.get(User, user_id)  # list_api_keys said NotFound if there is none
+    return render(request, "api_keys.html", {"user": user, "keys": keys})
+
+
+@router.post("/api-keys/{key_id}/revoke")
+def revoke_api_key(
+    key_id: int, request: Request, principal: Annotated[Principal, ADMIN], db: WriteDb
+) -> Response:
+    """Revoke an API key at once (revoking it again keeps the first time)."""
+    key = identity.revoke_api_key(db, principal, key_id)
+    target = f"{PREFIX}/users/{key.user_id}/api-keys?notice=key_revoked#key-{key.id}"
+    return redirect(request, target)
 
 
 def _set_active(
@@ -166,9 +258,7 @@ def _set_active(
         message = i18n.gettext(
             i18n.request_locale(request), N_("Tick the box to confirm that this user is disabled.")
         )
-        page = identity.list_users(db, limit=100, cursor=None)
-        ctx = {"users": page.items, "next_cursor": page.next_cursor, "error": message}
-        return render(request, "users.html", ctx, 422)
+        return _users_page(request, db, principal, error=message, status=422)
     identity.set_active(db, principal.user_id, user_id, active=active)
     return redirect(request, f"{PREFIX}/users#user-{user_id}")
 
@@ -195,3 +285,33 @@ def enable_user(
 ) -> Response:
     """Enable a disabled user again."""
     return _set_active(request, principal, form, db, user_id, active=True)
+
+
+@router.get("/webhooks")
+def webhooks_page(
+    request: Request,
+    principal: Annotated[Principal, ADMIN],
+    db: ReadDb,
+    cursor: str | None = None,
+) -> Response:
+    """Each webhook endpoint and its latest deliveries: status, tries, last error, next try."""
+    locale = i18n.request_locale(request)
+    page = notifications.list_endpoints(db, limit=RECENT_RUNS, cursor=cursor)
+    endpoints = [
+        (
+            notification_routes.endpoint_out(endpoint),
+            [
+                notification_routes.delivery_out(d)
+                for d in notifications.deliveries(
+                    db, endpoint.id, limit=RECENT_DELIVERIES, cursor=None
+                ).items
+            ],
+        )
+        for endpoint in page.items
+    ]
+    context = {
+        "endpoints": endpoints,
+        "next_cursor": page.next_cursor,
+        "delivery_words": lambda s: plain.words(locale, DELIVERY_WORDS, s),
+    }
+    return render(request, "webhooks.html", context)

@@ -14,8 +14,10 @@ import re
 import string
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from service.schemas import UserIn
 from shelters.errors import InvalidInput
 from shelters.profiles import CaseProfile, MemberProfile
 
@@ -180,3 +182,52 @@ def whole_number(form: FormData, name: str) -> int:
             "{field} must be a whole number, 0 or more", field=name.replace("_", " ")
         )
     return int(text)
+
+
+def user_from(form: FormData, *, password: str) -> UserIn:
+    """The API's user-creation body from the page's form, checked by the same schema.
+
+    The shape rules (what a username may be, the known roles and languages) are ``UserIn``'s,
+    so a page and an API client are refused alike; the first field refused is named in words.
+    """
+    organization = _text(form, "organization_id")
+    # Not a whole number: left as text, which the strict schema refuses.
+    shelters = [int(t) if t.isdigit() else t for t in _texts(form, "shelter_ids")]
+    raw = {
+        "username": _text(form, "username"),
+        "password": password,
+        "role": _text(form, "role"),
+        "organization_id": int(organization) if organization.isdigit() else organization or None,
+        "shelter_ids": shelters,
+        "locale": _text(form, "locale") or None,
+    }
+    try:
+        return UserIn.model_validate(raw)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+        if field == "username":
+            raise InvalidInput(
+                "a username is 3 to 64 small Latin letters, digits, dots, dashes or "
+                "underscores, starting with a letter or a digit"
+            ) from None
+        if field == "role":
+            raise InvalidInput("choose a role from the list") from None
+        if field == "organization_id":
+            raise InvalidInput("choose an organisation from the list") from None
+        if field == "locale":
+            raise InvalidInput("choose a language from the list") from None
+        raise InvalidInput("choose shelters from the list") from None
+
+
+def decline_from(form: FormData) -> str:
+    """The reason of a decline posted with its confirming tick, both of which the page needs.
+
+    The browser asks for both too, but a form can be posted without a browser. Whether the
+    reason is one of the fixed list is the domain's rule (``lifecycle.transition``).
+    """
+    if form.get("confirm") != "yes":
+        raise InvalidInput("tick “Yes, decline this placement” to decline it")
+    reason = _text(form, "reason")
+    if not reason:
+        raise InvalidInput("choose a reason for declining from the list")
+    return reason

@@ -3,8 +3,9 @@
 A schematic tile map of Kazakhstan's regions (shelters/national.py places them), each tile
 coloured and patterned by the free places for unaccompanied minors — red and hatched where there
 are none, so it reads in greyscale too — with the demand waiting beside; under it a table with
-every group's free beds, for those who read rather than look. The SVG is written by hand: a few
-rectangles and words need no plotting library.
+every group's free beds, for those who read rather than look. Each tile and row also says how
+many of the region's units have numbers nobody confirmed within ``REFUGE_STALE_AFTER_HOURS``.
+The SVG is written by hand: a few rectangles and words need no plotting library.
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ GROUP_WORDS = {
     "adult_female": N_("women"),
     "adult_male": N_("men"),
 }
-TILE_W, TILE_H, GAP, TOP = 150, 96, 8, 40
+TILE_W, TILE_H, GAP, TOP = 150, 110, 8, 40
 TITLE = N_("Free places for unaccompanied minors, by region")
 NO_PLACE = N_("no free place for an unaccompanied minor")
 SOME_PLACES = N_("free places; below: unaccompanied minors waiting in the region")
 WAITING = N_("waiting: {n}")
+STALE = N_("not confirmed: {n}")
+STALE_LEGEND = N_("not confirmed: units whose numbers nobody confirmed within {hours} hours")
 
 
 def _count(value: int | None, k: int, locale: str) -> str:
@@ -44,17 +47,20 @@ def _count(value: int | None, k: int, locale: str) -> str:
 
 def _picture(request: Request, db: ReadDb, principal: Principal) -> list[national.RegionPicture]:
     k = request.app.state.settings.suppression_k
-    return national.picture(db, aggregate_only=principal.role is Role.FUNDER, k=k)
+    hours = request.app.state.settings.stale_after_hours
+    return national.picture(
+        db, aggregate_only=principal.role is Role.FUNDER, k=k, stale_after_hours=hours
+    )
 
 
-def svg(regions: list[national.RegionPicture], locale: str, k: int) -> bytes:
+def svg(regions: list[national.RegionPicture], locale: str, k: int, hours: float) -> bytes:
     """The tile map as an SVG document (viewBox only: it scales to the page's width)."""
     _ = lambda message, **params: i18n.gettext(locale, message, **params)  # noqa: E731
     columns = max((r.tile[0] for r in regions), default=0) + 1
     rows = max((r.tile[1] for r in regions), default=0) + 1
     width = columns * (TILE_W + GAP) + GAP
     legend_y = TOP + rows * (TILE_H + GAP) + 10
-    height = legend_y + 60
+    height = legend_y + 86
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
         f'font-family="DejaVu Sans, sans-serif" aria-labelledby="t">',
@@ -92,6 +98,11 @@ def svg(regions: list[national.RegionPicture], locale: str, k: int) -> bytes:
         )
         waiting = _(WAITING, n=_count(region.minors_waiting, k, locale))
         out.append(f'<text x="{x + 10}" y="{y + 84}" font-size="11">{escape(waiting)}</text>')
+        stale = _(STALE, n=i18n.format_number(region.stale_units, locale))
+        weight = ' font-weight="bold" fill="#8a4b00"' if region.stale_units else ""
+        out.append(
+            f'<text x="{x + 10}" y="{y + 100}" font-size="11"{weight}>{escape(stale)}</text>'
+        )
     out.append(
         f'<rect x="{GAP}" y="{legend_y}" width="26" height="18" fill="url(#none)" '
         'stroke="#b3261e"/>'
@@ -101,6 +112,8 @@ def svg(regions: list[national.RegionPicture], locale: str, k: int) -> bytes:
         'stroke="#2e7d32"/>'
         f'<text x="{GAP + 34}" y="{legend_y + 40}" font-size="12">'
         f"{escape(_(SOME_PLACES))}</text>"
+        f'<text x="{GAP}" y="{legend_y + 66}" font-size="12" fill="#8a4b00">'
+        f"{escape(_(STALE_LEGEND, hours=i18n.format_number(hours, locale)))}</text>"
     )
     out.append("</svg>")
     return "\n".join(out).encode()
@@ -133,13 +146,22 @@ def national_page(
             "requests": _count(r.requests_waiting, k, locale),
             "minors": _count(r.minors_waiting, k, locale),
             "none": r.beds["unaccompanied_minor"] == 0,
+            "stale": r.stale_units,
+            "units": r.units,
         }
         for r in regions
     ]
     groups = [i18n.gettext(locale, GROUP_WORDS[g]) for g in national.GROUPS]
     nowhere = [row["name"] for row in rows if row["none"]]
     somewhere = [row["name"] for row in rows if not row["none"]]
-    context = {"rows": rows, "groups": groups, "nowhere": nowhere, "somewhere": somewhere, "k": k}
+    context = {
+        "rows": rows,
+        "groups": groups,
+        "nowhere": nowhere,
+        "somewhere": somewhere,
+        "k": k,
+        "hours": request.app.state.settings.stale_after_hours,
+    }
     return render(request, "national.html", context)
 
 
@@ -149,9 +171,10 @@ def national_svg(
 ) -> Response:
     """The same picture as an SVG, for reports."""
     locale = i18n.request_locale(request)
-    k = request.app.state.settings.suppression_k
-    response = Response(
-        svg(_picture(request, db, principal), locale, k), media_type="image/svg+xml"
+    settings = request.app.state.settings
+    picture = svg(
+        _picture(request, db, principal), locale, settings.suppression_k, settings.stale_after_hours
     )
+    response = Response(picture, media_type="image/svg+xml")
     i18n.say_language(response, locale)
     return response

@@ -101,6 +101,7 @@ NOTICES = {
     "decline_lifted": N_("The shelter may be proposed for this request again."),
     "logged_out": N_("You are logged out."),
     "settings_saved": N_("Settings saved."),
+    "key_revoked": N_("API key revoked: it no longer works."),
 }
 Action = Literal["accept", "decline", "admit", "discharge"]
 Form = Annotated[FormData, Depends(posted_form)]
@@ -322,7 +323,7 @@ def home(request: Request, principal: Annotated[Principal, page_allow(*ANY_ROLE)
 # --- coordinators -------------------------------------------------------------------------------
 
 
-def _all_shelters(db: Session, principal: Principal) -> list[ShelterOut]:
+def all_shelters(db: Session, principal: Principal) -> list[ShelterOut]:
     """The shelters the caller may read, as the API shows them to the same caller."""
     located = registry.located_shelters(db, principal)
     shelters: list[ShelterOut] = []
@@ -362,12 +363,37 @@ def _network(db: Session) -> tuple[dict[int, Any], dict[int, str]]:
 
 
 def _coordinator_page(
-    request: Request, db: Session, principal: Principal, error: str | None = None, status: int = 200
+    request: Request,
+    db: Session,
+    principal: Principal,
+    error: str | None = None,
+    status: int = 200,
+    *,
+    shelter_id: int | None = None,
 ) -> Response:
+    """The coordinator's page: their shelters and what waits for them.
+
+    An admin may read every shelter, which makes one page thousands of pixels tall: admins
+    choose one shelter (``shelter_id``, from ``?shelter=``) and see it and what waits there.
+    """
     majority = _settings(request).majority_age
     hours = _settings(request).stale_after_hours
     locale = i18n.request_locale(request)
-    shelters = _all_shelters(db, principal)
+    choosing = principal.role is Role.ADMIN
+    shelters = all_shelters(db, principal)
+    choices: list[tuple[int, str, int]] = []
+    if choosing:
+        if shelter_id is not None:
+            registry.get_shelter(db, principal, shelter_id)  # NotFound: a 404 page
+        waiting_at: dict[int, int] = {}
+        for placement_status in WAITING:
+            page = lifecycle.list_placements(
+                db, principal, limit=MAX_LIMIT, cursor=None, status=placement_status
+            )
+            for p in page.items:
+                waiting_at[p.shelter_id] = waiting_at.get(p.shelter_id, 0) + 1
+        choices = [(s.id, named(s, locale), waiting_at.get(s.id, 0)) for s in shelters]
+        shelters = [s for s in shelters if s.id == shelter_id]
     regions = {r.code: named(r, locale) for r in registry.list_regions(db)}
     units = {
         s.id: [unit_out(u, stale_after_hours=hours) for u in _all_units(db, principal, s.id)]
@@ -375,13 +401,22 @@ def _coordinator_page(
     }
     unit_names = {u.id: u.name for us in units.values() for u in us}
     waiting: list[PlacementOut] = []
-    for placement_status in WAITING:
-        page = lifecycle.list_placements(
-            db, principal, limit=MAX_LIMIT, cursor=None, status=placement_status
-        )
-        waiting.extend(placement_out(db, principal, p, majority) for p in page.items)
+    if not choosing or shelter_id is not None:
+        for placement_status in WAITING:
+            page = lifecycle.list_placements(
+                db,
+                principal,
+                limit=MAX_LIMIT,
+                cursor=None,
+                status=placement_status,
+                shelter_id=shelter_id if choosing else None,
+            )
+            waiting.extend(placement_out(db, principal, p, majority) for p in page.items)
     context = {
         "shelters": shelters,
+        "choosing": choosing,
+        "choices": choices,
+        "chosen": shelter_id,
         "regions": regions,
         "units": units,
         "unit_names": unit_names,
@@ -396,12 +431,26 @@ def _coordinator_page(
     return render(request, "coordinator.html", context, status)
 
 
+def _chosen(principal: Principal, shelter_id: int) -> int | None:
+    """The shelter an admin's page shows after an action there; coordinators see all theirs."""
+    return shelter_id if principal.role is Role.ADMIN else None
+
+
+def _back_to_shelter(principal: Principal, shelter_id: int, notice: str, anchor: str) -> str:
+    """The coordinator page after an action: for an admin, at the shelter they acted in."""
+    chosen = f"&shelter={shelter_id}" if principal.role is Role.ADMIN else ""
+    return f"{PREFIX}/coordinator?notice={notice}{chosen}#{anchor}"
+
+
 @router.get("/coordinator")
 def coordinator(
-    request: Request, principal: Annotated[Principal, page_allow(*COORDINATING)], db: WriteDb
+    request: Request,
+    principal: Annotated[Principal, page_allow(*COORDINATING)],
+    db: WriteDb,
+    shelter: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """My shelters, their beds, and the placements waiting for me."""
-    return _coordinator_page(request, db, principal)
+    """My shelters, their beds, and the placements waiting for me (admins: one shelter)."""
+    return _coordinator_page(request, db, principal, shelter_id=shelter)
 
 
 @router.get("/units/{unit_id}/edit")
@@ -451,7 +500,10 @@ def save_unit(
         error = i18n.error_detail(exc, i18n.request_locale(request))
         ctx = {"unit": current, "values": values, "error": error}
         return render(request, "unit_edit.html", ctx, 409 if isinstance(exc, Conflict) else 422)
-    return redirect(request, f"{PREFIX}/coordinator?notice=unit_saved#unit-{unit_id}")
+    shelter_id = registry.get_unit(db, principal, unit_id).shelter_id
+    return redirect(
+        request, _back_to_shelter(principal, shelter_id, "unit_saved", f"unit-{unit_id}")
+    )
 
 
 @router.post("/units/{unit_id}/confirm")
@@ -472,8 +524,18 @@ def confirm_unit(
             i18n.request_locale(request),
             N_("Someone changed this unit meanwhile: check its numbers again."),
         )
-        return _coordinator_page(request, db, principal, error=message, status=409)
-    return redirect(request, f"{PREFIX}/coordinator?notice=unit_confirmed#unit-{unit_id}")
+        shelter_id = registry.get_unit(db, principal, unit_id).shelter_id
+        return _coordinator_page(
+            request,
+            db,
+            principal,
+            error=message,
+            status=409,
+            shelter_id=_chosen(principal, shelter_id),
+        )
+    shelter_id = registry.get_unit(db, principal, unit_id).shelter_id
+    target = _back_to_shelter(principal, shelter_id, "unit_confirmed", f"unit-{unit_id}")
+    return redirect(request, target)
 
 
 @router.post("/placements/{placement_id}/{action}")
@@ -486,17 +548,24 @@ def act_on_placement(
     db: WriteDb,
 ) -> Response:
     """Accept, decline (with a reason from the fixed list), admit or discharge a placement."""
-    reason = form.get("reason") if action == "decline" else None
     try:
-        lifecycle.transition(
-            db, principal, placement_id, action, reason=reason if isinstance(reason, str) else None
-        )
+        # A decline needs its tick and a reason, from the server's side too.
+        reason = forms.decline_from(form) if action == "decline" else None
+        placement = lifecycle.transition(db, principal, placement_id, action, reason=reason)
     except (Conflict, InvalidInput) as exc:
         _undo(db, exc)
         status = 409 if isinstance(exc, Conflict) else 422
         error = i18n.error_detail(exc, i18n.request_locale(request))
-        return _coordinator_page(request, db, principal, error=error, status=status)
-    return redirect(request, f"{PREFIX}/coordinator?notice={action}#waiting")
+        shelter_id = lifecycle.get_placement(db, principal, placement_id).shelter_id
+        return _coordinator_page(
+            request,
+            db,
+            principal,
+            error=error,
+            status=status,
+            shelter_id=_chosen(principal, shelter_id),
+        )
+    return redirect(request, _back_to_shelter(principal, placement.shelter_id, action, "waiting"))
 
 
 # --- caseworkers --------------------------------------------------------------------------------

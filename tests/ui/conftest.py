@@ -65,6 +65,7 @@ class Network:
     other_shelter: str
     unit_id: int
     proposal_id: int
+    key_id: int  # an API key of ui-caseworker's, for the admin to revoke
 
 
 SHELTER_NAMES = {
@@ -75,7 +76,8 @@ SHELTER_NAMES = {
 
 
 def seed(url: str) -> dict[str, Any]:
-    """Two shelters of one NGO, a coordinator of the first, a caseworker, a funder, a proposal."""
+    """Two shelters of one NGO, a coordinator of the first, a caseworker with an API key, a
+    funder, an admin, a proposal."""
     engine = make_engine(url)
     with Session(engine, expire_on_commit=False) as session, session.begin():
         session.add(
@@ -149,6 +151,14 @@ def seed(url: str) -> dict[str, Any]:
             role=Role.FUNDER,
             organization_id=funder.id,
         )
+        identity.create_user(
+            session,
+            username="ui-admin",
+            password=PASSWORD,
+            role=Role.ADMIN,
+            organization_id=None,
+        )
+        key, _ = identity.issue_api_key(session, caseworker.id)
         principal = identity.principal_of(caseworker)
         case = create_case(
             session,
@@ -178,7 +188,7 @@ def seed(url: str) -> dict[str, Any]:
             ttl=timedelta(hours=24),
             actor_id=caseworker.id,
         )
-        ids = {"unit_id": mothers.id, "proposal_id": proposal.id}
+        ids = {"unit_id": mothers.id, "proposal_id": proposal.id, "key_id": key.id}
     engine.dispose()
     return ids
 

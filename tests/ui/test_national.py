@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shelters import demo, national
 from shelters.identity import Role
-from shelters.models import Region
+from shelters.models import Region, Shelter, Unit, utcnow
 from tests.conftest import World
 from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN, create_case, create_request
 from tests.ui.test_pages import log_in
@@ -62,13 +63,19 @@ def test_free_places_for_lone_minors_and_demand_by_region(
             current_region=country["south"].code,
         )
         create_request(client, caseworker, case["id"])
-    regions = {p.code: p for p in national.picture(world.db, aggregate_only=False, k=11)}
+    regions = {
+        p.code: p
+        for p in national.picture(world.db, aggregate_only=False, k=11, stale_after_hours=24)
+    }
     north, south = regions["north-kazakhstan"], regions["turkistan"]
     assert north.beds["unaccompanied_minor"] == 3  # 5 less 2 occupied
     assert south.beds["unaccompanied_minor"] == 0  # the closed shelter's beds do not count
     assert south.beds["adult_female"] == south.beds["accompanied_child"] == 8
     assert (south.requests_waiting, south.minors_waiting) == (3, 3)
-    funders = {p.code: p for p in national.picture(world.db, aggregate_only=True, k=11)}
+    funders = {
+        p.code: p
+        for p in national.picture(world.db, aggregate_only=True, k=11, stale_after_hours=24)
+    }
     assert (funders["turkistan"].requests_waiting, funders["turkistan"].minors_waiting) == (
         None,
         None,
@@ -108,3 +115,60 @@ def test_anonymous_browsers_are_sent_to_the_login(browser: TestClient) -> None:
         response = browser.get(path)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/ui/login")
+
+
+def _age_units(world: World, region_code: str, count: int | None = None) -> None:
+    """Give the region's open shelter a second unit, then make ``count`` (default all) of the
+    region's units stale: confirmed three days ago."""
+    db = world.db
+    shelter = (
+        db.query(Shelter).filter_by(region_code=region_code, status="open").order_by(Shelter.id)
+    ).first()
+    assert shelter is not None
+    world.unit(shelter, capacity=2, admits=WOMEN_AND_CHILDREN)
+    units = (
+        db.query(Unit).join(Shelter).filter(Shelter.region_code == region_code).order_by(Unit.id)
+    ).all()
+    for unit in units[:count]:
+        unit.confirmed_at = utcnow() - timedelta(days=3)
+    db.flush()
+
+
+def test_stale_units_are_counted_per_region_for_open_shelters_only(
+    world: World, db: Session, country: dict[str, Region]
+) -> None:
+    _age_units(world, "turkistan")  # both units of the open shelter and the closed one's
+    for aggregate_only in (False, True):  # units are no one's data: funders see them too
+        regions = {
+            p.code: p
+            for p in national.picture(db, aggregate_only=aggregate_only, k=11, stale_after_hours=24)
+        }
+        assert (regions["turkistan"].stale_units, regions["turkistan"].units) == (2, 2)
+        assert (regions["north-kazakhstan"].stale_units, regions["north-kazakhstan"].units) == (
+            0,
+            1,
+        )
+    later = {
+        p.code: p for p in national.picture(db, aggregate_only=False, k=11, stale_after_hours=100)
+    }
+    assert later["turkistan"].stale_units == 0  # three days is fresh for a 100-hour threshold
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.FUNDER])
+def test_the_page_and_the_tiles_say_how_many_units_are_not_confirmed(
+    browser: TestClient, world: World, db: Session, country: dict[str, Region], role: Role
+) -> None:
+    _age_units(world, "turkistan", 1)
+    log_in(browser, world.user(role))
+    page = browser.get("/ui/national").text
+    assert "Units not confirmed within 24 hours" in page
+    row = page.split('<th scope="row">')[1:]
+    south = next(r for r in row if r.startswith(country["south"].name))
+    assert 'class="stale">1 of 2</td>' in south
+    north = next(r for r in row if r.startswith(country["north"].name))
+    assert "<td>0 of 1</td>" in north
+    picture = browser.get("/ui/national.svg").text
+    assert "not confirmed: 1" in picture
+    assert "within 24 hours" in picture
+    ru = browser.get("/ui/national", headers={"Accept-Language": "ru"}).text
+    assert "1 из 2" in ru

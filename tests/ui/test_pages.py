@@ -198,18 +198,37 @@ def test_a_caseworker_never_sees_another_organisations_case(
     assert theirs.code not in browser.get("/ui/caseworker").text
 
 
-def test_a_decline_needs_a_reason_from_the_fixed_list(
+def test_a_decline_needs_its_tick_and_a_reason_from_the_fixed_list_on_the_server(
     browser: TestClient, world: World, db: Session
 ) -> None:
     held = held_bed(world, db)
     shelter, placement = held.shelter, held.placement
     token = log_in(browser, world.user(Role.COORDINATOR, shelters=[shelter]))
     path = f"/ui/placements/{placement.id}/decline"
-    refused = browser.post(path, data={"csrf_token": token, "reason": "bored"})
-    assert refused.status_code == 422
-    assert "reason must be one of" in refused.text
-    assert db.get(Placement, placement.id, populate_existing=True).status == "proposed"  # type: ignore[union-attr]
-    declined = browser.post(path, data={"csrf_token": token, "reason": "staffing"})
+    page = browser.get("/ui/coordinator").text
+    form = page[page.index(f'action="{path}"') :]
+    form = form[: form.index("</form>")]
+    assert '<option value="" selected disabled>' in form
+    assert form.count(" selected") == 1  # only the "Choose a reason" prompt: no reason preselected
+    sent = {"csrf_token": token, "confirm": "yes"}
+    for refused_form, words in (
+        (sent | {"reason": "bored"}, "reason must be one of"),
+        (sent, "choose a reason for declining from the list"),
+        (sent | {"reason": ""}, "choose a reason for declining from the list"),
+        ({"csrf_token": token, "reason": "staffing"}, "tick “Yes, decline this placement”"),
+        (sent | {"confirm": "on", "reason": "staffing"}, "tick “Yes, decline this placement”"),
+    ):
+        refused = browser.post(path, data=refused_form)
+        assert refused.status_code == 422, refused_form
+        assert words in refused.text, refused_form
+        assert f'id="placement-{placement.id}"' in refused.text  # the page, its form again
+        assert db.get(Placement, placement.id, populate_existing=True).status == "proposed"  # type: ignore[union-attr]
+    russian = browser.post(
+        path, data={"csrf_token": token, "reason": "staffing"}, headers={"Accept-Language": "ru"}
+    )
+    assert russian.status_code == 422
+    assert 'role="alert">отметьте «Да, отклонить это размещение»' in russian.text
+    declined = browser.post(path, data=sent | {"reason": "staffing"})
     assert declined.status_code == 303
     assert db.get(Placement, placement.id, populate_existing=True).status == "declined"  # type: ignore[union-attr]
 
