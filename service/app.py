@@ -171,7 +171,8 @@ def _principal_cache(settings: Settings, engine: Any) -> PrincipalCache | None:
 async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
     """Release overdue holds every ``interval_s`` seconds, whether or not anyone reads them.
 
-    The same sweep tells of proposals about to expire, members coming of age and stale units.
+    The same sweep tells of proposals about to expire, members coming of age and stale units,
+    and escalates requests that waited too long.
 
     Matching runs of processes that died are recovered by each process's ``RunWorker``.
     """
@@ -179,6 +180,7 @@ async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
 
     majority_age = app.state.settings.majority_age
     stale_after_hours = app.state.settings.stale_after_hours
+    escalate_after_hours = app.state.settings.escalate_after_hours
 
     def sweep() -> int:
         with sessions.write() as session, session.begin():
@@ -187,6 +189,7 @@ async def _sweep_expired_holds(app: FastAPI, interval_s: float) -> None:
             notices.warn_expiring(session)
             notices.warn_coming_of_age(session, majority_age=majority_age)
             notices.warn_stale(session, after_hours=stale_after_hours)
+            notices.escalate_waiting(session, after_hours=escalate_after_hours)
             return expired
 
     while True:

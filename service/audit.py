@@ -135,6 +135,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
         for name in ("allocation", "grants", "unmet-demand")
         for suffix in ("", ".svg", ".xlsx")
     },
+    ("GET", f"{V1}/reports/time-to-placement"): Audited("read_time_to_placement", "report"),
     # exports and the log itself
     ("GET", f"{V1}/export/hsds"): Audited("export", "hsds"),
     ("GET", f"{V1}/audit-events"): Audited("list", "audit_event"),

@@ -146,6 +146,10 @@ def _headings(_: Translate) -> dict[str, str]:
         "region": _("Region"),
         "reason_code": _("Reason code"),
         "requests": _("Requests"),
+        "priority": _("Priority"),
+        "placed": _("Placed"),
+        "escalated": _("Escalated"),
+        "waiting": _("Still waiting"),
     }
 
 

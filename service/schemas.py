@@ -473,6 +473,10 @@ class PlacementRequestOut(BaseModel):
     declined_shelter_ids: list[int] = Field(
         description="Shelters that declined this request: not proposed again unless lifted."
     )
+    escalated_at: datetime | None = Field(
+        description="When the request had waited pending past REFUGE_ESCALATE_AFTER_HOURS for "
+        "its priority (its caseworkers and the admins were told); null until then."
+    )
     created_at: datetime
     updated_at: datetime
 

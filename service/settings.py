@@ -18,6 +18,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./refuge.db"
+DEFAULT_ESCALATION: dict[int, float] = {5: 2.0, 4: 8.0, 3: 24.0, 2: 48.0, 1: 72.0}
+"""Hours a request of each priority may wait pending before it is escalated (SPEC: 2 h at 5)."""
 
 
 class SecretKeyMissing(RuntimeError):
@@ -28,6 +30,16 @@ class Settings(BaseSettings):
     """Runtime configuration of one Refuge process."""
 
     model_config = SettingsConfigDict(env_prefix="REFUGE_", extra="ignore")
+
+    @field_validator("escalate_after_hours")
+    @classmethod
+    def _escalation(cls, value: dict[int, float]) -> dict[int, float]:
+        unknown = sorted(set(value) - set(DEFAULT_ESCALATION))
+        if unknown:
+            raise ValueError(f"priorities are 1 to 5, not {unknown}")
+        if any(not 0 < hours <= 24 * 90 for hours in value.values()):
+            raise ValueError("hours must be above 0 and at most 2160 (90 days)")
+        return {**DEFAULT_ESCALATION, **value}
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
@@ -81,6 +93,11 @@ class Settings(BaseSettings):
         le=24 * 90,
         description="a unit whose numbers nobody changed or confirmed for this long is flagged "
         "stale in the API, the HSDS export, the pages and the matches that use it",
+    )
+    escalate_after_hours: dict[int, float] = Field(
+        default_factory=lambda: dict(DEFAULT_ESCALATION),
+        description="per priority (5 most urgent), the hours a request may wait pending before "
+        'it is escalated; JSON, e.g. {"5": 2, "4": 8}; a priority left out keeps its default',
     )
     webhook_poll_s: float = Field(
         default=2.0,

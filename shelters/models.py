@@ -467,6 +467,8 @@ class PlacementRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the request had waited, pending, past REFUGE_ESCALATE_AFTER_HOURS for its priority.
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         CheckConstraint("priority BETWEEN 1 AND 5", name="priority_range"),
@@ -667,6 +669,7 @@ NOTICE_EVENTS = (
     "placement.expiring",
     "member.coming_of_age",
     "unit.stale",
+    "request.escalated",
 )
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 

@@ -16,6 +16,9 @@ Who hears what:
 - ``member.coming_of_age``: both, once per placement, when an admitted member is one year under
   the age of majority (Refuge keeps ages, not birth dates: "may come of age during the stay").
 
+- ``request.escalated``: the request's organisation's caseworkers and every admin, once, when
+  a request has waited pending past ``REFUGE_ESCALATE_AFTER_HOURS`` for its priority.
+
 A payload holds the event, when it happened and ids, statuses and reason codes: nothing about a
 person. ``unit.stale``: a unit's numbers went unconfirmed for ``REFUGE_STALE_AFTER_HOURS``
 (inbox only, to its coordinators, once until the next confirmation).
@@ -26,12 +29,12 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from shelters.errors import InvalidInput, NotFound
@@ -137,7 +140,11 @@ def placement_changed(
                 created_at=now,
             )
         )
-    body = payload(event, placement, at=now, reason=reason)
+    _outbox(session, event, payload(event, placement, at=now, reason=reason), now)
+
+
+def _outbox(session: Session, event: str, body: dict[str, Any], now: datetime) -> None:
+    """One delivery of ``body`` to each active endpoint that asked for ``event``."""
     for endpoint in _subscribed(session, event):
         session.add(
             WebhookDelivery(
@@ -203,6 +210,73 @@ def warn_coming_of_age(session: Session, *, majority_age: int) -> int:
             placement_changed(session, placement, "member.coming_of_age")
             told += 1
     return told
+
+
+ESCALATED = "waited_too_long"
+
+
+def escalate_waiting(
+    session: Session, *, after_hours: Mapping[int, float], now: datetime | None = None
+) -> int:
+    """Escalate, once, each request pending longer than ``after_hours[priority]``; how many.
+
+    The request keeps the moment (``escalated_at``); its organisation's caseworkers and every
+    admin get an inbox entry, and webhook endpoints the event. A request proposed meanwhile and
+    back to pending keeps its first escalation: the wait is counted from its creation.
+    """
+    now = now or utcnow()
+    overdue = or_(
+        *(
+            and_(
+                PlacementRequest.priority == priority,
+                PlacementRequest.created_at <= now - timedelta(hours=hours),
+            )
+            for priority, hours in sorted(after_hours.items())
+        )
+    )
+    waiting = session.scalars(
+        select(PlacementRequest)
+        .where(
+            PlacementRequest.status == "pending",
+            PlacementRequest.escalated_at.is_(None),
+            overdue,
+        )
+        .order_by(PlacementRequest.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    admins = list(
+        session.scalars(
+            select(User.id).where(User.role == "admin", User.is_active.is_(True)).order_by(User.id)
+        )
+    )
+    for request in waiting:
+        request.escalated_at = now
+        for user_id in sorted(set(_caseworkers(session, request.organization_id) + admins)):
+            session.add(
+                InboxEntry(
+                    user_id=user_id,
+                    event="request.escalated",
+                    request_id=request.id,
+                    reason=ESCALATED,
+                    created_at=now,
+                )
+            )
+        body = {
+            "type": "request.escalated",
+            "timestamp": now.isoformat().replace("+00:00", "Z"),
+            "data": {"request_id": request.id, "status": request.status, "reason": ESCALATED},
+        }
+        _outbox(session, "request.escalated", body, now)
+    session.flush()
+    return len(waiting)
+
+
+def escalated_waiting(session: Session) -> int:
+    """How many escalated requests are still pending (no bed yet, not withdrawn)."""
+    stmt = select(func.count()).where(
+        PlacementRequest.status == "pending", PlacementRequest.escalated_at.is_not(None)
+    )
+    return int(session.scalar(stmt) or 0)
 
 
 def warn_stale(session: Session, *, after_hours: float, now: datetime | None = None) -> int:

@@ -1255,3 +1255,138 @@ __all__ = [
     "period_for",
     "unmet_demand_report",
 ]
+
+
+# --- time to placement ------------------------------------------------------------------------
+
+WAIT_CELLS = ("requests", "placed", "escalated", "waiting")
+WAIT_MEDIANS = {"median_hours_to_proposal": "proposed", "median_hours_to_admission": "placed"}
+ALL_REGIONS = "all"
+
+
+@dataclass
+class WaitRow:
+    """Requests made in the period in one region at one priority, and what became of them."""
+
+    region: str
+    priority: int
+    requests: int | None = 0
+    placed: int | None = 0
+    escalated: int | None = 0
+    waiting: int | None = 0
+    median_hours_to_proposal: float | None = None
+    median_hours_to_admission: float | None = None
+    suppressed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WaitReport:
+    period: Period
+    k: int
+    rows: list[WaitRow]
+    disclosure: Disclosure
+
+
+def _median(hours: list[float]) -> float | None:
+    if not hours:
+        return None
+    ordered = sorted(hours)
+    middle = len(ordered) // 2
+    value = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    return round(value, 1)
+
+
+def time_to_placement_report(session: Session, *, when: Period, k: int) -> WaitReport:
+    """Requests made in ``when`` by region of origin and priority (SPEC: escalation).
+
+    For each: how many, how many were placed (admitted, by now), escalated, still waiting, and
+    the median hours from the request to its first proposal and to admission. One row per
+    priority sums every region (``region`` ``all``). Counts from 1 to k-1 are suppressed with
+    complementary cells within the table (the regions of a priority sum to its ``all`` row);
+    a median over fewer than k requests is suppressed too.
+    """
+    first_proposal = (
+        select(Placement.request_id, func.min(Placement.proposed_at).label("at"))
+        .group_by(Placement.request_id)
+        .subquery("first_proposal")
+    )
+    admission = (
+        select(Placement.request_id, func.min(Placement.admitted_at).label("at"))
+        .where(Placement.admitted_at.is_not(None))
+        .group_by(Placement.request_id)
+        .subquery("admission")
+    )
+    found = session.execute(
+        select(
+            func.coalesce(PlacementRequest.region_code, UNKNOWN_REGION),
+            PlacementRequest.priority,
+            PlacementRequest.status,
+            PlacementRequest.created_at,
+            PlacementRequest.escalated_at,
+            first_proposal.c.at,
+            admission.c.at,
+        )
+        .outerjoin(first_proposal, first_proposal.c.request_id == PlacementRequest.id)
+        .outerjoin(admission, admission.c.request_id == PlacementRequest.id)
+        .where(PlacementRequest.created_at >= when.start, PlacementRequest.created_at < when.stop)
+    ).all()
+    rows: dict[tuple[str, int], WaitRow] = {}
+    hours: dict[tuple[str, int], dict[str, list[float]]] = {}
+    for region, priority, status, created, escalated, proposed, admitted in found:
+        for key in ((str(region), int(priority)), (ALL_REGIONS, int(priority))):
+            row = rows.setdefault(key, WaitRow(region=key[0], priority=key[1]))
+            spans = hours.setdefault(key, {"proposed": [], "placed": []})
+            row.requests = (row.requests or 0) + 1
+            row.escalated = (row.escalated or 0) + (escalated is not None)
+            row.waiting = (row.waiting or 0) + (status == "pending")
+            if proposed is not None:
+                spans["proposed"].append((proposed - created).total_seconds() / 3600)
+            if admitted is not None:
+                row.placed = (row.placed or 0) + 1
+                spans["placed"].append((admitted - created).total_seconds() / 3600)
+    for key, row in rows.items():
+        row.median_hours_to_proposal = _median(hours[key]["proposed"])
+        row.median_hours_to_admission = _median(hours[key]["placed"])
+    ordered = sorted(rows.values(), key=lambda r: (-r.priority, r.region == ALL_REGIONS, r.region))
+    _protect_waits(ordered, {key: {n: len(v) for n, v in h.items()} for key, h in hours.items()}, k)
+    return WaitReport(period=when, k=k, rows=ordered, disclosure=_single(when, k))
+
+
+def _protect_waits(
+    rows: list[WaitRow], bases: dict[tuple[str, int], dict[str, int]], k: int
+) -> None:
+    values = {
+        ((r.region, r.priority), name): int(getattr(r, name) or 0)
+        for r in rows
+        for name in WAIT_CELLS
+    }
+    relations = []
+    for priority in sorted({r.priority for r in rows}):
+        regions = [r.region for r in rows if r.priority == priority and r.region != ALL_REGIONS]
+        for name in WAIT_CELLS:
+            relations.append(
+                Relation(
+                    (
+                        *(((((region, priority), name), 1)) for region in regions),
+                        (((ALL_REGIONS, priority), name), -1),
+                    )
+                )
+            )
+    hidden = suppress(
+        values,
+        relations,
+        k,
+        totals=[
+            ((r.region, r.priority), n) for r in rows if r.region == ALL_REGIONS for n in WAIT_CELLS
+        ],
+    )
+    for row in rows:
+        key = (row.region, row.priority)
+        for name in WAIT_CELLS:
+            if (key, name) in hidden:
+                setattr(row, name, None)
+                row.suppressed.append(name)
+        for median, basis in WAIT_MEDIANS.items():
+            if 1 <= bases[key][basis] < k and getattr(row, median) is not None:
+                setattr(row, median, None)
+                row.suppressed.append(median)

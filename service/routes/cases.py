@@ -101,6 +101,7 @@ def requests_out(db: Session, requests: list[PlacementRequest]) -> list[Placemen
             preferred_regions=list(r.preferred_regions),
             status=r.status,
             declined_shelter_ids=declined[r.id],
+            escalated_at=r.escalated_at,
             created_at=r.created_at,
             updated_at=r.updated_at,
         )

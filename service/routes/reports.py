@@ -177,6 +177,26 @@ class UnmetDemandOut(BaseModel):
     disclosure: DisclosureOut
 
 
+class WaitRowOut(BaseModel):
+    region: str = Field(description="Region of origin, or `all` for every region together.")
+    priority: int
+    requests: int | None
+    placed: int | None = Field(description="Requests admitted somewhere, by the time of asking.")
+    escalated: int | None
+    waiting: int | None = Field(description="Requests still pending, by the time of asking.")
+    median_hours_to_proposal: float | None
+    median_hours_to_admission: float | None
+    suppressed: list[str]
+
+
+class TimeToPlacementOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    k: int
+    rows: list[WaitRowOut]
+    disclosure: DisclosureOut
+
+
 ALLOCATION_COLUMNS = (
     "key",
     "label",
@@ -184,6 +204,7 @@ ALLOCATION_COLUMNS = (
 )
 GRANT_COLUMNS = tuple(c for c in GrantRowOut.model_fields if c != "suppressed")
 UNMET_COLUMNS = tuple(c for c in UnmetRowOut.model_fields if c != "suppressed")
+WAIT_COLUMNS = tuple(c for c in WaitRowOut.model_fields if c != "suppressed")
 
 
 Format = Literal["json", "csv", "xlsx"]
@@ -576,3 +597,43 @@ def unmet_demand_chart(
     svg = report_formats.unmet_demand_svg(report, names, _words(request), layout=layout)
     answer: Response = _answer(report="unmet-demand", fmt="svg", svg=svg)
     return _in_language(request, answer)
+
+
+@router.get(
+    "/reports/time-to-placement",
+    response_model=TimeToPlacementOut,
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def time_to_placement(
+    request: Request,
+    principal: Annotated[Principal, allow(Role.ADMIN)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    bom: Bom = False,
+    headings: Headings = "codes",
+) -> Any:
+    """Requests made in the period by region and priority, and how long they waited (admins).
+
+    Placed, escalated and still waiting, and the median hours to a proposal and to admission.
+    """
+    k = _settings(request).suppression_k
+    report = reports.time_to_placement_report(db, when=reports.period(first, to), k=k)
+    rows = [asdict(r) for r in report.rows]
+    fmt = _wanted(request)
+    if fmt != "json":
+        return _table_answer(
+            request,
+            report="time-to-placement",
+            fmt=fmt,
+            columns=WAIT_COLUMNS,
+            rows=rows,
+            k=k,
+            disclosure=report.disclosure,
+            bom=bom,
+            headings=headings,
+        )
+    body = TimeToPlacementOut.model_validate(
+        {"from": first, "to": to, "k": k, "rows": rows, "disclosure": _disclosure(request, report)}
+    )
+    return _answer(report="time-to-placement", fmt="json", json_body=body)

@@ -65,6 +65,7 @@ def _admin_page(
         "run_words": lambda s: plain.words(i18n.request_locale(request), RUN_WORDS, s),
         "max_time": request.app.state.settings.max_run_time_limit_s,
         "error": error,
+        "escalated": notifications.escalated_waiting(db),
     }
     return render(request, "admin.html", context, status)
 

@@ -33,6 +33,9 @@ EVENT_WORDS = {
         "A placed minor may come of age during the stay: check the unit still fits."
     ),
     "unit.stale": N_("A unit's numbers have not been confirmed lately."),
+    "request.escalated": N_(
+        "A request has waited longer than its priority allows: it needs a bed or a decision."
+    ),
 }
 
 

@@ -608,7 +608,7 @@ def _caseworker_page(
                 "standing": _standing(shown, placements),
             }
         )
-    # Most urgent first: a live request by its priority, then the newest case.
+    # Most urgent first: escalated requests, then live ones by priority, then the newest case.
     rows.sort(key=lambda row: (-_urgency(row), -row["case"].id))
     shelters, unit_names = _network(db)
     context = {
@@ -617,6 +617,10 @@ def _caseworker_page(
         "shelters": shelters,
         "unit_names": unit_names,
         "error": error,
+        "escalate_hours": {
+            priority: i18n.format_number(hours, i18n.request_locale(request))
+            for priority, hours in _settings(request).escalate_after_hours.items()
+        },
     }
     return render(request, "caseworker.html", context, status)
 
@@ -640,10 +644,15 @@ def _standing(requests: list[Any], placements: list[PlacementOut]) -> dict[str, 
 
 
 def _urgency(row: dict[str, Any]) -> int:
-    """A request still waiting for a bed or for the shelter's answer: its priority; else 0."""
+    """A request still waiting for a bed or for the shelter's answer: its priority; else 0.
+
+    An escalated request comes above every other.
+    """
     standing = row["standing"]
-    if standing["state"] in ("pending", "proposed") and standing["request"] is not None:
-        return int(standing["request"].priority)
+    waiting = standing["request"]
+    if standing["state"] in ("pending", "proposed") and waiting is not None:
+        escalated = waiting.escalated_at is not None and waiting.status == "pending"
+        return int(waiting.priority) + (10 if escalated else 0)
     return 0
 
 
