@@ -352,6 +352,7 @@ class ShelterBedsOut(BaseModel):
 
 
 RefStr = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+YearMonth = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
 
 
 class MemberIn(Strict):
@@ -359,6 +360,12 @@ class MemberIn(Strict):
     sex: Sex
     age: Age
     guardian_ref: RefStr | None = None
+    comes_of_age: YearMonth | None = Field(
+        default=None,
+        description="A minor only, optional: the month (YYYY-MM) in which they come of age, "
+        "so that the shelter hears of it before. Never a birth date. A placed minor one year "
+        "under majority without it is flagged as one who may come of age during the stay.",
+    )
 
 
 class CaseProfileIn(Strict):
@@ -423,6 +430,7 @@ class MemberOut(BaseModel):
     sex: str
     age: int
     guardian_ref: str | None
+    comes_of_age: str | None
     status: Status
 
 
@@ -490,13 +498,19 @@ class TransitionOut(BaseModel):
 
 
 class PlacedMemberOut(BaseModel):
-    """What a shelter needs to know of a member: sex, age and status, nothing more."""
+    """What a shelter needs to know of a member: sex, age, status, and nothing more.
+
+    For a minor whose caseworker recorded it, also the month they come of age.
+    """
 
     member_ref: str
     unit_id: int
     sex: str | None
     age: int | None
     status: Status | None
+    comes_of_age: str | None = Field(
+        default=None, description="The month (YYYY-MM) the member comes of age, when known."
+    )
 
 
 class NeedsOut(BaseModel):

@@ -42,7 +42,11 @@ def profile_of(case: Case) -> CaseProfile:
     return CaseProfile(
         members=tuple(
             MemberProfile(
-                ref=m["ref"], sex=m["sex"], age=int(m["age"]), guardian_ref=m.get("guardian_ref")
+                ref=m["ref"],
+                sex=m["sex"],
+                age=int(m["age"]),
+                guardian_ref=m.get("guardian_ref"),
+                comes_of_age=m.get("comes_of_age"),
             )
             for m in case.members
         ),
@@ -84,6 +88,7 @@ def _profile_columns(profile: CaseProfile) -> dict[str, Any]:
     return {
         "members": [
             {"ref": m.ref, "sex": m.sex, "age": m.age, "guardian_ref": m.guardian_ref}
+            | ({"comes_of_age": m.comes_of_age} if m.comes_of_age else {})
             for m in profile.members
         ],
         "required_services": sorted(set(profile.required_services)),

@@ -13,8 +13,10 @@ Who hears what:
 - ``placement.accepted``, ``declined``, ``admitted``, ``discharged``: the caseworkers of the
   request's organisation;
 - ``placement.expired``: both;
-- ``member.coming_of_age``: both, once per placement, when an admitted member is one year under
-  the age of majority (Refuge keeps ages, not birth dates: "may come of age during the stay").
+- ``member.coming_of_age``: both, once per placement, when an admitted minor's recorded
+  coming-of-age month is this month or next (reason ``comes_of_age``), or, with no month
+  recorded, when they are one year under the age of majority (``may_come_of_age``: Refuge keeps
+  ages, not birth dates).
 
 - ``request.escalated``: the request's organisation's caseworkers and every admin, once, when
   a request has waited pending past ``REFUGE_ESCALATE_AFTER_HOURS`` for its priority.
@@ -31,11 +33,11 @@ import secrets
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from shelters.errors import InvalidInput, NotFound
 from shelters.identity import Principal
@@ -53,6 +55,7 @@ from shelters.models import (
     utcnow,
 )
 from shelters.pagination import Page, paginate
+from shelters.profiles import month_index
 
 TO_COORDINATORS = {"placement.proposed", "placement.cancelled", "placement.expiring"}
 TO_CASEWORKERS = {
@@ -194,20 +197,50 @@ def warn_expiring(session: Session, *, now: datetime | None = None) -> int:
     return len(soon)
 
 
-def warn_coming_of_age(session: Session, *, majority_age: int) -> int:
-    """Tell of each admitted placement with a member one year under majority, once."""
+COMES_OF_AGE = "comes_of_age"
+MAY_COME_OF_AGE = "may_come_of_age"
+
+
+def coming_of_age(member: Mapping[str, Any], *, majority_age: int, today: date) -> str | None:
+    """Why a placed member should be looked at before they come of age, or None.
+
+    ``comes_of_age``: their recorded month is this month or next; ``may_come_of_age``: no
+    month is recorded and they are one year under majority, so it may happen during the stay.
+    """
+    age = int(member.get("age", -1))
+    if age >= majority_age or age < 0:
+        return None
+    month = member.get("comes_of_age")
+    if month:
+        ahead = month_index(str(month)) - (today.year * 12 + today.month - 1)
+        return COMES_OF_AGE if ahead <= 1 else None
+    return MAY_COME_OF_AGE if age == majority_age - 1 else None
+
+
+def warn_coming_of_age(session: Session, *, majority_age: int, now: datetime | None = None) -> int:
+    """Tell, once per placement, of an admitted minor about to come of age (see above)."""
+    today = (now or utcnow()).date()
     admitted = session.execute(
         select(Placement, Case.members)
         .join(PlacementRequest, PlacementRequest.id == Placement.request_id)
         .join(Case, Case.id == PlacementRequest.case_id)
         .where(Placement.status == "admitted", ~_told("member.coming_of_age"))
+        .options(selectinload(Placement.beds))
         .order_by(Placement.id)
         .with_for_update(skip_locked=True, of=Placement)
     ).all()
     told = 0
     for placement, members in admitted:
-        if any(int(m.get("age", -1)) == majority_age - 1 for m in members or []):
-            placement_changed(session, placement, "member.coming_of_age")
+        placed = {b.member_ref for b in placement.beds}
+        reasons = {
+            coming_of_age(m, majority_age=majority_age, today=today)
+            for m in members or []
+            if m.get("ref") in placed
+        } - {None}
+        if reasons:
+            # A known month is the firmer word; a "may" is said only when no month is near.
+            reason = COMES_OF_AGE if COMES_OF_AGE in reasons else MAY_COME_OF_AGE
+            placement_changed(session, placement, "member.coming_of_age", reason=reason)
             told += 1
     return told
 

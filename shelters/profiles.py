@@ -1,12 +1,15 @@
 """The needs of a group to be placed, as the domain sees them (SPEC §4).
 
 A profile carries no name, birth date, document, contact or address of anyone: members are
-local labels with sex and age in whole years.
+local labels with sex and age in whole years. A minor may carry the month in which they come of
+age (``YYYY-MM``), so that a shelter whose unit admits no adults hears of it in time; never a day.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from shelters.catalogue import SERVICES
 from shelters.errors import InvalidInput
@@ -14,6 +17,13 @@ from shelters.errors import InvalidInput
 SEXES = ("female", "male", "other")
 STATUSES = ("adult", "accompanied_child", "unaccompanied_minor")
 MAX_AGE = 120
+YEAR_MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
+
+
+def month_index(year_month: str) -> int:
+    """``YYYY-MM`` as a count of months, to compare and subtract."""
+    year, month = year_month.split("-")
+    return int(year) * 12 + int(month) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +32,7 @@ class MemberProfile:
     sex: str
     age: int
     guardian_ref: str | None = None
+    comes_of_age: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +57,13 @@ class CaseProfile:
     location: Location | None = field(default=None)
 
 
-def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: set[str]) -> None:
+def validate_profile(
+    profile: CaseProfile,
+    *,
+    majority_age: int,
+    known_regions: set[str],
+    today: date | None = None,
+) -> None:
     """Refuse a profile that breaks a rule of SPEC §4 (``InvalidInput``, naming the rule).
 
     Members: at least one, refs unique, sexes known, ages 0-120, a ``guardian_ref`` names an
@@ -66,6 +83,8 @@ def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: 
             )
         if not 0 <= m.age <= MAX_AGE:
             raise InvalidInput("member {ref}: age must be 0-{max_age}", ref=m.ref, max_age=MAX_AGE)
+        if m.comes_of_age is not None:
+            _check_coming_of_age(m, majority_age, today or _today())
         if m.guardian_ref is not None:
             guardian = by_ref.get(m.guardian_ref)
             if guardian is None or guardian.ref == m.ref:
@@ -94,3 +113,29 @@ def validate_profile(profile: CaseProfile, *, majority_age: int, known_regions: 
     unknown_regions = sorted(regions - known_regions)
     if unknown_regions:
         raise InvalidInput("unknown regions: {codes}", codes=", ".join(unknown_regions))
+
+
+def _check_coming_of_age(m: MemberProfile, majority_age: int, today: date) -> None:
+    """A coming-of-age month belongs to a minor, lies ahead, and fits their age."""
+    month = m.comes_of_age or ""
+    if not YEAR_MONTH.match(month):
+        raise InvalidInput("member {ref}: comes_of_age must be a month, YYYY-MM", ref=m.ref)
+    if m.age >= majority_age:
+        raise InvalidInput("member {ref}: only a minor comes of age", ref=m.ref)
+    ahead = month_index(month) - (today.year * 12 + today.month - 1)
+    # At 17 (majority 18) the birthday that makes them an adult is 0 to 12 months away.
+    low, high = 12 * (majority_age - m.age - 1), 12 * (majority_age - m.age)
+    if not low <= ahead <= high:
+        raise InvalidInput(
+            "member {ref}: at {age} a member comes of age {low} to {high} months from this month",
+            ref=m.ref,
+            age=m.age,
+            low=low,
+            high=high,
+        )
+
+
+def _today() -> date:
+    from shelters.models import utcnow  # models needs nothing from here; imported late all the same
+
+    return utcnow().date()

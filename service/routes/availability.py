@@ -37,7 +37,13 @@ def profile_of(body: CaseProfileIn) -> CaseProfile:
     """The domain profile for a validated request body."""
     return CaseProfile(
         members=tuple(
-            MemberProfile(ref=m.ref, sex=m.sex, age=m.age, guardian_ref=m.guardian_ref)
+            MemberProfile(
+                ref=m.ref,
+                sex=m.sex,
+                age=m.age,
+                guardian_ref=m.guardian_ref,
+                comes_of_age=m.comes_of_age,
+            )
             for m in body.members
         ),
         required_services=tuple(body.required_services),

@@ -67,6 +67,7 @@ def case_out(db: Session, case: Case, majority_age: int) -> CaseOut:
                 sex=m.sex,
                 age=m.age,
                 guardian_ref=m.guardian_ref,
+                comes_of_age=m.comes_of_age,
                 status=status_of[m.ref],
             )
             for m in profile.members

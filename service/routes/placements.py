@@ -57,6 +57,7 @@ def placement_out(
                 sex=member[b.member_ref].sex if b.member_ref in member else None,
                 age=member[b.member_ref].age if b.member_ref in member else None,
                 status=status_of.get(b.member_ref),
+                comes_of_age=member[b.member_ref].comes_of_age if b.member_ref in member else None,
             )
             for b in placement.beds
         ],

@@ -34,7 +34,10 @@ def member_ref(index: int) -> str:
 
 
 def _blank_rows(count: int) -> list[dict[str, str]]:
-    return [{"ref": member_ref(i), "sex": "", "age": "", "guardian": ""} for i in range(count)]
+    return [
+        {"ref": member_ref(i), "sex": "", "age": "", "guardian": "", "comes_of_age": ""}
+        for i in range(count)
+    ]
 
 
 @dataclass
@@ -85,6 +88,7 @@ def read_profile_form(form: FormData) -> ProfileForm:
             "sex": _text(form, f"member-{i}-sex"),
             "age": _text(form, f"member-{i}-age"),
             "guardian": _text(form, f"member-{i}-guardian"),
+            "comes_of_age": _text(form, f"member-{i}-comes_of_age"),
         }
         for i in range(count)
     ]
@@ -137,6 +141,7 @@ def profile_from(values: ProfileForm) -> CaseProfile:
                 sex=row["sex"],
                 age=int(row["age"]),
                 guardian_ref=row["guardian"] or None,
+                comes_of_age=row.get("comes_of_age") or None,
             )
         )
     languages = tuple(sorted({p.strip().lower() for p in values.languages.split(",") if p.strip()}))

@@ -153,6 +153,7 @@ def render(
         "ago": lambda moment: i18n.format_duration(utcnow() - moment, locale),
         "left": lambda moment: i18n.format_duration(moment - utcnow(), locale),
         "unread": _unread(request, principal),
+        "age_out": lambda member: _age_out(member, locale, _settings(request).majority_age),
     }
     response = templates.TemplateResponse(request, name, base | (context or {}), status)
     i18n.say_language(response, locale)
@@ -1022,6 +1023,24 @@ def _report_period(first: date | None, last: date | None) -> tuple[date, date]:
     previous_end = quarter_start - timedelta(days=1)
     previous_start = previous_end.replace(month=previous_end.month - 2, day=1)
     return first or previous_start, last or previous_end
+
+
+def _age_out(member: Any, locale: str, majority_age: int) -> str:
+    """Words for a placed minor about to come of age (shelters.notifications), or ""."""
+    facts = {"age": member.age if member.age is not None else -1}
+    if member.comes_of_age:
+        facts["comes_of_age"] = member.comes_of_age
+    why = notifications.coming_of_age(facts, majority_age=majority_age, today=utcnow().date())
+    if why == notifications.COMES_OF_AGE:
+        year, month = (int(part) for part in member.comes_of_age.split("-"))
+        return i18n.gettext(
+            locale,
+            N_("comes of age in {month}"),
+            month=i18n.format_month(date(year, month, 1), locale),
+        )
+    if why == notifications.MAY_COME_OF_AGE:
+        return i18n.gettext(locale, N_("may come of age during the stay"))
+    return ""
 
 
 def _asking_for_csv(request: Request) -> Request:

@@ -37,7 +37,12 @@ from shelters.models import (
 )
 from tests.conftest import World
 from tests.servers import server
-from tests.service.lifecycle_helpers import MOTHER_AND_CHILD, WOMEN_AND_CHILDREN, match, request_for
+from tests.service.lifecycle_helpers import (
+    MOTHER_AND_CHILD,
+    WOMEN_AND_CHILDREN,
+    match,
+    request_for,
+)
 from tests.service.test_run_recovery import admin_headers
 
 PERSONAL = ("sex", "age", "members", "ref", "name", "code", "lat", "lon", "address")
@@ -205,6 +210,88 @@ def test_an_admitted_17_year_old_is_flagged_once(
     assert notifications.warn_coming_of_age(db, majority_age=majority) == 0
     assert "member.coming_of_age" in [e["event"] for e in inbox(client, net.coordinator)["items"]]
     assert "member.coming_of_age" in [e["event"] for e in inbox(client, net.caseworker)["items"]]
+
+
+def _month(months_ahead: int) -> str:
+    today = utcnow().date()
+    index = today.year * 12 + today.month - 1 + months_ahead
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _admitted(client: TestClient, net: Net, members: list[dict[str, Any]]) -> int:
+    result = match(client, net.caseworker, request_for(client, net.caseworker, members))
+    placement_id = int(result["placement"]["id"])
+    for action in ("accept", "admit"):
+        done = client.post(f"/api/v1/placements/{placement_id}/{action}", headers=net.coordinator)
+        assert done.status_code == 200, done.text
+    return placement_id
+
+
+def test_a_recorded_coming_of_age_month_is_told_when_it_is_near_and_not_before(
+    client: TestClient, net: Net, db: Session, settings: Any
+) -> None:
+    majority = settings.majority_age
+    mother = {"ref": "A", "sex": "female", "age": 35}
+    soon = _admitted(
+        client,
+        net,
+        [
+            mother,
+            {
+                "ref": "B",
+                "sex": "male",
+                "age": majority - 1,
+                "guardian_ref": "A",
+                "comes_of_age": _month(1),
+            },
+        ],
+    )
+    # A 17-year-old whose month is half a year away is not a "may": the month is known.
+    later = _admitted(
+        client,
+        net,
+        [
+            mother,
+            {
+                "ref": "B",
+                "sex": "female",
+                "age": majority - 1,
+                "guardian_ref": "A",
+                "comes_of_age": _month(6),
+            },
+        ],
+    )
+    assert notifications.warn_coming_of_age(db, majority_age=majority) == 1
+    told = db.scalars(select(InboxEntry).where(InboxEntry.event == "member.coming_of_age")).all()
+    assert {(e.placement_id, e.reason) for e in told} == {(soon, "comes_of_age")}
+    # Five months on, the second one's month is next month.
+    five_months = utcnow() + timedelta(days=152)
+    assert notifications.warn_coming_of_age(db, majority_age=majority, now=five_months) == 1
+    told = db.scalars(select(InboxEntry).where(InboxEntry.event == "member.coming_of_age")).all()
+    assert {e.placement_id for e in told} == {soon, later}
+    placement = client.get(f"/api/v1/placements/{soon}", headers=net.coordinator).json()
+    assert [m["comes_of_age"] for m in placement["members"]] == [None, _month(1)]
+
+
+@pytest.mark.parametrize(
+    ("member", "refused"),
+    [
+        ({"ref": "A", "sex": "female", "age": 30, "comes_of_age": "2030-01"}, "only a minor"),
+        ({"ref": "A", "sex": "female", "age": 17, "comes_of_age": "2027-13"}, "comes_of_age"),
+        ({"ref": "A", "sex": "female", "age": 10, "comes_of_age": "NEXT"}, "comes_of_age"),
+        ({"ref": "A", "sex": "female", "age": 17, "comes_of_age": "PAST"}, "0 to 12 months"),
+        ({"ref": "A", "sex": "female", "age": 10, "comes_of_age": "SOON"}, "84 to 96 months"),
+    ],
+)
+def test_a_coming_of_age_month_must_be_a_future_month_of_a_minor_that_fits_their_age(
+    client: TestClient, net: Net, member: dict[str, Any], refused: str
+) -> None:
+    month = {"PAST": _month(-1), "SOON": _month(1), "NEXT": "next month"}
+    member = member | {"comes_of_age": month.get(member["comes_of_age"], member["comes_of_age"])}
+    response = client.post("/api/v1/cases", json={"members": [member]}, headers=net.caseworker)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert refused in response.text
 
 
 def test_only_admins_manage_webhooks_and_the_secret_is_shown_once(

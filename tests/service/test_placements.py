@@ -237,13 +237,14 @@ def test_listing_expires_overdue_holds_too(client: TestClient, net: Network, db:
     assert [p["id"] for p in listed["items"]] == [placement["id"]]
 
 
-def test_coordinators_see_sex_age_and_status_and_nothing_more(
+def test_coordinators_see_sex_age_status_and_a_coming_of_age_month_and_nothing_more(
     client: TestClient, net: Network
 ) -> None:
     placement = proposed(client, net, MOTHER_AND_CHILD)
     seen = client.get(f"/api/v1/placements/{placement['id']}", headers=net.coordinator).json()
+    # The month a minor comes of age, when recorded, so that the shelter can act before.
     assert [set(m) for m in seen["members"]] == [
-        {"member_ref", "unit_id", "sex", "age", "status"}
+        {"member_ref", "unit_id", "sex", "age", "status", "comes_of_age"}
     ] * 2
     assert [m["status"] for m in seen["members"]] == ["adult", "accompanied_child"]
     assert "case_id" not in seen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -14,10 +15,10 @@ from sqlalchemy.orm import Session
 from shelters import cases, identity, lifecycle
 from shelters.cases import create_case
 from shelters.identity import Role
-from shelters.models import Case, PlacementRequest
+from shelters.models import Case, PlacementRequest, utcnow
 from shelters.profiles import CaseProfile, MemberProfile
 from tests.conftest import World
-from tests.ui.test_pages import held_bed, log_in
+from tests.ui.test_pages import held_bed, log_in, shelter_with_unit
 
 
 @pytest.fixture
@@ -256,3 +257,65 @@ def test_another_organisations_requests_are_neither_shown_nor_matched_from_my_pa
     matched = browser.post(f"/ui/requests/{held.request.id}/match", data={"csrf_token": token})
     assert matched.status_code == 404
     assert db.get(PlacementRequest, held.request.id).status == "proposed"
+
+
+def _next_month() -> str:
+    today = utcnow().date()
+    index = today.year * 12 + today.month
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def test_a_minors_coming_of_age_month_is_entered_kept_and_refused_for_an_adult(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    family = [("female", "40", ""), ("female", "17", "A")]
+    month = _next_month()
+    refused = browser.post(
+        "/ui/cases", data=_family_form(token, family) | {"member-0-comes_of_age": month}
+    )
+    assert refused.status_code == 422
+    assert "member A: only a minor comes of age" in refused.text
+    assert f'name="member-0-comes_of_age" type="month" value="{month}"' in refused.text
+    created = browser.post(
+        "/ui/cases", data=_family_form(token, family) | {"member-1-comes_of_age": month}
+    )
+    assert created.status_code == 303, created.text
+    case = db.get(Case, int(created.headers["location"].rsplit("#case-", 1)[1]))
+    assert case is not None
+    assert [m.comes_of_age for m in cases.profile_of(case).members] == [None, month]
+    assert f"comes of age {month}" in browser.get(created.headers["location"]).text
+
+
+def test_the_coordinator_sees_which_placed_minor_comes_of_age_and_which_may(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    shelter, unit = shelter_with_unit(world)
+    coordinator_user = world.user(Role.COORDINATOR, shelters=[shelter])
+    coordinator = identity.principal_of(coordinator_user)
+    caseworker = identity.principal_of(world.user(Role.CASEWORKER))
+    for teen in (
+        MemberProfile(ref="B", sex="female", age=17, guardian_ref="A", comes_of_age=_next_month()),
+        MemberProfile(ref="B", sex="male", age=17, guardian_ref="A"),
+    ):
+        members = (MemberProfile(ref="A", sex="female", age=38), teen)
+        case = create_case(
+            db, caseworker, CaseProfile(members=members), separate_from_case_ids=[], majority_age=18
+        )
+        request = lifecycle.create_request(
+            db, caseworker, case_id=case.id, priority=None, preferred_regions=[], majority_age=18
+        )
+        placement = lifecycle.hold_beds(
+            db,
+            request,
+            shelter_id=shelter.id,
+            beds={"A": unit.id, "B": unit.id},
+            ttl=timedelta(hours=1),
+            actor_id=caseworker.user_id,
+        )
+        for action in ("accept", "admit"):
+            lifecycle.transition(db, coordinator, placement.id, action)
+    log_in(browser, coordinator_user)
+    page = browser.get("/ui/coordinator").text
+    assert page.count("comes of age in ") == 1
+    assert page.count("may come of age during the stay") == 1
