@@ -138,6 +138,7 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{V1}/reports/time-to-placement"): Audited("read_time_to_placement", "report"),
     # exports and the log itself
     ("GET", f"{V1}/export/hsds"): Audited("export", "hsds"),
+    ("GET", f"{V1}/export/htcds-aggregates"): Audited("export", "htcds"),
     ("GET", f"{V1}/audit-events"): Audited("list", "audit_event"),
     # web pages (service/ui): the same actions through forms, and the pages that show cases
     ("POST", f"{UI}/login"): Audited("login", "user"),

@@ -135,6 +135,14 @@ def _profile(rng: random.Random, region: str) -> CaseProfile:
                 MemberProfile(f"m{i + 1}", rng.choice(("female", "male")), rng.randint(7, 16))
             )
     services = ("psychological_counselling",) if rng.random() < 0.3 else ()
+    exploitation = rng.choices(
+        ("sexual", "labour", "forced_criminality", "begging", "forced_marriage", "other"),
+        weights=(35, 40, 5, 8, 7, 5),
+        k=2 if rng.random() < 0.15 else 1,
+    )
+    referral = rng.choices(
+        ("police", "ngo", "hotline", "self", "other"), weights=(40, 30, 15, 10, 5)
+    )
     return CaseProfile(
         members=tuple(members),
         required_services=services,
@@ -142,6 +150,9 @@ def _profile(rng: random.Random, region: str) -> CaseProfile:
         languages=("kk",) if rng.random() < 0.5 else ("ru",),
         high_risk=rng.random() < 0.15,
         current_region=region,
+        # One case in ten has no codes recorded, as in the field.
+        exploitation_types=tuple(sorted(set(exploitation))) if rng.random() < 0.9 else (),
+        referral_source=referral[0] if rng.random() < 0.9 else None,
     )
 
 

@@ -4,7 +4,7 @@ Charts are drawn on ``Figure`` objects, never through ``pyplot``, so requests se
 parallel threads do not share a figure.
 
 Suppressed cells never turn into zeros: CSV and .xlsx write ``<k`` (e.g. ``<11``), charts draw
-a hatched marker labelled "suppressed". Cells that begin with ``= + - @`` (or a tab or
+``<k`` where the bar would start. Cells that begin with ``= + - @`` (or a tab or
 carriage return) are prefixed with an apostrophe so that a spreadsheet does not run them as
 formulas. CSV and .xlsx are written from one table (:func:`report_table`), so they hold the
 same cells; .xlsx keeps numbers as numbers.
@@ -150,6 +150,9 @@ def _headings(_: Translate) -> dict[str, str]:
         "placed": _("Placed"),
         "escalated": _("Escalated"),
         "waiting": _("Still waiting"),
+        "field": _("Field"),
+        "value": _("Value"),
+        "people": _("People"),
     }
 
 

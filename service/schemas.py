@@ -193,6 +193,15 @@ class HealthOut(BaseModel):
 
 
 Sex = Literal["female", "male", "other"]
+ExploitationType = Literal[
+    "sexual", "labour", "forced_criminality", "begging", "forced_marriage", "other"
+]
+ReferralSource = Literal["police", "ngo", "self", "hotline", "other"]
+EXPLOITATION_DESCRIPTION = (
+    "Optional, coded (never free text): the types of exploitation the case was identified with, "
+    "as HTCDS and CTDC count them (docs/htcds.md). Purged with the members."
+)
+REFERRAL_DESCRIPTION = "Optional, coded: who referred the case (docs/htcds.md)."
 Status = Literal["adult", "accompanied_child", "unaccompanied_minor"]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 ServiceCode = Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,40}$")]
@@ -381,6 +390,10 @@ class CaseProfileIn(Strict):
     excluded_shelter_ids: list[Id] = Field(default_factory=list, max_length=100)
     current_region: Slug | None = None
     location: LocationIn | None = None
+    exploitation_types: list[ExploitationType] = Field(
+        default_factory=list, max_length=6, description=EXPLOITATION_DESCRIPTION
+    )
+    referral_source: ReferralSource | None = Field(default=None, description=REFERRAL_DESCRIPTION)
 
 
 class BedOut(BaseModel):
@@ -422,6 +435,10 @@ class CasePatch(Strict):
     excluded_shelter_ids: list[Id] | None = Field(default=None, max_length=100)
     current_region: Slug | None = None
     location: LocationIn | None = None
+    exploitation_types: list[ExploitationType] | None = Field(
+        default=None, max_length=6, description=EXPLOITATION_DESCRIPTION
+    )
+    referral_source: ReferralSource | None = Field(default=None, description=REFERRAL_DESCRIPTION)
     separate_from_case_ids: list[Id] | None = Field(default=None, max_length=50)
 
 
@@ -449,6 +466,8 @@ class CaseOut(BaseModel):
     separate_from_case_ids: list[int]
     current_region: str | None
     location: LocationOut | None
+    exploitation_types: list[str]
+    referral_source: str | None
     version: int
     created_at: datetime
     purged: bool

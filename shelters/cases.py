@@ -34,6 +34,8 @@ PROFILE_FIELDS = (
     "excluded_shelter_ids",
     "current_region",
     "location",
+    "exploitation_types",
+    "referral_source",
 )
 
 
@@ -61,6 +63,8 @@ def profile_of(case: Case) -> CaseProfile:
         location=Location(case.lat, case.lon)
         if case.lat is not None and case.lon is not None
         else None,
+        exploitation_types=tuple(case.exploitation_types or ()),
+        referral_source=case.referral_source,
     )
 
 
@@ -101,6 +105,8 @@ def _profile_columns(profile: CaseProfile) -> dict[str, Any]:
         "current_region": profile.current_region,
         "lat": profile.location.lat if profile.location else None,
         "lon": profile.location.lon if profile.location else None,
+        "exploitation_types": sorted(set(profile.exploitation_types)),
+        "referral_source": profile.referral_source,
     }
 
 

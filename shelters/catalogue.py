@@ -20,3 +20,23 @@ SERVICES: dict[str, str] = {
     "disability_support": N_("Disability support"),
     "mother_and_baby_care": N_("Mother and baby care"),
 }
+
+# Coded case fields for counting the same way as IOM's Human Trafficking Case Data Standard
+# (HTCDS) and the Counter-Trafficking Data Collaborative's published tables: the type of
+# exploitation a case was identified with (several may apply) and who referred it. Codes, never
+# free text; the words are msgids like the services'. docs/htcds.md maps each to its standard.
+EXPLOITATION_TYPES: dict[str, str] = {
+    "sexual": N_("Sexual exploitation"),
+    "labour": N_("Forced labour"),
+    "forced_criminality": N_("Forced criminality"),
+    "begging": N_("Forced begging"),
+    "forced_marriage": N_("Forced marriage"),
+    "other": N_("Other exploitation"),
+}
+REFERRAL_SOURCES: dict[str, str] = {
+    "police": N_("Police"),
+    "ngo": N_("NGO"),
+    "self": N_("Self-referral"),
+    "hotline": N_("Hotline"),
+    "other": N_("Other referral"),
+}

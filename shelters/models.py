@@ -413,6 +413,9 @@ class Case(Base):
     )
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # Coded (shelters.catalogue), for the HTCDS export; purged with the members.
+    exploitation_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    referral_source: Mapped[str | None] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from shelters.catalogue import SERVICES
+from shelters.catalogue import EXPLOITATION_TYPES, REFERRAL_SOURCES, SERVICES
 from shelters.errors import InvalidInput
 
 SEXES = ("female", "male", "other")
@@ -55,6 +55,9 @@ class CaseProfile:
     excluded_shelter_ids: tuple[int, ...] = ()
     current_region: str | None = None
     location: Location | None = field(default=None)
+    # Counted, never matched on: see shelters/htcds.py.
+    exploitation_types: tuple[str, ...] = ()
+    referral_source: str | None = None
 
 
 def validate_profile(
@@ -102,6 +105,15 @@ def validate_profile(
                     ref=m.ref,
                     guardian=guardian.ref,
                 )
+    unknown_types = sorted(set(profile.exploitation_types) - set(EXPLOITATION_TYPES))
+    if unknown_types:
+        raise InvalidInput(
+            "exploitation_types must be among {codes}", codes=", ".join(EXPLOITATION_TYPES)
+        )
+    if profile.referral_source is not None and profile.referral_source not in REFERRAL_SOURCES:
+        raise InvalidInput(
+            "referral_source must be one of {codes}", codes=", ".join(REFERRAL_SOURCES)
+        )
     unknown_services = sorted(
         (set(profile.required_services) | set(profile.desired_services)) - set(SERVICES)
     )

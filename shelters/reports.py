@@ -416,7 +416,7 @@ def _linked(kind: str, when: Period, k: int, tables: tuple[str, ...]) -> Disclos
     )
 
 
-def _single(when: Period, k: int) -> Disclosure:
+def single_table(when: Period, k: int) -> Disclosure:
     return Disclosure(
         method="single-table",
         k=k,
@@ -675,7 +675,7 @@ def allocation_report(
         report_disclosure = _linked("allocation", when, k, ALLOCATION_TABLES)
     else:
         _protect_allocation(ordered, totals, k)
-        report_disclosure = _single(when, k)
+        report_disclosure = single_table(when, k)
     return AllocationReport(
         period=when,
         group_by=group_by,
@@ -1219,7 +1219,7 @@ def unmet_demand_report(
             if (i, name) in hidden:
                 setattr(row, name, None)
                 row.suppressed.append(name)
-    return UnmetDemandReport(period=when, k=k, rows=rows, disclosure=_single(when, k))
+    return UnmetDemandReport(period=when, k=k, rows=rows, disclosure=single_table(when, k))
 
 
 # --- grants disclosure --------------------------------------------------------------------------
@@ -1349,7 +1349,7 @@ def time_to_placement_report(session: Session, *, when: Period, k: int) -> WaitR
         row.median_hours_to_admission = _median(hours[key]["placed"])
     ordered = sorted(rows.values(), key=lambda r: (-r.priority, r.region == ALL_REGIONS, r.region))
     _protect_waits(ordered, {key: {n: len(v) for n, v in h.items()} for key, h in hours.items()}, k)
-    return WaitReport(period=when, k=k, rows=ordered, disclosure=_single(when, k))
+    return WaitReport(period=when, k=k, rows=ordered, disclosure=single_table(when, k))
 
 
 def _protect_waits(

@@ -64,6 +64,8 @@ PURGED_VALUES: dict[str, object] = {
     "current_region": None,
     "lat": None,
     "lon": None,
+    "exploitation_types": [],
+    "referral_source": None,
 }
 
 

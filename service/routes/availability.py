@@ -55,6 +55,8 @@ def profile_of(body: CaseProfileIn) -> CaseProfile:
         excluded_shelter_ids=tuple(body.excluded_shelter_ids),
         current_region=body.current_region,
         location=Location(body.location.lat, body.location.lon) if body.location else None,
+        exploitation_types=tuple(body.exploitation_types),
+        referral_source=body.referral_source,
     )
 
 

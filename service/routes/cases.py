@@ -81,6 +81,8 @@ def case_out(db: Session, case: Case, majority_age: int) -> CaseOut:
         excluded_shelter_ids=list(case.excluded_shelter_ids),
         separate_from_case_ids=cases.separations(db, [case.id])[case.id],
         current_region=case.current_region,
+        exploitation_types=list(case.exploitation_types or []),
+        referral_source=case.referral_source,
         location=LocationOut(lat=case.lat, lon=case.lon)
         if case.lat is not None and case.lon is not None
         else None,
@@ -119,7 +121,9 @@ def _case_changes(body: CasePatch) -> tuple[dict[str, Any], list[int] | None]:
     given = body.model_dump(exclude_unset=True)
     separate = given.pop("separate_from_case_ids", None)
     nulls = sorted(
-        k for k, v in given.items() if v is None and k not in {"current_region", "location"}
+        k
+        for k, v in given.items()
+        if v is None and k not in {"current_region", "location", "referral_source"}
     )
     if nulls:
         raise InvalidInput("{fields} cannot be null", fields=", ".join(nulls))

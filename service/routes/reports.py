@@ -32,7 +32,7 @@ from service.deps import ReadDb, UnitOfWorkRoute
 from service.problems import problem_responses
 from service.routes import API_PREFIX
 from service.settings import Settings
-from shelters import registry, reports
+from shelters import htcds, registry, reports
 from shelters.disclosure import ProtectionCache
 from shelters.identity import Principal, Role
 from shelters.models import Shelter
@@ -637,3 +637,85 @@ def time_to_placement(
         {"from": first, "to": to, "k": k, "rows": rows, "disclosure": _disclosure(request, report)}
     )
     return _answer(report="time-to-placement", fmt="json", json_body=body)
+
+
+class HtcdsRowOut(BaseModel):
+    value: str
+    people: int | None
+
+
+class HtcdsTableOut(BaseModel):
+    field: str = Field(
+        description="age_band, sex, member_status, region, exploitation_type or referral_source"
+    )
+    rows: list[HtcdsRowOut]
+
+
+class HtcdsExportOut(BaseModel):
+    year: int
+    k: int
+    total: int | None = Field(description="People assisted in the year (null when suppressed).")
+    tables: list[HtcdsTableOut]
+    suppressed: list[str] = Field(description="The suppressed cells, as field:value.")
+    disclosure: DisclosureOut
+
+
+HTCDS_COLUMNS = ("field", "value", "people")
+
+
+@router.get(
+    "/export/htcds-aggregates",
+    response_model=HtcdsExportOut,
+    tags=["export"],
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def htcds_aggregates(
+    request: Request,
+    principal: Annotated[Principal, allow(Role.ADMIN)],
+    db: ReadDb,
+    year: Annotated[int, Query(ge=2000, le=2100, description="The calendar year (UTC).")],
+    bom: Bom = False,
+    headings: Headings = "codes",
+) -> Any:
+    """People assisted in a year, by age band, sex, status, region, exploitation and referral.
+
+    Counted as shelters/htcds.py (and docs/htcds.md, field by field against HTCDS and CTDC)
+    says, with counts from 1 to k-1 suppressed across all its tables at once (admins).
+    """
+    settings = _settings(request)
+    found = htcds.export(
+        db, year=year, k=settings.suppression_k, majority_age=settings.majority_age
+    )
+    fmt = _wanted(request)
+    if fmt != "json":
+        rows: list[dict[str, Any]] = [{"field": "total", "value": "all", "people": found.total}]
+        rows += [
+            {"field": t.field, "value": value, "people": people}
+            for t in found.tables
+            for value, people in t.rows
+        ]
+        for row in rows:  # a count is None only when it is suppressed
+            row["suppressed"] = ["people"] if row["people"] is None else []
+        return _table_answer(
+            request,
+            report=f"htcds-{year}",
+            fmt=fmt,
+            columns=HTCDS_COLUMNS,
+            rows=rows,
+            k=found.k,
+            disclosure=found.disclosure,
+            bom=bom,
+            headings=headings,
+        )
+    body = HtcdsExportOut(
+        year=found.year,
+        k=found.k,
+        total=found.total,
+        tables=[
+            HtcdsTableOut(field=t.field, rows=[HtcdsRowOut(value=v, people=p) for v, p in t.rows])
+            for t in found.tables
+        ],
+        suppressed=found.suppressed,
+        disclosure=_disclosure(request, found),
+    )
+    return _answer(report="htcds", fmt="json", json_body=body)

@@ -52,6 +52,8 @@ class ProfileForm:
     high_risk: bool = False
     current_region: str = ""
     excluded_regions: list[str] = field(default_factory=list)
+    exploitation_types: list[str] = field(default_factory=list)
+    referral_source: str = ""
     separate_from: list[str] = field(default_factory=list)  # case ids, as posted
 
     @property
@@ -104,6 +106,8 @@ def read_profile_form(form: FormData) -> ProfileForm:
         current_region=_text(form, "current_region"),
         excluded_regions=_texts(form, "excluded_regions"),
         separate_from=_texts(form, "separate_from"),
+        exploitation_types=_texts(form, "exploitation_types"),
+        referral_source=_text(form, "referral_source"),
     )
 
 
@@ -159,6 +163,8 @@ def profile_from(values: ProfileForm) -> CaseProfile:
         high_risk=values.high_risk,
         excluded_regions=tuple(sorted(set(values.excluded_regions))),
         current_region=values.current_region or None,
+        exploitation_types=tuple(sorted(set(values.exploitation_types))),
+        referral_source=values.referral_source or None,
     )
 
 

@@ -58,7 +58,12 @@ def words(locale: str, table: Mapping[str, str], code: str) -> str:
 
 def service_words(locale: str) -> dict[str, str]:
     """The catalogue of services (code → name) in ``locale``, in the catalogue's order."""
-    return {code: i18n.gettext(locale, name) for code, name in SERVICES.items()}
+    return code_words(locale, SERVICES)
+
+
+def code_words(locale: str, table: Mapping[str, str]) -> dict[str, str]:
+    """A code list of the catalogue (code → English msgid) in ``locale``, in its order."""
+    return {code: i18n.gettext(locale, name) for code, name in table.items()}
 
 
 def member_words(

@@ -54,6 +54,7 @@ from shelters import (
     registry,
     web_sessions,
 )
+from shelters.catalogue import EXPLOITATION_TYPES, REFERRAL_SOURCES
 from shelters.errors import (
     N_,
     CapacityExceeded,
@@ -677,6 +678,8 @@ def _profile_form_context(
             (r.code, named(r, i18n.request_locale(request))) for r in registry.list_regions(db)
         ],
         "services": plain.service_words(i18n.request_locale(request)),
+        "exploitation_types": plain.code_words(i18n.request_locale(request), EXPLOITATION_TYPES),
+        "referral_sources": plain.code_words(i18n.request_locale(request), REFERRAL_SOURCES),
     }
 
 

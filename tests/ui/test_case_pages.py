@@ -319,3 +319,25 @@ def test_the_coordinator_sees_which_placed_minor_comes_of_age_and_which_may(
     page = browser.get("/ui/coordinator").text
     assert page.count("comes of age in ") == 1
     assert page.count("may come of age during the stay") == 1
+
+
+def test_the_case_form_records_exploitation_and_referral_codes_and_find_bed_does_not_ask(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    token = log_in(browser, world.user(Role.CASEWORKER))
+    form = browser.get("/ui/cases/new").text
+    assert 'name="exploitation_types" value="forced_marriage"' in form
+    assert '<option value="hotline">' in form
+    assert 'name="exploitation_types"' not in browser.get("/ui/find-bed").text
+    data = _family_form(token, [("female", "30", "")]) | {
+        "exploitation_types": ["labour", "begging"],
+        "referral_source": "police",
+    }
+    created = browser.post("/ui/cases", data=data)
+    assert created.status_code == 303, created.text
+    case = db.get(Case, int(created.headers["location"].rsplit("#case-", 1)[1]))
+    assert case is not None
+    assert (case.exploitation_types, case.referral_source) == (["begging", "labour"], "police")
+    refused = browser.post("/ui/cases", data=data | {"referral_source": "rumour"})
+    assert refused.status_code == 422
+    assert "referral_source must be one of" in refused.text
