@@ -17,7 +17,6 @@ Who hears what:
   coming-of-age month is this month or next (reason ``comes_of_age``), or, with no month
   recorded, when they are one year under the age of majority (``may_come_of_age``: Refuge keeps
   ages, not birth dates).
-
 - ``request.escalated``: the request's organisation's caseworkers and every admin, once, when
   a request has waited pending past ``REFUGE_ESCALATE_AFTER_HOURS`` for its priority.
 

@@ -37,6 +37,12 @@ EVENT_WORDS = {
         "A request has waited longer than its priority allows: it needs a bed or a decision."
     ),
 }
+# Where the reason changes what the reader should know.
+REASON_WORDS = {
+    ("member.coming_of_age", "comes_of_age"): N_(
+        "A placed minor comes of age this month or next: check the unit still fits."
+    ),
+}
 
 
 def _where(principal: Principal, event: str) -> str:
@@ -63,7 +69,10 @@ def inbox_page(
     entries = [
         {
             "entry": entry,
-            "words": i18n.gettext(locale, EVENT_WORDS[entry.event]),
+            "words": i18n.gettext(
+                locale,
+                REASON_WORDS.get((entry.event, entry.reason or ""), EVENT_WORDS[entry.event]),
+            ),
             "where": _where(principal, entry.event),
         }
         for entry in page.items

@@ -69,3 +69,21 @@ def test_nobody_reads_or_marks_another_users_entry(
             )
     db.refresh(entry)
     assert entry.read_at is None
+
+
+def test_a_coming_of_age_notice_says_whether_the_month_is_known(
+    browser: TestClient, world: World, db: Session
+) -> None:
+    coordinator = world.user(Role.COORDINATOR, shelters=[world.shelter()])
+    for reason in ("comes_of_age", "may_come_of_age"):
+        db.add(InboxEntry(user_id=coordinator.id, event="member.coming_of_age", reason=reason))
+    db.flush()
+    log_in(browser, coordinator)
+    page = browser.get("/ui/inbox", headers={"Accept-Language": "ru"}).text
+    assert "станет совершеннолетним в этом или следующем месяце" in page
+    assert (
+        i18n.gettext(
+            "ru", "A placed minor may come of age during the stay: check the unit still fits."
+        )
+        in page
+    )
