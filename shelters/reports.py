@@ -418,25 +418,41 @@ def _linked(kind: str, when: Period, k: int, tables: tuple[str, ...]) -> Disclos
 
 
 def _single(when: Period, k: int) -> Disclosure:
-    """Complementary suppression within one table; a publication period says it may be passed on.
-
-    Only the fairness report protects publication periods this way (funders may read it); for
-    any other window the statement warns that the table is not fit to be passed on.
-    """
-    words = (
-        N_(
-            "Counts of people from 1 to {below} are suppressed, with complementary cells "
-            "within this table only; shares and medians resting on fewer than {k} requests are "
-            "suppressed too."
-        )
-        if when.published
-        else N_(
+    return Disclosure(
+        method="single-table",
+        k=k,
+        period=when.label,
+        words=N_(
             "Counts of people from 1 to {below} are suppressed, with complementary cells "
             "within this table only: not a publication period, not fit to be passed on."
-        )
+        ),
+        params=(("below", str(k - 1)),),
     )
-    params = (("below", str(k - 1)), ("k", str(k))) if when.published else (("below", str(k - 1)),)
-    return Disclosure(method="single-table", k=k, period=when.label, words=words, params=params)
+
+
+def _linked_exactly(when: Period, k: int, tables: tuple[str, ...]) -> Disclosure:
+    """Linked over the year's published periods by exact (not range) complementary suppression."""
+    year = when.first.year
+    return Disclosure(
+        method="linked-tables",
+        k=k,
+        period=when.label,
+        year=year,
+        tables=tables,
+        words=N_(
+            "Counts of people from 1 to {below} are suppressed; complementary cells are chosen "
+            "over this report's tables of {year} published so far ({tables}; by month, quarter "
+            "and year) so that no suppressed count can be recomputed exactly from them, though "
+            "a range may narrow; shares and medians resting on fewer than {k} requests are "
+            "suppressed too."
+        ),
+        params=(
+            ("below", str(k - 1)),
+            ("year", str(year)),
+            ("tables", ", ".join(tables)),
+            ("k", str(k)),
+        ),
+    )
 
 
 # --- interval sources -------------------------------------------------------------------------
@@ -1495,6 +1511,7 @@ class _Outcome:
     """One request made in the period, as the fairness report needs it."""
 
     groups: dict[FairnessBy, set[str]]
+    month: int
     placed: bool
     preferring: bool
     outside: bool
@@ -1582,6 +1599,7 @@ def _fairness_outcomes(session: Session, when: Period) -> list[_Outcome]:
                     "age_band": ages or {UNKNOWN_AGE},
                     "region": {str(region)},
                 },
+                month=created.astimezone(UTC).month,
                 placed=admission is not None,
                 preferring=admission is not None and bool(preferred),
                 outside=admission is not None
@@ -1630,37 +1648,69 @@ def _fairness_cells(outcomes: list[_Outcome]) -> tuple[dict[str, int], dict[str,
     return cells, hours
 
 
+FairnessTables = dict[str, dict[str, dict[str, int]]]
+"""Counts by period id (``m01``..``y``, or ``window``), group (``all`` last) and cell."""
+
+
 def _fairness_hidden(
-    table: dict[str, dict[str, int]], group_keys: Sequence[str], k: int, *, adds_up: bool
-) -> set[tuple[str, str]]:
-    """Suppressed ``(group, cell)`` pairs of one table (``FAIRNESS_TOTAL`` is the total row).
+    tables: FairnessTables, group_keys: Sequence[str], k: int, *, adds_up: bool
+) -> set[tuple[str, str, str]]:
+    """Suppressed ``(period, group, cell)`` of tables a reader may hold together.
 
     Relations a reader knows: within every row, requests = placed + not placed and placed with
     a preference = outside + inside; when the groups partition the requests (``adds_up``: by
-    region), each cell of the total row is the sum of the groups' cells.
+    region), each cell of the ``all`` row is the sum of the groups' cells; and a quarter is the
+    sum of its months, the year of its quarters, whenever ``tables`` holds them all. Quarter,
+    year and ``all`` cells are complements only after month and group cells.
     """
     keys = [*group_keys, FAIRNESS_TOTAL]
-    values = {(g, name): table[g][name] for g in keys for name in FAIRNESS_CELLS}
+    values = {
+        (pid, g, name): tables[pid][g][name]
+        for pid in tables
+        for g in keys
+        for name in FAIRNESS_CELLS
+    }
     relations = []
-    for g in keys:
-        relations.append(
-            Relation((((g, "requests"), 1), ((g, "placed"), -1), ((g, "not_placed"), -1)))
-        )
-        relations.append(
-            Relation(
-                (
-                    ((g, "placed_preferring"), 1),
-                    ((g, "placed_outside"), -1),
-                    ((g, "placed_inside"), -1),
+    for pid in tables:
+        for g in keys:
+            relations.append(
+                Relation(
+                    (
+                        ((pid, g, "requests"), 1),
+                        ((pid, g, "placed"), -1),
+                        ((pid, g, "not_placed"), -1),
+                    )
                 )
             )
-        )
-    if adds_up:
-        for name in FAIRNESS_CELLS:
             relations.append(
-                Relation((*(((g, name), 1) for g in group_keys), ((FAIRNESS_TOTAL, name), -1)))
+                Relation(
+                    (
+                        ((pid, g, "placed_preferring"), 1),
+                        ((pid, g, "placed_outside"), -1),
+                        ((pid, g, "placed_inside"), -1),
+                    )
+                )
             )
-    return suppress(values, relations, k, totals=[(FAIRNESS_TOTAL, n) for n in FAIRNESS_CELLS])
+        for name in FAIRNESS_CELLS if adds_up else ():
+            relations.append(
+                Relation(
+                    (*(((pid, g, name), 1) for g in group_keys), ((pid, FAIRNESS_TOTAL, name), -1))
+                )
+            )
+    parts = {"y": [f"q{q}" for q in range(1, 5)]} | {
+        f"q{q}": [f"m{m:02d}" for m in range(3 * q - 2, 3 * q + 1)] for q in range(1, 5)
+    }
+    for whole, pieces in parts.items():
+        if whole in tables and all(piece in tables for piece in pieces):
+            for g in keys:
+                for name in FAIRNESS_CELLS:
+                    relations.append(
+                        Relation(
+                            (*(((piece, g, name), 1) for piece in pieces), ((whole, g, name), -1))
+                        )
+                    )
+    totals = [cell for cell in values if cell[0] in parts or cell[1] == FAIRNESS_TOTAL]
+    return suppress(values, relations, k, totals=totals)
 
 
 def fairness_report(session: Session, *, when: Period, by: FairnessBy, k: int) -> FairnessReport:
@@ -1680,48 +1730,84 @@ def fairness_report(session: Session, *, when: Period, by: FairnessBy, k: int) -
     outside them; ``declined_<reason>``, declined placements of the group's requests by reason.
     Shares are rounded to 0.001, medians to 0.1 h.
 
-    Disclosure (``_single``): counts from 1 to k-1 are suppressed with complementary cells in
-    this table, reading a share as its numerator and the numerator's complement (placed and not
-    placed), so a share is published only when both and its base are, and its base is at least
-    k; a median over fewer than k values is suppressed. The total row is the same in every
-    grouping: its cells are those the by-region table suppresses, where it is the sum of the
-    rows, so that no grouping publishes a total cell another grouping needed hidden.
-    Not protected: differencing across periods (a quarter against its months).
+    Disclosure: counts from 1 to k-1 are suppressed with complementary cells
+    (``suppression.suppress``), reading a share as its numerator and the numerator's complement
+    (placed and not placed), so a share is published only when both and its base are, and its
+    base is at least k; a median over fewer than k values is suppressed. For a publication
+    period the cells are chosen over every published month, quarter and the year of its year
+    together (a quarter is the sum of its months), so a funder holding all of them cannot
+    recompute a hidden count exactly (``_linked_exactly``; ranges may narrow, as the module
+    ``suppression`` says); any other window (admins only) is protected within its table
+    (``_single``). The total row is the same in every grouping: its cells are those the
+    by-region tables suppress, where it is the sum of the rows, so that no grouping publishes a
+    total cell another grouping needed hidden. Not protected: tables asked for at different
+    times (placed counts grow as old requests are placed, and the pattern may move with them).
 
     Flags (``FAIRNESS_RULE``) compare a group of at least k published requests with the total
     row, on published figures only.
     """
-    outcomes = _fairness_outcomes(session, when)
-    total_cells, total_hours = _fairness_cells(outcomes)
+    if when.published:
+        # Every published period of the year, protected together: a quarter is the sum of its
+        # months, and a funder may ask for all of them.
+        year = when.first.year
+        closed = 12 if year < when.as_of.astimezone(UTC).year else when.closed_months
+        whole = Period(first=date(year, 1, 1), last=date(year, 12, 31), as_of=when.as_of)
+        outcomes = [o for o in _fairness_outcomes(session, whole) if o.month <= closed]
+        periods = {
+            pid: months for pid, months in disclosure.PERIODS.items() if max(months) <= closed
+        }
+        asked = when.calendar or ""
+    else:
+        outcomes = _fairness_outcomes(session, when)
+        periods = {"window": tuple(range(1, 13))}
+        asked = "window"
 
-    def table_for(
-        grouping: FairnessBy,
-    ) -> tuple[list[str], dict[str, tuple[dict[str, int], dict[str, list[float]]]]]:
-        keys = _fairness_groups(grouping, outcomes)
-        table = {g: _fairness_cells([o for o in outcomes if g in o.groups[grouping]]) for g in keys}
-        return keys, table
+    def cells_of(
+        grouping: FairnessBy, keys: Sequence[str]
+    ) -> tuple[FairnessTables, dict[str, dict[str, list[float]]]]:
+        tables: FairnessTables = {}
+        hours: dict[str, dict[str, list[float]]] = {}
+        for pid, months in periods.items():
+            within = [o for o in outcomes if o.month in months]
+            tables[pid] = {}
+            for g in [*keys, FAIRNESS_TOTAL]:
+                chosen = (
+                    within
+                    if g == FAIRNESS_TOTAL
+                    else [o for o in within if g in o.groups[grouping]]
+                )
+                tables[pid][g], spans = _fairness_cells(chosen)
+                if pid == asked:
+                    hours[g] = spans
+        return tables, hours
 
-    region_keys, region_table = table_for("region")
-    region_counts = {g: c for g, (c, _) in region_table.items()} | {FAIRNESS_TOTAL: total_cells}
+    region_keys = _fairness_groups("region", outcomes)
+    region_tables, region_hours = cells_of("region", region_keys)
     hidden_total = {
-        cell
-        for g, cell in _fairness_hidden(region_counts, region_keys, k, adds_up=True)
+        (pid, cell)
+        for pid, g, cell in _fairness_hidden(region_tables, region_keys, k, adds_up=True)
         if g == FAIRNESS_TOTAL
     }
-    keys, table = (region_keys, region_table) if by == "region" else table_for(by)
-    counts = {g: c for g, (c, _) in table.items()} | {FAIRNESS_TOTAL: total_cells}
+    keys = region_keys if by == "region" else _fairness_groups(by, outcomes)
+    tables, hours = (region_tables, region_hours) if by == "region" else cells_of(by, keys)
     hidden = {
-        pair
-        for pair in _fairness_hidden(counts, keys, k, adds_up=by == "region")
-        if pair[0] != FAIRNESS_TOTAL
-    } | {(FAIRNESS_TOTAL, cell) for cell in hidden_total}
-    total = _fairness_row(FAIRNESS_TOTAL, total_cells, total_hours, hidden, k)
-    rows = [_fairness_row(g, table[g][0], table[g][1], hidden, k) for g in keys]
+        (g, cell)
+        for pid, g, cell in _fairness_hidden(tables, keys, k, adds_up=by == "region")
+        if pid == asked and g != FAIRNESS_TOTAL
+    } | {(FAIRNESS_TOTAL, cell) for pid, cell in hidden_total if pid == asked}
+    if by == "region":  # only the regions the period has
+        keys = [g for g in keys if tables[asked][g]["requests"]]
+    table = tables[asked]
+    total = _fairness_row(FAIRNESS_TOTAL, table[FAIRNESS_TOTAL], hours[FAIRNESS_TOTAL], hidden, k)
+    rows = [_fairness_row(g, table[g], hours[g], hidden, k) for g in keys]
     for row in rows:
         row.flags = _fairness_flags(row, total, k)
-    return FairnessReport(
-        period=when, by=by, k=k, rows=rows, total=total, disclosure=_single(when, k)
+    disclosed = (
+        _linked_exactly(when, k, tuple(dict.fromkeys((by, "region", "total"))))
+        if when.published
+        else _single(when, k)
     )
+    return FairnessReport(period=when, by=by, k=k, rows=rows, total=total, disclosure=disclosed)
 
 
 def _fairness_row(

@@ -7,7 +7,7 @@ share below can be worked out on paper.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -219,5 +219,50 @@ def test_only_admins_and_funders_read_it_and_funders_only_published_periods(
             "/api/v1/reports/fairness", params=last_year | {"by": by}, headers=funder
         )
         assert allowed.status_code == 200, allowed.text
-        assert allowed.json()["disclosure"]["method"] == "single-table"
+        assert allowed.json()["disclosure"]["method"] == "linked-tables"
     assert client.get("/api/v1/reports/fairness", params=last_year).status_code == 401
+
+
+def test_a_month_hidden_in_a_funders_tables_cannot_be_recomputed_from_its_quarter(
+    client: TestClient, world: World, db: Session
+) -> None:
+    """Last year's first quarter: 4 boys alone in January, 12 in February, 12 in March.
+
+    Within each table alone nothing would hide February, March or the quarter, and January's 4
+    would be the quarter's 28 less 24. Protected together, one more of them is hidden.
+    """
+    headers = world.headers(Role.CASEWORKER)
+    year = utcnow().year - 1
+    for month, count in ((1, 4), (2, 12), (3, 12)):
+        for _ in range(count):
+            case = create_case(client, headers, MINOR_ALONE)
+            made = create_request(client, headers, case["id"])
+            db.execute(
+                update(PlacementRequest)
+                .where(PlacementRequest.id == made["id"])
+                .values(created_at=datetime(year, month, 15, 12, tzinfo=UTC))
+            )
+    funder = world.headers(Role.FUNDER)
+    published: dict[str, dict[str, Any]] = {}
+    for pid, first, last in (
+        ("m01", date(year, 1, 1), date(year, 1, 31)),
+        ("m02", date(year, 2, 1), date(year, 2, 28)),
+        ("m03", date(year, 3, 1), date(year, 3, 31)),
+        ("q1", date(year, 1, 1), date(year, 3, 31)),
+        ("y", date(year, 1, 1), date(year, 12, 31)),
+    ):
+        params = {"from": first.isoformat(), "to": last.isoformat(), "by": "status"}
+        answer = client.get("/api/v1/reports/fairness", params=params, headers=funder)
+        assert answer.status_code == 200, answer.text
+        rows = answer.json()["rows"] + [answer.json()["total"]]
+        published[pid] = {r["group"]: r for r in rows}
+    minors = {pid: published[pid]["unaccompanied_minor"]["requests"] for pid in published}
+    assert minors["m01"] is None  # 4, below 11
+    assert None in (minors["m02"], minors["m03"], minors["q1"])
+    for group in published["q1"]:
+        cells = [published[pid][group]["requests"] for pid in ("m01", "m02", "m03", "q1")]
+        assert cells.count(None) != 1, (group, cells)  # one unknown in a sum is no secret
+    assert (
+        published["y"]["unaccompanied_minor"]["requests"]
+        == published["q1"]["unaccompanied_minor"]["requests"]
+    )
