@@ -135,6 +135,10 @@ AUDITED: dict[tuple[str, str], Audited] = {
         for name in ("allocation", "grants", "unmet-demand")
         for suffix in ("", ".svg", ".xlsx")
     },
+    **{
+        ("GET", f"{V1}/reports/fairness{suffix}"): Audited("read_fairness", "report")
+        for suffix in ("", ".xlsx")
+    },
     ("GET", f"{V1}/reports/time-to-placement"): Audited("read_time_to_placement", "report"),
     # exports and the log itself
     ("GET", f"{V1}/export/hsds"): Audited("export", "hsds"),

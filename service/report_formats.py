@@ -153,6 +153,15 @@ def _headings(_: Translate) -> dict[str, str]:
         "field": _("Field"),
         "value": _("Value"),
         "people": _("People"),
+        "group": _("Group of people"),
+        "placed_share": _("Share placed"),
+        "outside_preferred_share": _("Share placed outside the preferred regions"),
+        "declined_no_capacity": _("Declined: no capacity"),
+        "declined_not_eligible": _("Declined: not eligible"),
+        "declined_safety_concern": _("Declined: safety concern"),
+        "declined_staffing": _("Declined: staffing"),
+        "declined_other": _("Declined: other reason"),
+        "flags": _("Disparity flags"),
     }
 
 

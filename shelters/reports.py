@@ -75,6 +75,7 @@ from shelters.errors import N_, InvalidInput, UnpublishedPeriod
 from shelters.funding import Grant
 from shelters.identity import Principal, Role
 from shelters.models import (
+    Case,
     MatchingRun,
     Organization,
     Placement,
@@ -426,6 +427,31 @@ def single_table(when: Period, k: int) -> Disclosure:
             "within this table only: not a publication period, not fit to be passed on."
         ),
         params=(("below", str(k - 1)),),
+    )
+
+
+def _linked_exactly(when: Period, k: int, tables: tuple[str, ...]) -> Disclosure:
+    """Linked over the year's published periods by exact (not range) complementary suppression."""
+    year = when.first.year
+    return Disclosure(
+        method="linked-tables",
+        k=k,
+        period=when.label,
+        year=year,
+        tables=tables,
+        words=N_(
+            "Counts of people from 1 to {below} are suppressed; complementary cells are chosen "
+            "over this report's tables of {year} published so far ({tables}; by month, quarter "
+            "and year) so that no suppressed count can be recomputed exactly from them, though "
+            "a range may narrow; shares and medians resting on fewer than {k} requests are "
+            "suppressed too."
+        ),
+        params=(
+            ("below", str(k - 1)),
+            ("year", str(year)),
+            ("tables", ", ".join(tables)),
+            ("k", str(k)),
+        ),
     )
 
 
@@ -1241,6 +1267,8 @@ __all__ = [
     "AllocationReport",
     "AllocationRow",
     "Disclosure",
+    "FairnessReport",
+    "FairnessRow",
     "GrantRow",
     "GrantsReport",
     "Period",
@@ -1248,6 +1276,7 @@ __all__ = [
     "UnmetRow",
     "allocation_relations",
     "allocation_report",
+    "fairness_report",
     "grants_report",
     "linked_allocation",
     "linked_unmet_demand",
@@ -1390,3 +1419,446 @@ def _protect_waits(
             if 1 <= bases[key][basis] < k and getattr(row, median) is not None:
                 setattr(row, median, None)
                 row.suppressed.append(median)
+
+
+# --- fairness ---------------------------------------------------------------------------------
+
+FairnessBy = Literal["status", "sex", "age_band", "region"]
+FAIRNESS_GROUPINGS: tuple[FairnessBy, ...] = ("status", "sex", "age_band", "region")
+STATUS_GROUPS = ("adult", "accompanied_child", "unaccompanied_minor")
+SEX_GROUPS = ("female", "male", "other")
+AGE_BANDS: tuple[tuple[str, int, int], ...] = (
+    ("0-5", 0, 5),
+    ("6-11", 6, 11),
+    ("12-17", 12, 17),
+    ("18-24", 18, 24),
+    ("25-59", 25, 59),
+    ("60+", 60, 10_000),
+)
+UNKNOWN_AGE = "unknown"
+DECLINE_REASONS = ("no_capacity", "not_eligible", "safety_concern", "staffing", "other")
+DECLINE_CELLS = tuple(f"declined_{reason}" for reason in DECLINE_REASONS)
+# Counts behind the published figures. Only ``requests`` and the declines are columns; the rest
+# a reader knows through the shares (share x base), so they are protected as cells too.
+FAIRNESS_CELLS = (
+    "requests",
+    "placed",
+    "not_placed",
+    "placed_preferring",
+    "placed_outside",
+    "placed_inside",
+    *DECLINE_CELLS,
+)
+FAIRNESS_SHARES = {
+    "placed_share": ("placed", "not_placed", "requests"),
+    "outside_preferred_share": ("placed_outside", "placed_inside", "placed_preferring"),
+}
+FAIRNESS_MEDIANS = ("median_hours_to_proposal", "median_hours_to_admission")
+FAIRNESS_TOTAL = "all"
+PLACED_SHARE_GAP = 0.10
+PLACED_SHARE_RATIO = 0.8
+OUTSIDE_SHARE_GAP = 0.10
+WAIT_RATIO = 1.5
+FAIRNESS_RULE = N_(
+    "Flags, only for groups of at least {k} requests and only on published figures: "
+    "placed_share_low when a group's share placed is more than 10 percentage points below "
+    "that of all requests and under 0.8 of it (the four-fifths rule of adverse-impact "
+    "analysis); proposal_wait_long or admission_wait_long when its median hours to a first "
+    "proposal or to admission are more than 50 % above those of all requests; "
+    "outside_preferred_high when its share placed outside the preferred regions is more than "
+    "10 percentage points above that of all requests. A request counts in every group one of "
+    "its members belongs to, so group rows overlap and do not add up to all requests (except "
+    "by region)."
+)
+
+
+@dataclass
+class FairnessRow:
+    """Outcomes of the requests made in the period that belong to one group of people."""
+
+    group: str
+    requests: int | None = 0
+    placed_share: float | None = None
+    median_hours_to_proposal: float | None = None
+    median_hours_to_admission: float | None = None
+    outside_preferred_share: float | None = None
+    declined_no_capacity: int | None = 0
+    declined_not_eligible: int | None = 0
+    declined_safety_concern: int | None = 0
+    declined_staffing: int | None = 0
+    declined_other: int | None = 0
+    flags: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FairnessReport:
+    period: Period
+    by: FairnessBy
+    k: int
+    rows: list[FairnessRow]
+    total: FairnessRow
+    disclosure: Disclosure
+    rule: str = FAIRNESS_RULE
+
+    def rule_in(self, translate: Callable[[str], str]) -> str:
+        """The flags' thresholds in the words ``translate`` gives."""
+        return translate(self.rule).format(k=self.k)
+
+
+@dataclass
+class _Outcome:
+    """One request made in the period, as the fairness report needs it."""
+
+    groups: dict[FairnessBy, set[str]]
+    month: int
+    placed: bool
+    preferring: bool
+    outside: bool
+    hours_to_proposal: float | None
+    hours_to_admission: float | None
+    declines: dict[str, int]
+
+
+def _age_band(age: int) -> str:
+    return next(name for name, low, high in AGE_BANDS if low <= age <= high)
+
+
+def _fairness_outcomes(session: Session, when: Period) -> list[_Outcome]:
+    first_proposal = (
+        select(Placement.request_id, func.min(Placement.proposed_at).label("at"))
+        .group_by(Placement.request_id)
+        .subquery("first_proposal")
+    )
+    found = session.execute(
+        select(
+            PlacementRequest.id,
+            func.coalesce(PlacementRequest.region_code, UNKNOWN_REGION),
+            PlacementRequest.preferred_regions,
+            PlacementRequest.created_at,
+            PlacementRequest.people_adult,
+            PlacementRequest.people_accompanied_child,
+            PlacementRequest.people_unaccompanied_minor,
+            PlacementRequest.people_female,
+            PlacementRequest.people_male,
+            PlacementRequest.people_other,
+            Case.members,
+            first_proposal.c.at,
+        )
+        .join(Case, Case.id == PlacementRequest.case_id)
+        .outerjoin(first_proposal, first_proposal.c.request_id == PlacementRequest.id)
+        .where(PlacementRequest.created_at >= when.start, PlacementRequest.created_at < when.stop)
+        .order_by(PlacementRequest.id)
+    ).all()
+    ids = [row[0] for row in found]
+    admissions: dict[int, tuple[datetime, str]] = {}
+    declines: dict[int, dict[str, int]] = {}
+    for start in range(0, len(ids), 500):  # keep IN lists within every engine's limit
+        chunk = ids[start : start + 500]
+        for request_id, admitted, region in session.execute(
+            select(Placement.request_id, Placement.admitted_at, Shelter.region_code)
+            .join(Shelter, Shelter.id == Placement.shelter_id)
+            .where(Placement.request_id.in_(chunk), Placement.admitted_at.is_not(None))
+        ):
+            if admitted is None:
+                continue
+            if request_id not in admissions or admitted < admissions[request_id][0]:
+                admissions[request_id] = (admitted, region)
+        for request_id, reason, count in session.execute(
+            select(Placement.request_id, Placement.decline_reason, func.count())
+            .where(Placement.request_id.in_(chunk), Placement.status == "declined")
+            .group_by(Placement.request_id, Placement.decline_reason)
+        ):
+            named = reason if reason in DECLINE_REASONS else "other"
+            per = declines.setdefault(request_id, {})
+            per[named] = per.get(named, 0) + int(count)
+    outcomes = []
+    for (
+        request_id,
+        region,
+        preferred,
+        created,
+        adult,
+        accompanied,
+        unaccompanied,
+        female,
+        male,
+        other,
+        members,
+        proposed,
+    ) in found:
+        counts = dict(zip(STATUS_GROUPS, (adult, accompanied, unaccompanied), strict=True))
+        sexes = dict(zip(SEX_GROUPS, (female, male, other), strict=True))
+        ages = {_age_band(int(m["age"])) for m in members or () if "age" in m}
+        admission = admissions.get(request_id)
+        outcomes.append(
+            _Outcome(
+                groups={
+                    "status": {g for g, n in counts.items() if n},
+                    "sex": {g for g, n in sexes.items() if n},
+                    "age_band": ages or {UNKNOWN_AGE},
+                    "region": {str(region)},
+                },
+                month=created.astimezone(UTC).month,
+                placed=admission is not None,
+                preferring=admission is not None and bool(preferred),
+                outside=admission is not None
+                and bool(preferred)
+                and admission[1] not in set(preferred),
+                hours_to_proposal=None
+                if proposed is None
+                else (proposed - created).total_seconds() / 3600,
+                hours_to_admission=None
+                if admission is None
+                else (admission[0] - created).total_seconds() / 3600,
+                declines=declines.get(request_id, {}),
+            )
+        )
+    return outcomes
+
+
+def _fairness_groups(by: FairnessBy, outcomes: list[_Outcome]) -> list[str]:
+    if by == "status":
+        return list(STATUS_GROUPS)
+    if by == "sex":
+        return list(SEX_GROUPS)
+    present = {g for o in outcomes for g in o.groups[by]}
+    if by == "age_band":
+        return [name for name, _, _ in AGE_BANDS] + (
+            [UNKNOWN_AGE] if UNKNOWN_AGE in present else []
+        )
+    return sorted(present, key=lambda g: (g == UNKNOWN_REGION, g))
+
+
+def _fairness_cells(outcomes: list[_Outcome]) -> tuple[dict[str, int], dict[str, list[float]]]:
+    cells = dict.fromkeys(FAIRNESS_CELLS, 0)
+    hours: dict[str, list[float]] = {name: [] for name in FAIRNESS_MEDIANS}
+    for o in outcomes:
+        cells["requests"] += 1
+        cells["placed" if o.placed else "not_placed"] += 1
+        if o.preferring:
+            cells["placed_preferring"] += 1
+            cells["placed_outside" if o.outside else "placed_inside"] += 1
+        for reason, count in o.declines.items():
+            cells[f"declined_{reason}"] += count
+        if o.hours_to_proposal is not None:
+            hours["median_hours_to_proposal"].append(o.hours_to_proposal)
+        if o.hours_to_admission is not None:
+            hours["median_hours_to_admission"].append(o.hours_to_admission)
+    return cells, hours
+
+
+FairnessTables = dict[str, dict[str, dict[str, int]]]
+"""Counts by period id (``m01``..``y``, or ``window``), group (``all`` last) and cell."""
+
+
+def _fairness_hidden(
+    tables: FairnessTables, group_keys: Sequence[str], k: int, *, adds_up: bool
+) -> set[tuple[str, str, str]]:
+    """Suppressed ``(period, group, cell)`` of tables a reader may hold together.
+
+    Relations a reader knows: within every row, requests = placed + not placed and placed with
+    a preference = outside + inside; when the groups partition the requests (``adds_up``: by
+    region), each cell of the ``all`` row is the sum of the groups' cells; and a quarter is the
+    sum of its months, the year of its quarters, whenever ``tables`` holds them all. Quarter,
+    year and ``all`` cells are complements only after month and group cells.
+    """
+    keys = [*group_keys, FAIRNESS_TOTAL]
+    values = {
+        (pid, g, name): tables[pid][g][name]
+        for pid in tables
+        for g in keys
+        for name in FAIRNESS_CELLS
+    }
+    relations = []
+    for pid in tables:
+        for g in keys:
+            relations.append(
+                Relation(
+                    (
+                        ((pid, g, "requests"), 1),
+                        ((pid, g, "placed"), -1),
+                        ((pid, g, "not_placed"), -1),
+                    )
+                )
+            )
+            relations.append(
+                Relation(
+                    (
+                        ((pid, g, "placed_preferring"), 1),
+                        ((pid, g, "placed_outside"), -1),
+                        ((pid, g, "placed_inside"), -1),
+                    )
+                )
+            )
+        for name in FAIRNESS_CELLS if adds_up else ():
+            relations.append(
+                Relation(
+                    (*(((pid, g, name), 1) for g in group_keys), ((pid, FAIRNESS_TOTAL, name), -1))
+                )
+            )
+    parts = {"y": [f"q{q}" for q in range(1, 5)]} | {
+        f"q{q}": [f"m{m:02d}" for m in range(3 * q - 2, 3 * q + 1)] for q in range(1, 5)
+    }
+    for whole, pieces in parts.items():
+        if whole in tables and all(piece in tables for piece in pieces):
+            for g in keys:
+                for name in FAIRNESS_CELLS:
+                    relations.append(
+                        Relation(
+                            (*(((piece, g, name), 1) for piece in pieces), ((whole, g, name), -1))
+                        )
+                    )
+    totals = [cell for cell in values if cell[0] in parts or cell[1] == FAIRNESS_TOTAL]
+    return suppress(values, relations, k, totals=totals)
+
+
+def fairness_report(session: Session, *, when: Period, by: FairnessBy, k: int) -> FairnessReport:
+    """Outcomes of the placement requests made in ``when``, per group of people.
+
+    Groups (``by``): member status, sex, age band (0-5, 6-11, 12-17, 18-24, 25-59, 60+; a
+    request whose case was purged has no ages left and counts as ``unknown``), or region of
+    origin (the request's ``region_code``). **A request belongs to every group one of its
+    members belongs to**: a mother with her son counts in ``adult`` and ``accompanied_child``,
+    in ``female`` and ``male``. Group rows therefore overlap and do not add up to the total row
+    (all requests), except by region, where every request has one region.
+
+    Per group: ``requests``; ``placed_share``, requests admitted somewhere by ``as_of`` over
+    requests; the medians of the hours from the request to its first proposal (over requests
+    proposed) and to its first admission (over requests admitted); ``outside_preferred_share``,
+    among admitted requests that named preferred regions, those first admitted to a shelter
+    outside them; ``declined_<reason>``, declined placements of the group's requests by reason.
+    Shares are rounded to 0.001, medians to 0.1 h.
+
+    Disclosure: counts from 1 to k-1 are suppressed with complementary cells
+    (``suppression.suppress``), reading a share as its numerator and the numerator's complement
+    (placed and not placed), so a share is published only when both and its base are, and its
+    base is at least k; a median over fewer than k values is suppressed. For a publication
+    period the cells are chosen over every published month, quarter and the year of its year
+    together (a quarter is the sum of its months), so a funder holding all of them cannot
+    recompute a hidden count exactly (``_linked_exactly``; ranges may narrow, as the module
+    ``suppression`` says); any other window (admins only) is protected within its table
+    (``single_table``). The total row is the same in every grouping: its cells are those the
+    by-region tables suppress, where it is the sum of the rows, so that no grouping publishes a
+    total cell another grouping needed hidden. Not protected: tables asked for at different
+    times (placed counts grow as old requests are placed, and the pattern may move with them).
+
+    Flags (``FAIRNESS_RULE``) compare a group of at least k published requests with the total
+    row, on published figures only.
+    """
+    if when.published:
+        # Every published period of the year, protected together: a quarter is the sum of its
+        # months, and a funder may ask for all of them.
+        year = when.first.year
+        closed = 12 if year < when.as_of.astimezone(UTC).year else when.closed_months
+        whole = Period(first=date(year, 1, 1), last=date(year, 12, 31), as_of=when.as_of)
+        outcomes = [o for o in _fairness_outcomes(session, whole) if o.month <= closed]
+        periods = {
+            pid: months for pid, months in disclosure.PERIODS.items() if max(months) <= closed
+        }
+        asked = when.calendar or ""
+    else:
+        outcomes = _fairness_outcomes(session, when)
+        periods = {"window": tuple(range(1, 13))}
+        asked = "window"
+
+    def cells_of(
+        grouping: FairnessBy, keys: Sequence[str]
+    ) -> tuple[FairnessTables, dict[str, dict[str, list[float]]]]:
+        tables: FairnessTables = {}
+        hours: dict[str, dict[str, list[float]]] = {}
+        for pid, months in periods.items():
+            within = [o for o in outcomes if o.month in months]
+            tables[pid] = {}
+            for g in [*keys, FAIRNESS_TOTAL]:
+                chosen = (
+                    within
+                    if g == FAIRNESS_TOTAL
+                    else [o for o in within if g in o.groups[grouping]]
+                )
+                tables[pid][g], spans = _fairness_cells(chosen)
+                if pid == asked:
+                    hours[g] = spans
+        return tables, hours
+
+    region_keys = _fairness_groups("region", outcomes)
+    region_tables, region_hours = cells_of("region", region_keys)
+    hidden_total = {
+        (pid, cell)
+        for pid, g, cell in _fairness_hidden(region_tables, region_keys, k, adds_up=True)
+        if g == FAIRNESS_TOTAL
+    }
+    keys = region_keys if by == "region" else _fairness_groups(by, outcomes)
+    tables, hours = (region_tables, region_hours) if by == "region" else cells_of(by, keys)
+    hidden = {
+        (g, cell)
+        for pid, g, cell in _fairness_hidden(tables, keys, k, adds_up=by == "region")
+        if pid == asked and g != FAIRNESS_TOTAL
+    } | {(FAIRNESS_TOTAL, cell) for pid, cell in hidden_total if pid == asked}
+    if by == "region":  # only the regions the period has
+        keys = [g for g in keys if tables[asked][g]["requests"]]
+    table = tables[asked]
+    total = _fairness_row(FAIRNESS_TOTAL, table[FAIRNESS_TOTAL], hours[FAIRNESS_TOTAL], hidden, k)
+    rows = [_fairness_row(g, table[g], hours[g], hidden, k) for g in keys]
+    for row in rows:
+        row.flags = _fairness_flags(row, total, k)
+    disclosed = (
+        _linked_exactly(when, k, tuple(dict.fromkeys((by, "region", "total"))))
+        if when.published
+        else single_table(when, k)
+    )
+    return FairnessReport(period=when, by=by, k=k, rows=rows, total=total, disclosure=disclosed)
+
+
+def _fairness_row(
+    group: str,
+    cells: dict[str, int],
+    hours: dict[str, list[float]],
+    hidden: set[tuple[str, str]],
+    k: int,
+) -> FairnessRow:
+    row = FairnessRow(group=group)
+    for name in ("requests", *DECLINE_CELLS):
+        hide = (group, name) in hidden
+        setattr(row, name, None if hide else cells[name])
+        if hide:
+            row.suppressed.append(name)
+    for share, (numerator, complement, base) in FAIRNESS_SHARES.items():
+        parts = (numerator, complement, base)
+        if cells[base] == 0:
+            continue  # no share to give, nothing to hide
+        if cells[base] < k or any((group, part) in hidden for part in parts):
+            row.suppressed.append(share)
+        else:
+            setattr(row, share, round(cells[numerator] / cells[base], 3))
+    for median in FAIRNESS_MEDIANS:
+        if 1 <= len(hours[median]) < k:
+            row.suppressed.append(median)
+        else:
+            setattr(row, median, _median(hours[median]))
+    return row
+
+
+def _fairness_flags(row: FairnessRow, total: FairnessRow, k: int) -> list[str]:
+    """The thresholds of ``FAIRNESS_RULE``, on published figures of groups of k requests or more."""
+    if row.requests is None or row.requests < k:
+        return []
+    flags = []
+    group, overall = row.placed_share, total.placed_share
+    if (
+        group is not None
+        and overall is not None
+        and overall - group > PLACED_SHARE_GAP
+        and group < PLACED_SHARE_RATIO * overall
+    ):
+        flags.append("placed_share_low")
+    for median, flag in zip(
+        FAIRNESS_MEDIANS, ("proposal_wait_long", "admission_wait_long"), strict=True
+    ):
+        mine, all_of = getattr(row, median), getattr(total, median)
+        if mine is not None and all_of is not None and mine > WAIT_RATIO * all_of:
+            flags.append(flag)
+    group, overall = row.outside_preferred_share, total.outside_preferred_share
+    if group is not None and overall is not None and group - overall > OUTSIDE_SHARE_GAP:
+        flags.append("outside_preferred_high")
+    return flags

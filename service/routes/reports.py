@@ -197,6 +197,45 @@ class TimeToPlacementOut(BaseModel):
     disclosure: DisclosureOut
 
 
+class FairnessRowOut(BaseModel):
+    group: str = Field(
+        description="Member status, sex, age band or region code; `all` for every request."
+    )
+    requests: int | None = Field(
+        description="Requests made in the period with a member in the group."
+    )
+    placed_share: float | None = Field(
+        description="Share of the requests admitted somewhere by the time of asking."
+    )
+    median_hours_to_proposal: float | None
+    median_hours_to_admission: float | None
+    outside_preferred_share: float | None = Field(
+        description="Of the placed requests that named preferred regions, the share placed "
+        "outside them."
+    )
+    declined_no_capacity: int | None
+    declined_not_eligible: int | None
+    declined_safety_concern: int | None
+    declined_staffing: int | None
+    declined_other: int | None
+    flags: list[str] = Field(
+        description="placed_share_low, proposal_wait_long, admission_wait_long, "
+        "outside_preferred_high: see `rule`."
+    )
+    suppressed: list[str]
+
+
+class FairnessOut(BaseModel):
+    from_: date = Field(alias="from")
+    to: date
+    by: reports.FairnessBy
+    k: int
+    rows: list[FairnessRowOut]
+    total: FairnessRowOut
+    rule: str = Field(description="The thresholds behind the flags, in the reader's language.")
+    disclosure: DisclosureOut
+
+
 ALLOCATION_COLUMNS = (
     "key",
     "label",
@@ -205,6 +244,7 @@ ALLOCATION_COLUMNS = (
 GRANT_COLUMNS = tuple(c for c in GrantRowOut.model_fields if c != "suppressed")
 UNMET_COLUMNS = tuple(c for c in UnmetRowOut.model_fields if c != "suppressed")
 WAIT_COLUMNS = tuple(c for c in WaitRowOut.model_fields if c != "suppressed")
+FAIRNESS_COLUMNS = tuple(c for c in FairnessRowOut.model_fields if c != "suppressed")
 
 
 Format = Literal["json", "csv", "xlsx"]
@@ -719,3 +759,79 @@ def htcds_aggregates(
         disclosure=_disclosure(request, found),
     )
     return _answer(report="htcds", fmt="json", json_body=body)
+
+
+FairnessBy = Annotated[
+    reports.FairnessBy,
+    Query(description="The groups of people: member status, sex, age band or region of origin."),
+]
+
+
+@router.get(
+    "/reports/fairness",
+    response_model=FairnessOut,
+    responses={**CSV_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def fairness(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    by: FairnessBy = "status",
+    bom: Bom = False,
+    headings: Headings = "codes",
+) -> Any:
+    """Outcomes of the period's requests per group of people, with disparity flags."""
+    report = reports.fairness_report(
+        db,
+        when=reports.period_for(principal, first, to),
+        by=by,
+        k=_settings(request).suppression_k,
+    )
+    rows = [asdict(r) for r in [*report.rows, report.total]]
+    fmt = _wanted(request)
+    if fmt != "json":
+        return _table_answer(
+            request,
+            report="fairness",
+            fmt=fmt,
+            columns=FAIRNESS_COLUMNS,
+            rows=[r | {"flags": " ".join(r["flags"])} for r in rows],
+            k=report.k,
+            disclosure=report.disclosure,
+            bom=bom,
+            headings=headings,
+        )
+    body = FairnessOut.model_validate(
+        {
+            "from": report.period.first,
+            "to": report.period.last,
+            "by": by,
+            "k": report.k,
+            "rows": rows[:-1],
+            "total": rows[-1],
+            "rule": report.rule_in(_words(request)),
+            "disclosure": _disclosure(request, report),
+        }
+    )
+    return _answer(report="fairness", fmt="json", json_body=body)
+
+
+@router.get(
+    "/reports/fairness.xlsx",
+    response_class=Response,
+    responses={**XLSX_RESPONSE, **problem_responses(401, 403, 422)},
+)
+def fairness_xlsx(
+    request: Request,
+    principal: Annotated[Principal, allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: From,
+    to: To,
+    by: FairnessBy = "status",
+    headings: Headings = "codes",
+) -> Response:
+    """The fairness report as a spreadsheet (.xlsx): the cells of its CSV."""
+    answer: Response = fairness(request, principal, db, first, to, by, headings=headings)
+    return answer
