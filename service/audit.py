@@ -179,6 +179,10 @@ AUDITED: dict[tuple[str, str], Audited] = {
         for name in ("allocation", "grants", "unmet-demand")
         for ext in ("svg", "csv", "xlsx")
     },
+    ("GET", f"{UI}/reports/fairness.csv"): Audited("read_fairness", "report"),
+    ("GET", f"{UI}/reports/fairness.xlsx"): Audited("read_fairness", "report"),
+    ("GET", f"{UI}/reports/time-to-placement.csv"): Audited("read_time_to_placement", "report"),
+    ("GET", f"{UI}/reports/htcds.csv"): Audited("export", "htcds"),
     ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
     ("POST", f"{UI}/units/{{unit_id}}/confirm"): Audited("confirm", "unit"),
     # counts of waiting people by region: read like a report

@@ -1054,6 +1054,14 @@ def _asking_for_csv(request: Request) -> Request:
     return Request(scope, request.receive)
 
 
+FAIRNESS_GROUPINGS = {
+    "status": N_("By member status"),
+    "sex": N_("By sex"),
+    "age_band": N_("By age band"),
+    "region": N_("By region of origin"),
+}
+
+
 @dataclass(frozen=True)
 class Preset:
     """A period one click away on the reports page."""
@@ -1121,7 +1129,15 @@ def reports_page(
     query = urlencode({"from": first.isoformat(), "to": to.isoformat()})
     period = {"from": first.isoformat(), "to": to.isoformat(), "first": first, "last": to}
     presets = report_presets(principal, utcnow().date(), i18n.request_locale(request))
-    return render(request, "reports.html", {"period": period, "query": query, "presets": presets})
+    locale = i18n.request_locale(request)
+    groupings = [(by, i18n.gettext(locale, words)) for by, words in FAIRNESS_GROUPINGS.items()]
+    context = {
+        "period": period,
+        "query": query,
+        "presets": presets,
+        "fairness_groupings": groupings,
+    }
+    return render(request, "reports.html", context)
 
 
 @router.get("/reports/allocation.svg")
@@ -1244,3 +1260,61 @@ def unmet_demand_xlsx(
 ) -> Response:
     """The API's unmet-demand report as a spreadsheet, headings in words, for the page's session."""
     return report_routes.unmet_demand_xlsx(request, principal, db, first, to, headings="words")
+
+
+@router.get("/reports/fairness.csv")
+def fairness_csv(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+    by: report_routes.FairnessBy = "status",
+) -> Response:
+    """The API's fairness report as CSV for a spreadsheet (BOM, headings in words)."""
+    answer: Response = report_routes.fairness(
+        _asking_for_csv(request), principal, db, first, to, by, bom=True, headings="words"
+    )
+    return answer
+
+
+@router.get("/reports/fairness.xlsx")
+def fairness_xlsx(
+    request: Request,
+    principal: Annotated[Principal, page_allow(*REPORT_READERS)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+    by: report_routes.FairnessBy = "status",
+) -> Response:
+    """The API's fairness report as a spreadsheet, headings in words, for the page's session."""
+    return report_routes.fairness_xlsx(request, principal, db, first, to, by, headings="words")
+
+
+@router.get("/reports/time-to-placement.csv")
+def time_to_placement_csv(
+    request: Request,
+    principal: Annotated[Principal, page_allow(Role.ADMIN)],
+    db: ReadDb,
+    first: report_routes.From,
+    to: report_routes.To,
+) -> Response:
+    """The API's time-to-placement report as CSV for a spreadsheet (admins)."""
+    answer: Response = report_routes.time_to_placement(
+        _asking_for_csv(request), principal, db, first, to, bom=True, headings="words"
+    )
+    return answer
+
+
+@router.get("/reports/htcds.csv")
+def htcds_csv(
+    request: Request,
+    principal: Annotated[Principal, page_allow(Role.ADMIN)],
+    db: ReadDb,
+    year: Annotated[int, Query(ge=2000, le=2100)],
+) -> Response:
+    """The API's HTCDS aggregate export as CSV for a spreadsheet (admins)."""
+    answer: Response = report_routes.htcds_aggregates(
+        _asking_for_csv(request), principal, db, year, bom=True, headings="words"
+    )
+    return answer

@@ -577,3 +577,28 @@ def test_a_case_named_by_another_as_kept_apart_is_checked_as_matching_would(
     page = browser.post(f"/ui/cases/{named.id}/check", data={"csrf_token": token})
     assert page.status_code == 200, page.text
     assert "Someone this case must be kept apart from is held or housed" in page.text
+
+
+def test_the_reports_page_offers_fairness_to_funders_and_the_admin_tables_to_admins_only(
+    browser: TestClient, world: World
+) -> None:
+    period = "from=2026-01-01&to=2026-03-31"
+    log_in(browser, world.user(Role.FUNDER))
+    page = browser.get(f"/ui/reports?{period}").text
+    assert (
+        'href="/ui/reports/fairness.csv?from=2026-01-01&amp;to=2026-03-31&amp;by=age_band"' in page
+    )
+    assert "time-to-placement.csv" not in page
+    table = browser.get(f"/ui/reports/fairness.csv?{period}&by=sex")
+    assert table.status_code == 200
+    assert table.content.startswith(codecs.BOM_UTF8)
+    assert browser.get(f"/ui/reports/time-to-placement.csv?{period}").status_code == 403
+    assert browser.get("/ui/reports/htcds.csv?year=2025").status_code == 403
+    browser.cookies.clear()
+    log_in(browser, world.user(Role.ADMIN))
+    page = browser.get(f"/ui/reports?{period}").text
+    assert "/ui/reports/htcds.csv?year=2026" in page
+    waits = browser.get(f"/ui/reports/time-to-placement.csv?{period}")
+    assert waits.status_code == 200
+    assert waits.content.decode("utf-8-sig").startswith("Region,Priority,Requests")
+    assert browser.get("/ui/reports/htcds.csv?year=2026").status_code == 200
