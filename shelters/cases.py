@@ -218,12 +218,26 @@ def get_case(session: Session, principal: Principal, case_id: int, *, lock: bool
 
 
 def list_cases(
-    session: Session, principal: Principal, *, limit: int, cursor: str | None, code: str | None
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    code: str | None,
+    escalated: bool = False,
 ) -> Page[Case]:
-    """The caller's organisation's cases by id, optionally the one with a given code."""
+    """The caller's organisation's cases by id, optionally the one with a given code.
+
+    ``escalated``: only cases with an escalated request still pending.
+    """
     stmt = select(Case)
     if principal.role is not Role.ADMIN:
         stmt = stmt.where(Case.organization_id == principal.organization_id)
+    if escalated:
+        waiting = select(PlacementRequest.case_id).where(
+            PlacementRequest.status == "pending", PlacementRequest.escalated_at.is_not(None)
+        )
+        stmt = stmt.where(Case.id.in_(waiting))
     if code is not None:
         canonical = normalize(code)
         if canonical is None:

@@ -303,11 +303,16 @@ def escalate_waiting(
     return len(waiting)
 
 
-def escalated_waiting(session: Session) -> int:
-    """How many escalated requests are still pending (no bed yet, not withdrawn)."""
+def escalated_waiting(session: Session, *, organization_id: int | None = None) -> int:
+    """How many escalated requests are still pending (no bed yet, not withdrawn).
+
+    With ``organization_id``, only that organisation's.
+    """
     stmt = select(func.count()).where(
         PlacementRequest.status == "pending", PlacementRequest.escalated_at.is_not(None)
     )
+    if organization_id is not None:
+        stmt = stmt.where(PlacementRequest.organization_id == organization_id)
     return int(session.scalar(stmt) or 0)
 
 

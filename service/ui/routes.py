@@ -583,7 +583,10 @@ def _caseworker_page(
 ) -> Response:
     majority = _settings(request).majority_age
     cursor = request.query_params.get("cursor")
-    page = cases.list_cases(db, principal, limit=50, cursor=cursor, code=None)
+    only_escalated = request.query_params.get("escalated") == "1"
+    page = cases.list_cases(
+        db, principal, limit=50, cursor=cursor, code=None, escalated=only_escalated
+    )
     rows: list[dict[str, Any]] = []
     for case in page.items:
         requests = lifecycle.list_requests(
@@ -616,6 +619,10 @@ def _caseworker_page(
     context = {
         "rows": rows,
         "next_cursor": page.next_cursor,
+        "only_escalated": only_escalated,
+        "escalated_count": notifications.escalated_waiting(
+            db, organization_id=None if principal.role is Role.ADMIN else principal.organization_id
+        ),
         "shelters": shelters,
         "unit_names": unit_names,
         "error": error,

@@ -121,6 +121,9 @@ def test_the_caseworker_page_puts_an_escalated_request_first_and_says_why(
         page = browser.post("/ui/login", data=login | {"csrf_token": csrf_of(browser)})
         assert page.status_code == 303
         text = browser.get("/ui/caseworker").text
+        assert 'href="/ui/caseworker?escalated=1">1 request has waited longer' in text
+        only = browser.get("/ui/caseworker?escalated=1").text
+        assert only.count('class="card case"') == 1
     first_case = text.index('class="card case"')
     assert "Escalated" in text[first_case : text.index("</article>", first_case)]
 
