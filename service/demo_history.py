@@ -223,7 +223,7 @@ class _History:
             )
             self._audit(session, "create", "matching_run", run.id, self.admin)
             run_id = run.id
-        with clock_at(when), self.sessions.write() as session, session.begin():
+        with _at(self.sessions, when) as session:
             claim = runs.claim(session, run_id, worker_id="demo-history", now=when)
         assert claim is not None
         with clock_at(when + timedelta(seconds=5)):

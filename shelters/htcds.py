@@ -32,7 +32,8 @@ from placement.problem import Member
 from shelters.catalogue import EXPLOITATION_TYPES, REFERRAL_SOURCES
 from shelters.errors import N_
 from shelters.models import Case, Placement, PlacementRequest, Region, utcnow
-from shelters.reports import STATUS_CELLS, Disclosure, Period
+from shelters.profiles import SEXES, STATUSES
+from shelters.reports import STATUS_CELLS, Disclosure, Period, band_of
 from shelters.suppression import Relation, suppress
 
 UNKNOWN = "unknown"
@@ -67,7 +68,7 @@ def age_band(age: int | None) -> str:
     """The CTDC ``ageBroad`` band of an age in whole years."""
     if age is None:
         return UNKNOWN
-    return next((name for name, low, high in AGE_BANDS if low <= age <= high), UNKNOWN)
+    return band_of(age, AGE_BANDS) or UNKNOWN
 
 
 @dataclass
@@ -91,17 +92,14 @@ def _values(fieldname: str, regions: list[str]) -> list[str]:
     if fieldname == "age_band":
         return [name for name, _, _ in AGE_BANDS] + [UNKNOWN]
     if fieldname == "sex":
-        return ["female", "male", "other"]
+        return list(SEXES)
     if fieldname == "member_status":
-        return list(STATUS_CELLS_WORDS)
+        return list(STATUSES)
     if fieldname == "region":
         return [*regions, UNKNOWN]
     if fieldname == "exploitation_type":
         return [*EXPLOITATION_TYPES, NOT_RECORDED]
     return [*REFERRAL_SOURCES, NOT_RECORDED]
-
-
-STATUS_CELLS_WORDS = tuple(name.removeprefix("people_") for name in STATUS_CELLS)
 
 
 def _assisted(session: Session, year: int) -> list[tuple[Case, PlacementRequest]]:

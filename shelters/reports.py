@@ -75,6 +75,7 @@ from shelters.errors import N_, InvalidInput, UnpublishedPeriod
 from shelters.funding import Grant
 from shelters.identity import Principal, Role
 from shelters.models import (
+    DECLINE_REASONS,
     Case,
     MatchingRun,
     Organization,
@@ -87,6 +88,7 @@ from shelters.models import (
     UnitChange,
     utcnow,
 )
+from shelters.profiles import SEXES, STATUSES
 from shelters.suppression import Relation, suppress
 
 GroupBy = Literal["shelter", "region", "organization"]
@@ -1316,6 +1318,20 @@ class WaitReport:
     disclosure: Disclosure
 
 
+def _first_proposals() -> Subquery:
+    """(request_id, at): when each request was first proposed somewhere."""
+    return (
+        select(Placement.request_id, func.min(Placement.proposed_at).label("at"))
+        .group_by(Placement.request_id)
+        .subquery("first_proposal")
+    )
+
+
+def band_of(age: int, bands: Sequence[tuple[str, int, int]]) -> str | None:
+    """The name of the ``(name, low, high)`` band holding ``age``, or None."""
+    return next((name for name, low, high in bands if low <= age <= high), None)
+
+
 def _median(hours: list[float]) -> float | None:
     if not hours:
         return None
@@ -1334,11 +1350,7 @@ def time_to_placement_report(session: Session, *, when: Period, k: int) -> WaitR
     complementary cells within the table (the regions of a priority sum to its ``all`` row);
     a median over fewer than k requests is suppressed too.
     """
-    first_proposal = (
-        select(Placement.request_id, func.min(Placement.proposed_at).label("at"))
-        .group_by(Placement.request_id)
-        .subquery("first_proposal")
-    )
+    first_proposal = _first_proposals()
     admission = (
         select(Placement.request_id, func.min(Placement.admitted_at).label("at"))
         .where(Placement.admitted_at.is_not(None))
@@ -1425,8 +1437,6 @@ def _protect_waits(
 
 FairnessBy = Literal["status", "sex", "age_band", "region"]
 FAIRNESS_GROUPINGS: tuple[FairnessBy, ...] = ("status", "sex", "age_band", "region")
-STATUS_GROUPS = ("adult", "accompanied_child", "unaccompanied_minor")
-SEX_GROUPS = ("female", "male", "other")
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("0-5", 0, 5),
     ("6-11", 6, 11),
@@ -1436,7 +1446,6 @@ AGE_BANDS: tuple[tuple[str, int, int], ...] = (
     ("60+", 60, 10_000),
 )
 UNKNOWN_AGE = "unknown"
-DECLINE_REASONS = ("no_capacity", "not_eligible", "safety_concern", "staffing", "other")
 DECLINE_CELLS = tuple(f"declined_{reason}" for reason in DECLINE_REASONS)
 # Counts behind the published figures. Only ``requests`` and the declines are columns; the rest
 # a reader knows through the shares (share x base), so they are protected as cells too.
@@ -1521,15 +1530,11 @@ class _Outcome:
 
 
 def _age_band(age: int) -> str:
-    return next(name for name, low, high in AGE_BANDS if low <= age <= high)
+    return band_of(age, AGE_BANDS) or UNKNOWN_AGE
 
 
 def _fairness_outcomes(session: Session, when: Period) -> list[_Outcome]:
-    first_proposal = (
-        select(Placement.request_id, func.min(Placement.proposed_at).label("at"))
-        .group_by(Placement.request_id)
-        .subquery("first_proposal")
-    )
+    first_proposal = _first_proposals()
     found = session.execute(
         select(
             PlacementRequest.id,
@@ -1587,8 +1592,8 @@ def _fairness_outcomes(session: Session, when: Period) -> list[_Outcome]:
         members,
         proposed,
     ) in found:
-        counts = dict(zip(STATUS_GROUPS, (adult, accompanied, unaccompanied), strict=True))
-        sexes = dict(zip(SEX_GROUPS, (female, male, other), strict=True))
+        counts = dict(zip(STATUSES, (adult, accompanied, unaccompanied), strict=True))
+        sexes = dict(zip(SEXES, (female, male, other), strict=True))
         ages = {_age_band(int(m["age"])) for m in members or () if "age" in m}
         admission = admissions.get(request_id)
         outcomes.append(
@@ -1619,9 +1624,9 @@ def _fairness_outcomes(session: Session, when: Period) -> list[_Outcome]:
 
 def _fairness_groups(by: FairnessBy, outcomes: list[_Outcome]) -> list[str]:
     if by == "status":
-        return list(STATUS_GROUPS)
+        return list(STATUSES)
     if by == "sex":
-        return list(SEX_GROUPS)
+        return list(SEXES)
     present = {g for o in outcomes for g in o.groups[by]}
     if by == "age_band":
         return [name for name, _, _ in AGE_BANDS] + (
