@@ -44,6 +44,10 @@ first, get more."""
 
 _ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
+_COST = 0
+_BEDS = -1
+"""Step codes of the cost and the beds, after the priority levels 5..1."""
+
 Terms = list[tuple[cp_model.IntVar, int]]
 """(variable, coefficient) pairs of a linear expression."""
 
@@ -326,7 +330,8 @@ def plan_beds(
         for o in c.options:
             demand_at[o] += c.size * len(c.requests)
     # b_o: beds of option o, never more than its cap or than the people who could use it.
-    beds = {o: m.new_int_var(0, min(caps[o], demand_at[o]), f"b{o}") for o in used}
+    upper = {o: min(caps[o], demand_at[o]) for o in used}
+    beds = {o: m.new_int_var(0, upper[o], f"b{o}") for o in used}
     served_at: dict[int, Terms] = {o: [] for o in used}
     level: dict[int, Terms] = {p: [] for p in PRIORITIES}
     var_of: dict[tuple[int, int], cp_model.IntVar] = {}  # (request, option), kept-apart ones
@@ -352,30 +357,60 @@ def plan_beds(
                     m.add(var_of[(i, o)] + var_of[(j, o)] <= 1)
 
     all_vars = [v for c in classes for v in c.n] + [beds[o] for o in used]
-    values = _greedy(options, classes, beds, caps, max_beds, budget, apart)
+    fill = _Fill(options, classes, beds, upper, max_beds, budget, apart)
+    values = fill(dict.fromkeys((v.index for v in all_vars), 0), below=6)
     # Until a step proves more, a level's bound is the people eligible somewhere, at most
     # max_beds: valid for the lexicographic optimum whatever happens above it.
     bounds = {
         p: min(max_beds, sum(c.size * len(c.requests) for c in classes if c.priority == p))
         for p in PRIORITIES
     }
+    # (priority of a level, or COST or BEDS; the terms; 1 to maximise, -1 to minimise)
     steps: list[tuple[int, Terms, int]] = [(p, level[p], 1) for p in PRIORITIES if level[p]]
     if used:
-        steps.append((0, [(beds[o], options[o].cost_per_bed) for o in used], -1))
-        steps.append((0, [(beds[o], 1) for o in used], -1))
+        steps.append((_COST, [(beds[o], options[o].cost_per_bed) for o in used], -1))
+        steps.append((_BEDS, [(beds[o], 1) for o in used], -1))
+    cheapest = min((options[o].cost_per_bed for o in used), default=0)
+    cheapest_at = {
+        p: min(
+            (options[o].cost_per_bed for c in classes if c.priority == p for o in c.options),
+            default=0,
+        )
+        for p in PRIORITIES
+    }
+    below_vars = {p: [v for c in classes if c.priority < p for v in c.n] for p in PRIORITIES}
     proven_so_far = True
+    above = 0  # people served at the levels already fixed
     for si, (p, terms, sense) in enumerate(steps):
         last = si == len(steps) - 1
-        left = deadline - time.perf_counter()
-        got = None
-        if left > 0:
-            share = left * (1.0 if last else STEP_SHARE)
-            got = _solve(m, terms, sense, all_vars, values, share, seed)
+        hinted = sum(k * values[v.index] for v, k in terms)
         proven, best_bound = False, math.inf
-        if got is not None:
-            values, proven, best_bound = got
+        # A step whose start is already as good as a cheap bound is proven without a search.
+        # A level: its start serves as many as the beds (and money) the levels above leave,
+        # each of them taking a bed of at least the cheapest cost. The beds: none is idle.
+        if p > 0:
+            floor = _left_for(p, bounds[p], above, max_beds, budget, cheapest, cheapest_at[p])
+            done = hinted >= floor
+        else:
+            done = hinted == 0 or (p == _BEDS and hinted == above)
+        if done:
+            proven = True
+        else:
+            left = deadline - time.perf_counter()
+            got = None
+            if left > 0:
+                share = left * (1.0 if last else STEP_SHARE)
+                # A level is searched with the levels below it held at zero: they only take
+                # beds, so its optimum is the same, and the model CP-SAT sees is smaller.
+                frozen = below_vars[p] if p > 0 else []
+                got = _solve(m, terms, sense, all_vars, values, frozen, share, seed)
+            if got is not None:
+                values, proven, best_bound = got
+            if p > 0:  # the levels below get what is left, greedily: the next step's start
+                values = fill(values, below=p)
         achieved = sum(k * values[v.index] for v, k in terms)
-        if p:
+        if p > 0:
+            above += achieved
             if proven:
                 bounds[p] = achieved
             elif proven_so_far and math.isfinite(best_bound):
@@ -383,10 +418,36 @@ def plan_beds(
             # Below a level not proven, CP-SAT's bound is conditional on the value that level
             # reached: only the trivial bound holds for the lexicographic optimum.
         proven_so_far = proven_so_far and proven
-        if not last:  # fix what was reached: a maximum as a floor, a minimum as a cap
+        if not last:
+            # Fix what was reached: a maximum as a floor, a minimum as a cap; a proven value
+            # exactly, which lets presolve drop what can no longer change.
             expr = _expr(terms)
-            m.add(expr >= achieved if sense > 0 else expr <= achieved)
+            if proven:
+                m.add(expr == achieved)
+            else:
+                m.add(expr >= achieved if sense > 0 else expr <= achieved)
     return _plan(demand, options, classes, beds, values, wanted, bounds, proven_so_far)
+
+
+def _left_for(
+    p: int,
+    eligible_people: int,
+    above: int,
+    max_beds: int,
+    budget: int | None,
+    cheapest: int,
+    cheapest_here: int,
+) -> int:
+    """An upper bound on the people served at level ``p`` once ``above`` are served above it.
+
+    Beds: ``max_beds - above``. Money: each of the ``above`` takes a bed costing at least
+    ``cheapest`` (over all options), each served here one costing at least ``cheapest_here``
+    (over the options level ``p`` may use). Never more than ``eligible_people``.
+    """
+    left = min(eligible_people, max_beds - above)
+    if budget is not None and cheapest_here > 0:
+        left = min(left, (budget - above * cheapest) // cheapest_here)
+    return max(0, left)
 
 
 def _option_cap(option: BedOption, max_beds: int, budget: int | None) -> int:
@@ -407,21 +468,29 @@ def _solve(
     sense: int,
     all_vars: list[cp_model.IntVar],
     values: dict[int, int],
+    frozen: list[cp_model.IntVar],
     seconds: float,
     seed: int,
 ) -> tuple[dict[int, int], bool, float] | None:
     """One step: optimise ``terms`` (``sense`` 1: maximise, -1: minimise) from hint ``values``.
 
-    Returns the new values by variable index, whether the step was proven optimal, and
-    CP-SAT's bound on the objective; None when CP-SAT found no solution in ``seconds``.
+    ``frozen`` variables are held at 0 for this search only. Returns the new values by
+    variable index, whether the step was proven optimal, and CP-SAT's bound on the objective;
+    None when CP-SAT found no solution in ``seconds``.
     """
     if sense > 0:
         m.maximize(_expr(terms))
     else:
         m.minimize(_expr(terms))
+    held = {v.index for v in frozen}
+    domains = m.proto.variables
+    saved = [list(domains[i].domain) for i in sorted(held)]
+    for i in sorted(held):
+        domains[i].domain.clear()
+        domains[i].domain.extend((0, 0))
     m.clear_hints()  # type: ignore[no-untyped-call]
     for v in all_vars:
-        m.add_hint(v, values[v.index])
+        m.add_hint(v, 0 if v.index in held else values[v.index])
     solver = cp_model.CpSolver()
     params = solver.parameters
     # One worker and a fixed seed: the same model gives the same answer (docs/solver.md).
@@ -431,60 +500,98 @@ def _solve(
     params.linearization_level = 2
     params.relative_gap_limit = 0.0
     params.absolute_gap_limit = 0.0
-    status = solver.solve(m)
+    try:
+        status = solver.solve(m)
+    finally:
+        for i, domain in zip(sorted(held), saved, strict=True):
+            domains[i].domain.clear()
+            domains[i].domain.extend(domain)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     new = {v.index: int(solver.value(v)) for v in all_vars}
     return new, status == cp_model.OPTIMAL, float(solver.best_objective_bound)
 
 
-def _greedy(
-    options: Sequence[BedOption],
-    classes: list[_Class],
-    beds: dict[int, cp_model.IntVar],
-    caps: list[int],
-    max_beds: int,
-    budget: int | None,
-    apart: list[set[int]],
-) -> dict[int, int]:
-    """A first plan: the first step's hint, and the answer if CP-SAT never finds one.
+class _Fill:
+    """Greedy completion of a plan: the first start, and the start of each level after it.
 
-    Requests by priority (most urgent first), then document order; each to its cheapest
-    eligible option (ties: option order) that still has room within its own cap, the beds
-    left and the money left, and where no request it must be kept apart from was put.
-    Returns a value for every model variable, by index.
+    Requests not yet served, at priorities below ``below``, most urgent first (then document
+    order), each go to their cheapest eligible option (ties: option order) with room: idle
+    beds there first, else new beds within the option's bounds, the beds left and the money
+    left, and never where a request it must be kept apart from is. What is served already
+    stays, so a start keeps every level fixed above it.
     """
-    added = dict.fromkeys(beds, 0)
-    total = 0
-    spent = 0
-    where: dict[int, int] = {}
-    taken: dict[tuple[int, int], int] = {}
-    order = sorted(
-        ((ci, r) for ci, c in enumerate(classes) for r in c.requests),
-        key=lambda t: (-classes[t[0]].priority, t[1]),
-    )
-    for ci, r in order:
-        c = classes[ci]
-        for o in sorted(c.options, key=lambda o: (options[o].cost_per_bed, o)):
-            price = options[o].cost_per_bed * c.size
-            if (
-                added[o] + c.size > caps[o]
-                or total + c.size > max_beds
-                or (budget is not None and spent + price > budget)
-                or any(where.get(j) == o for j in apart[r])
-            ):
+
+    def __init__(
+        self,
+        options: Sequence[BedOption],
+        classes: list[_Class],
+        beds: dict[int, cp_model.IntVar],
+        upper: dict[int, int],
+        max_beds: int,
+        budget: int | None,
+        apart: list[set[int]],
+    ) -> None:
+        self.options = options
+        self.classes = classes
+        self.beds = beds
+        self.max_beds = max_beds
+        self.budget = budget
+        self.apart = apart
+        self.upper = upper  # of each option's beds
+        self.order = sorted(
+            range(len(classes)), key=lambda ci: (-classes[ci].priority, classes[ci].requests[0])
+        )
+        self.by_cost = [
+            sorted(c.options, key=lambda o: (options[o].cost_per_bed, o)) for c in classes
+        ]
+
+    def __call__(self, values: dict[int, int], *, below: int) -> dict[int, int]:
+        """``values`` completed (a new dict), every model variable by index."""
+        out = dict(values)
+        classes, beds, options = self.classes, self.beds, self.options
+        bought = {o: out[v.index] for o, v in beds.items()}
+        used = dict.fromkeys(beds, 0)
+        where: dict[int, int] = {}
+        for c in classes:
+            for o, v in zip(c.options, c.n, strict=True):
+                used[o] += c.size * out[v.index]
+                if out[v.index] and self.apart[c.requests[0]]:
+                    where[c.requests[0]] = o
+        total = sum(bought.values())
+        spent = sum(options[o].cost_per_bed * n for o, n in bought.items())
+        for ci in self.order:
+            c = classes[ci]
+            if c.priority >= below:
                 continue
-            added[o] += c.size
-            total += c.size
-            spent += price
-            where[r] = o
-            taken[(ci, o)] = taken.get((ci, o), 0) + 1
-            break
-    values = {beds[o].index: n for o, n in added.items()}
-    for ci, c in enumerate(classes):
-        for o, v in zip(c.options, c.n, strict=True):
-            values[v.index] = taken.get((ci, o), 0)
-    return values
+            slot = dict(zip(c.options, c.n, strict=True))
+            left = len(c.requests) - sum(out[v.index] for v in c.n)
+            kept_apart = self.apart[c.requests[0]]
+            while left > 0:
+                for o in self.by_cost[ci]:
+                    need = max(0, used[o] + c.size - bought[o])
+                    price = options[o].cost_per_bed * need
+                    if (
+                        bought[o] + need > self.upper[o]
+                        or total + need > self.max_beds
+                        or (self.budget is not None and spent + price > self.budget)
+                        or any(where.get(j) == o for j in kept_apart)
+                    ):
+                        continue
+                    bought[o] += need
+                    total += need
+                    spent += price
+                    used[o] += c.size
+                    out[slot[o].index] += 1
+                    if kept_apart:
+                        where[c.requests[0]] = o
+                    left -= 1
+                    break
+                else:
+                    break  # its twins fit nowhere either
+        for o, v in beds.items():
+            out[v.index] = bought[o]
+        return out
 
 
 def _plan(

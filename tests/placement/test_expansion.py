@@ -378,7 +378,7 @@ def field_options(regions: Sequence[Region]) -> list[BedOption]:
             cost_per_bed=100_000 + 7_000 * ri + 20_000 * ti,
             services=SERVICES,
             languages=("kk", "ru"),
-            security_level="high" if ti % 2 else "standard",
+            security_level="high" if ti % 2 or ti >= 4 else "standard",
             wheelchair_accessible=ri % 3 == 0,
         )
         for ri, r in enumerate(regions)
