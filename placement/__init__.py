@@ -11,6 +11,7 @@ from placement.eligibility import (
     member_status,
     rule_admits,
 )
+from placement.expansion import BedOption, ExpansionPlan, plan_beds
 from placement.problem import (
     AdmissionRule,
     Location,
@@ -40,6 +41,8 @@ __all__ = [
     "AdmissionRule",
     "Assignment",
     "Bed",
+    "BedOption",
+    "ExpansionPlan",
     "Location",
     "Member",
     "Objective",
@@ -58,6 +61,7 @@ __all__ = [
     "assign_beds",
     "eligibility_reasons",
     "member_status",
+    "plan_beds",
     "problem_digest",
     "rule_admits",
     "solve",
