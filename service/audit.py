@@ -119,6 +119,14 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{V1}/matching-runs/{{run_id}}/solution"): Audited(
         "read_solution", "matching_run", case_level=True
     ),
+    # what-if scenarios: aggregate answers; the per-run documents describe requests' members
+    ("POST", f"{V1}/scenarios"): Audited("create", "scenario"),
+    ("GET", f"{V1}/scenarios"): Audited("list", "scenario"),
+    ("GET", f"{V1}/scenarios/{{scenario_id}}"): Audited("read", "scenario"),
+    ("GET", f"{V1}/scenarios/{{scenario_id}}/runs/{{run_id}}/solution"): Audited(
+        "read_solution", "scenario", case_level=True, id_param="scenario_id"
+    ),
+    ("POST", f"{V1}/scenarios/{{scenario_id}}/replay"): Audited("replay", "scenario"),
     # placements
     ("GET", f"{V1}/placements"): Audited("list", "placement", case_level=True),
     ("GET", f"{V1}/placements/{{placement_id}}"): Audited("read", "placement", case_level=True),

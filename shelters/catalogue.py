@@ -66,9 +66,13 @@ def unit_type_rules(code: str, majority_age: int) -> list[dict[str, object]]:
     adult = {"min_age": majority_age, "max_age": MAX_AGE}
     every_sex = ["female", "male", "other"]
     rules: dict[str, list[dict[str, object]]] = {
-        "unaccompanied_girls": [{"sexes": ["female"], **minor, "statuses": ["unaccompanied_minor"]}],
+        "unaccompanied_girls": [
+            {"sexes": ["female"], **minor, "statuses": ["unaccompanied_minor"]}
+        ],
         "unaccompanied_boys": [{"sexes": ["male"], **minor, "statuses": ["unaccompanied_minor"]}],
-        "unaccompanied_minors": [{"sexes": every_sex, **minor, "statuses": ["unaccompanied_minor"]}],
+        "unaccompanied_minors": [
+            {"sexes": every_sex, **minor, "statuses": ["unaccompanied_minor"]}
+        ],
         "mothers_with_children": [
             {"sexes": ["female"], **adult, "statuses": ["adult"]},
             {"sexes": every_sex, **minor, "statuses": ["accompanied_child"]},
