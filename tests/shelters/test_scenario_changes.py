@@ -85,9 +85,11 @@ def test_adding_units_to_a_region_makes_a_virtual_shelter_at_its_centroid() -> N
     doc = changed_document(base, [change], Carry(), centroids=CENTROIDS)
     assert base == stored  # the stored document is never touched
     added = doc["shelters"][-1]
-    assert added["id"] == "scenario-1" and added["region"] == "abai"
+    assert added["id"] == "scenario-1"
+    assert added["region"] == "abai"
     assert added["location"] is None  # distances from the region's centroid
-    assert added["security_level"] == "high" and added["services"] == ["child_psychologist"]
+    assert added["security_level"] == "high"
+    assert added["services"] == ["child_psychologist"]
     assert added["units"] == [{"id": "scenario-1", "free_beds": 10, "admits": GIRLS}]
     assert {"code": "abai", "lat": 50.4, "lon": 80.2} in doc["regions"]
     Problem.from_document(doc)
@@ -105,7 +107,8 @@ def test_removing_a_unit_or_a_shelter_takes_it_out_of_the_problem() -> None:
     doc = changed_document(
         problem_doc(), [Change(kind="remove_unit", unit_id=10)], Carry(), centroids=CENTROIDS
     )
-    assert "10" not in units_of(doc) and "11" in units_of(doc)
+    assert "10" not in units_of(doc)
+    assert "11" in units_of(doc)
     doc = changed_document(
         problem_doc(), [Change(kind="remove_shelter", shelter_id=2)], Carry(), centroids=CENTROIDS
     )
@@ -126,7 +129,8 @@ def test_a_grant_change_spreads_beds_round_robin_and_takes_them_from_the_fullest
         Carry(),
         centroids=CENTROIDS,
     )
-    assert units_of(doc)["10"] == 3 and units_of(doc)["11"] == 1
+    assert units_of(doc)["10"] == 3
+    assert units_of(doc)["11"] == 1
 
 
 def test_a_change_naming_what_a_problem_lacks_changes_nothing_in_it() -> None:
