@@ -176,6 +176,10 @@ def check_changes(
             raise InvalidInput(
                 "changes[{index}]: unknown kind {kind}", index=index, kind=change.kind
             )
+        if change.kind == "add_units" and (change.region is None) == (change.shelter_id is None):
+            raise InvalidInput(
+                "changes[{index}]: name either a region or a shelter_id", index=index
+            )
         shelter = session.get(Shelter, change.shelter_id) if change.shelter_id is not None else None
         if change.shelter_id is not None and shelter is None:
             raise InvalidInput(
