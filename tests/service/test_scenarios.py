@@ -464,3 +464,50 @@ def test_a_queued_scenario_is_picked_up_by_the_worker(
     assert done["status"] == "done"
     assert done["progress"] == {"runs_done": 2, "runs_total": 2}
     assert done["started_at"] is not None
+
+
+def test_a_bed_budget_plans_beds_and_runs_the_plan_as_a_what_if(
+    client: TestClient,
+    network: dict[str, Any],
+    history: list[dict[str, Any]],
+    expansion: object,
+    db: Session,
+) -> None:
+    scenario = start(
+        client,
+        network["admin"],
+        kind="bed_budget",
+        max_beds=4,
+        budget=1_000,
+        costs=[
+            {"region": "astana", "unit_type": "men", "cost_per_bed": 10},
+            {"region": "astana", "unit_type": "unaccompanied_girls", "cost_per_bed": 200},
+        ],
+    )
+    assert scenario["status"] == "done", scenario
+    plan = scenario["result"]["plan"]
+    beds = {b["option"]: b["beds"] for b in plan["beds"]}
+    # Nobody needs a men's bed; the budget buys at most 5 girls' beds and max_beds allows 4.
+    assert beds["option-1"] == 0
+    assert 1 <= beds["option-2"] <= 4
+    assert plan["cost"] == beds["option-2"] * 200
+    assert plan["demand_requests"] == 5
+    assert scenario["result"]["total"]["people_before"] == 3
+    rows = db.scalars(select(ScenarioRun).where(ScenarioRun.scenario_id == scenario["id"])).all()
+    # The real solver places a girl in each bed the plan bought (one unplaced: k = 3 hides it).
+    assert sum(r.placed_after - r.placed_before for r in rows) == beds["option-2"]
+    assert "assignments" not in plan
+
+
+def test_a_bed_budget_needs_max_beds_and_known_regions(
+    client: TestClient, network: dict[str, Any], history: list[dict[str, Any]]
+) -> None:
+    body = {"from": TODAY.isoformat(), "to": TODAY.isoformat(), "kind": "bed_budget"}
+    response = client.post("/api/v1/scenarios", json=body, headers=network["admin"])
+    assert response.status_code == 422
+    costs = [{"region": "atlantis", "unit_type": "women", "cost_per_bed": 1}]
+    response = client.post(
+        "/api/v1/scenarios", json=body | {"max_beds": 3, "costs": costs}, headers=network["admin"]
+    )
+    assert response.status_code == 422
+    assert "unknown region atlantis" in response.json()["detail"]
