@@ -191,6 +191,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{UI}/reports/fairness.xlsx"): Audited("read_fairness", "report"),
     ("GET", f"{UI}/reports/time-to-placement.csv"): Audited("read_time_to_placement", "report"),
     ("GET", f"{UI}/reports/htcds.csv"): Audited("export", "htcds"),
+    ("GET", f"{UI}/scenarios"): Audited("list", "scenario"),
+    ("POST", f"{UI}/scenarios"): Audited("create", "scenario"),
+    ("GET", f"{UI}/scenarios/{{scenario_id}}"): Audited("read", "scenario"),
     ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
     ("POST", f"{UI}/units/{{unit_id}}/confirm"): Audited("confirm", "unit"),
     # counts of waiting people by region: read like a report
