@@ -41,6 +41,7 @@ from service.routes import (
     registry,
     reports,
     runs,
+    scenarios,
     shelters,
 )
 from service.settings import Settings
@@ -134,6 +135,7 @@ def create_app(settings: Settings, *, bind: Any = None) -> FastAPI:
         audit,
         grants,
         reports,
+        scenarios,
         notifications,
         health,
     ):

@@ -119,6 +119,14 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{V1}/matching-runs/{{run_id}}/solution"): Audited(
         "read_solution", "matching_run", case_level=True
     ),
+    # what-if scenarios: aggregate answers; the per-run documents describe requests' members
+    ("POST", f"{V1}/scenarios"): Audited("create", "scenario"),
+    ("GET", f"{V1}/scenarios"): Audited("list", "scenario"),
+    ("GET", f"{V1}/scenarios/{{scenario_id}}"): Audited("read", "scenario"),
+    ("GET", f"{V1}/scenarios/{{scenario_id}}/runs/{{run_id}}/solution"): Audited(
+        "read_solution", "scenario", case_level=True, id_param="scenario_id"
+    ),
+    ("POST", f"{V1}/scenarios/{{scenario_id}}/replay"): Audited("replay", "scenario"),
     # placements
     ("GET", f"{V1}/placements"): Audited("list", "placement", case_level=True),
     ("GET", f"{V1}/placements/{{placement_id}}"): Audited("read", "placement", case_level=True),
@@ -183,6 +191,9 @@ AUDITED: dict[tuple[str, str], Audited] = {
     ("GET", f"{UI}/reports/fairness.xlsx"): Audited("read_fairness", "report"),
     ("GET", f"{UI}/reports/time-to-placement.csv"): Audited("read_time_to_placement", "report"),
     ("GET", f"{UI}/reports/htcds.csv"): Audited("export", "htcds"),
+    ("GET", f"{UI}/scenarios"): Audited("list", "scenario"),
+    ("POST", f"{UI}/scenarios"): Audited("create", "scenario"),
+    ("GET", f"{UI}/scenarios/{{scenario_id}}"): Audited("read", "scenario"),
     ("POST", f"{UI}/inbox/{{entry_id}}/read"): Audited("read", "inbox_entry"),
     ("POST", f"{UI}/units/{{unit_id}}/confirm"): Audited("confirm", "unit"),
     # counts of waiting people by region: read like a report

@@ -16,6 +16,13 @@ and a process holds a run only by its claim there:
   transaction open), apply (one write transaction under the commit lock that first checks the
   claim still holds the run), or mark failed. A run whose claim was taken away writes nothing,
   so a run's proposals are written by one claim at most, exactly once.
+
+What-if scenarios (``shelters.scenarios``) go through the same worker with the same rules:
+claimed (queued → running, one claim more), beaten, requeued or failed when their process stops
+beating, and executed on the same executor, sharing its solvers with batch runs. A scenario
+solves with no transaction open, records its progress after each base run in a short write
+that checks the claim, and writes its runs and answer in one transaction at its end, or fails
+with a reason and writes nothing else.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -35,12 +42,13 @@ from placement import solve
 from service import metrics
 from service.db import Sessions
 from service.settings import Settings
-from shelters import audit, lifecycle, runs
+from shelters import audit, lifecycle, reports, runs, scenarios
 from shelters.audit import AuditRecord
 from shelters.errors import CapacityExceeded, Conflict
 from shelters.matching import build_problem
-from shelters.models import utcnow
+from shelters.models import MatchingRun, Scenario, User, utcnow
 from shelters.runs import Claim, Recovered
+from shelters.scenarios import ScenarioClaim
 
 log = logging.getLogger("refuge.jobs")
 
@@ -95,6 +103,7 @@ class RunWorker:
         self._lock = threading.Lock()
         self._busy = 0  # jobs submitted and not yet ended
         self._held: set[int] = set()
+        self._held_scenarios: set[int] = set()
         self._closing = threading.Event()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,6 +116,11 @@ class RunWorker:
         """The runs this process's jobs hold right now."""
         with self._lock:
             return set(self._held)
+
+    def held_scenarios(self) -> set[int]:
+        """The scenarios this process's jobs hold right now."""
+        with self._lock:
+            return set(self._held_scenarios)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -122,7 +136,7 @@ class RunWorker:
         the last held run ends or the process exits under it.
         """
         self._closing.set()
-        if not self.held():
+        if not self.held() and not self.held_scenarios():
             self._stopped.set()
             if self._thread is not None:
                 self._thread.join(timeout=self.settings.run_heartbeat_s + 5)
@@ -133,7 +147,7 @@ class RunWorker:
                 self.poll()
             except Exception:  # the database may be restarting; try again next round
                 log.warning("matching-run poll failed", exc_info=True)
-            if self._closing.is_set() and not self.held():
+            if self._closing.is_set() and not self.held() and not self.held_scenarios():
                 return
             self._stopped.wait(self.settings.run_heartbeat_s)
 
@@ -151,6 +165,10 @@ class RunWorker:
     def beat(self) -> set[int]:
         """Mark this process's runs alive; returns those it still holds."""
         held = self.held()
+        held_scenarios = self.held_scenarios()
+        if held_scenarios:
+            with self.sessions.write() as session, session.begin():
+                scenarios.beat(session, held_scenarios, worker_id=self.worker_id, now=self.clock())
         if not held:
             return set()
         with self.sessions.write() as session, session.begin():
@@ -166,8 +184,22 @@ class RunWorker:
         # A read first: the write transaction (SQLite: the database's one write lock) is only
         # taken when a process has died.
         with self.sessions.read() as session, session.begin():
-            if not runs.stale_run_ids(session, before=before):
-                return Recovered()
+            stale_scenarios = scenarios.stale_ids(session, before=before)
+            stale_runs = runs.stale_run_ids(session, before=before)
+        if stale_scenarios:
+            with self.sessions.write() as session, session.begin():
+                requeued, failed = scenarios.recover_stale(
+                    session,
+                    before=before,
+                    max_claims=self.settings.run_max_claims,
+                    now=self.clock(),
+                )
+            if requeued or failed:
+                log.warning(
+                    "scenarios of stopped processes: requeued %s, failed %s", requeued, failed
+                )
+        if not stale_runs:
+            return Recovered()
         with self.sessions.write() as session, session.begin():
             return runs.recover_stale(
                 session,
@@ -186,9 +218,12 @@ class RunWorker:
             return 0
         with self.sessions.read() as session, session.begin():
             waiting = runs.queued_run_ids(session, limit=idle)
+            waiting_scenarios = scenarios.queued_ids(session, limit=idle - len(waiting))
         for _ in waiting:
             self._submit(None)
-        return len(waiting)
+        for _ in waiting_scenarios:
+            self._submit_scenario(None)
+        return len(waiting) + len(waiting_scenarios)
 
     # --- jobs -------------------------------------------------------------------------------
 
@@ -198,12 +233,48 @@ class RunWorker:
             return  # it stays queued for a process that executes runs
         self._submit(run_id)
 
+    def dispatch_scenario(self, scenario_id: int) -> None:
+        """Execute this queued scenario here, unless another process claims it first."""
+        if self._closing.is_set() or not self.settings.run_worker:
+            return  # it stays queued for a process that executes runs
+        self._submit_scenario(scenario_id)
+
     def _submit(self, run_id: int | None) -> None:
+        self._submit_job(self._job, run_id)
+
+    def _submit_scenario(self, scenario_id: int | None) -> None:
+        self._submit_job(self._scenario_job, scenario_id)
+
+    def _submit_job(self, job: Callable[[int | None], None], job_id: int | None) -> None:
         with self._lock:
             self._busy += 1
         try:
-            self.executor.submit(self._job, run_id)
+            self.executor.submit(job, job_id)
         except RuntimeError:  # the executor was shut down: the run stays queued
+            with self._lock:
+                self._busy -= 1
+
+    def _scenario_job(self, scenario_id: int | None) -> None:
+        """Claim ``scenario_id`` (None: the oldest queued) and run it to its end. Never raises."""
+        try:
+            try:
+                with self.sessions.write() as session, session.begin():
+                    held = scenarios.claim(
+                        session, scenario_id, worker_id=self.worker_id, now=self.clock()
+                    )
+            except Exception:  # it stays queued; the next poll, here or elsewhere, claims it
+                log.warning("could not claim scenario %s", scenario_id, exc_info=True)
+                return
+            if held is None:
+                return
+            with self._lock:
+                self._held_scenarios.add(held.scenario_id)
+            try:
+                execute_scenario(self.sessions, self.settings, held)
+            finally:
+                with self._lock:
+                    self._held_scenarios.discard(held.scenario_id)
+        finally:
             with self._lock:
                 self._busy -= 1
 
@@ -301,4 +372,76 @@ def _execute(sessions: Sessions, settings: Settings, claim: Claim) -> None:
             f"conflict: free beds or requests changed while solving, {runs.MAX_ATTEMPTS} times",
             attempts=runs.MAX_ATTEMPTS,
             claim=claim,
+        )
+
+
+def execute_scenario(sessions: Sessions, settings: Settings, held: ScenarioClaim) -> None:
+    """Run a claimed scenario to its end: done, or failed with a reason. Never raises."""
+    try:
+        _execute_scenario(sessions, settings, held)
+    except Exception as exc:
+        log.exception("scenario %s failed", held.scenario_id)
+        reason = "database unavailable" if isinstance(exc, OperationalError) else "internal error"
+        if isinstance(exc, scenarios.ScenarioError):
+            reason = exc.detail
+        try:
+            with sessions.write() as session, session.begin():
+                scenarios.fail(session, held, reason)
+        except Exception:
+            log.exception("could not mark scenario %s failed", held.scenario_id)
+
+
+def _execute_scenario(sessions: Sessions, settings: Settings, held: ScenarioClaim) -> None:
+    with sessions.read() as session, session.begin():
+        scenario = session.get_one(Scenario, held.scenario_id)
+        params = dict(scenario.parameters)
+        kind = scenario.kind
+        changes = scenarios.changes_of(scenario)
+        when = reports.period(date.fromisoformat(params["from"]), date.fromisoformat(params["to"]))
+        run_ids = scenarios.base_run_ids(session, when)
+        where = scenarios.centroids(session)
+    plan: dict[str, Any] | None = None
+    if kind == "bed_budget":
+        with sessions.read() as session, session.begin():
+            changes, plan = scenarios.plan_budget(
+                session, run_ids, params, majority_age=settings.majority_age
+            )
+    carry = scenarios.Carry()
+    results: list[scenarios.RunResult] = []
+    for done, run_id in enumerate(run_ids, start=1):
+        with sessions.read() as session, session.begin():
+            run = session.get_one(MatchingRun, run_id)
+            problem, solution = run.problem, run.solution
+        if problem is None or solution is None:
+            raise scenarios.ScenarioError("matching run {run_id} has no documents", run_id=run_id)
+        results.append(
+            scenarios.solve_run(run_id, problem, solution, changes, carry, centroids=where)
+        )
+        with sessions.write() as session, session.begin():
+            if not scenarios.progress(session, held, done):
+                log.warning(
+                    "scenario %s was taken from this process while it ran", held.scenario_id
+                )
+                return
+    answer = scenarios.aggregate(
+        results, majority_age=settings.majority_age, k=settings.suppression_k, when=when
+    )
+    if plan is not None:
+        answer["plan"] = plan
+    with sessions.write() as session, session.begin():
+        if not scenarios.finish(session, held, results, answer):
+            log.warning("scenario %s was taken from this process while it ran", held.scenario_id)
+            return
+        scenario = session.get_one(Scenario, held.scenario_id)
+        starter = session.get_one(User, scenario.started_by)
+        # The scenario's writes happen outside any request: one entry of their own.
+        audit.append(
+            session,
+            AuditRecord(
+                action="execute",
+                resource_type="scenario",
+                resource_id=held.scenario_id,
+                actor_user_id=scenario.started_by,
+                actor_role=starter.role,
+            ),
         )

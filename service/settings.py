@@ -65,6 +65,15 @@ class Settings(BaseSettings):
     max_run_time_limit_s: float = Field(
         default=120.0, gt=0, le=3600, description="the longest time_limit_s a run may ask for"
     )
+    max_active_scenarios: int = Field(
+        default=2, ge=1, description="what-if scenarios queued + running before 503"
+    )
+    scenario_max_runs: int = Field(
+        default=400, ge=1, le=10_000, description="stored runs one scenario may re-solve"
+    )
+    scenario_max_changes: int = Field(
+        default=20, ge=1, le=200, description="changes (or bed-budget costs) in one scenario"
+    )
     run_worker: bool = Field(
         default=True,
         description="this process executes batch runs; false: it only queues them for the "

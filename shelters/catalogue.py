@@ -40,3 +40,48 @@ REFERRAL_SOURCES: dict[str, str] = {
     "hotline": N_("Hotline"),
     "other": N_("Other referral"),
 }
+
+# Unit types for what-if scenarios (shelters/scenarios.py): a code and its admission rules in
+# the problem document's shape, written with the deployment's majority age ``m`` (a minor is
+# 0 to m-1 years old, an adult m to 120). The words are msgids like the services'.
+UNIT_TYPES: dict[str, str] = {
+    "unaccompanied_girls": N_("Unaccompanied girls"),
+    "unaccompanied_boys": N_("Unaccompanied boys"),
+    "unaccompanied_minors": N_("Unaccompanied minors"),
+    "mothers_with_children": N_("Mothers with children"),
+    "women": N_("Women"),
+    "men": N_("Men"),
+    "families": N_("Families"),
+}
+MAX_AGE = 120
+
+
+def unit_type_rules(code: str, majority_age: int) -> list[dict[str, object]]:
+    """The admission rules of unit type ``code`` (a key of ``UNIT_TYPES``); ``KeyError`` if none.
+
+    Children of a mother or family unit are ``accompanied_child``; unaccompanied units take
+    minors without a guardian in their case; adult units take adults of the named sexes.
+    """
+    minor = {"min_age": 0, "max_age": majority_age - 1}
+    adult = {"min_age": majority_age, "max_age": MAX_AGE}
+    every_sex = ["female", "male", "other"]
+    rules: dict[str, list[dict[str, object]]] = {
+        "unaccompanied_girls": [
+            {"sexes": ["female"], **minor, "statuses": ["unaccompanied_minor"]}
+        ],
+        "unaccompanied_boys": [{"sexes": ["male"], **minor, "statuses": ["unaccompanied_minor"]}],
+        "unaccompanied_minors": [
+            {"sexes": every_sex, **minor, "statuses": ["unaccompanied_minor"]}
+        ],
+        "mothers_with_children": [
+            {"sexes": ["female"], **adult, "statuses": ["adult"]},
+            {"sexes": every_sex, **minor, "statuses": ["accompanied_child"]},
+        ],
+        "women": [{"sexes": ["female"], **adult, "statuses": ["adult"]}],
+        "men": [{"sexes": ["male"], **adult, "statuses": ["adult"]}],
+        "families": [
+            {"sexes": every_sex, **adult, "statuses": ["adult"]},
+            {"sexes": every_sex, **minor, "statuses": ["accompanied_child"]},
+        ],
+    }
+    return rules[code]

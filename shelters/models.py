@@ -745,3 +745,75 @@ class WebhookDelivery(Base):
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     )
+
+
+SCENARIO_KINDS = ("what_if", "bed_budget")
+
+
+class Scenario(Base):
+    """A what-if over stored matching runs (shelters/scenarios.py): never a real placement.
+
+    ``parameters`` hold the period, the changes and (bed_budget) the budget and costs;
+    ``result`` the aggregate answer only (counts by group, suppressed as in every report; no
+    request ids, no shelter coordinates). ``organization_id`` is the starter's organisation at
+    the time, so that a funder reads their own organisation's scenarios. The claim columns work
+    as ``matching_runs``' do (service/jobs.py).
+    """
+
+    __tablename__ = "scenarios"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(10), default="queued", index=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    runs_total: Mapped[int] = mapped_column(Integer, default=0)
+    runs_done: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    started_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    solver_version: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(String(500))
+    worker_id: Mapped[str | None] = mapped_column(String(32))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status_known"),
+        CheckConstraint(_in("kind", SCENARIO_KINDS), name="kind_known"),
+        CheckConstraint("claims >= 0", name="claims_not_negative"),
+        CheckConstraint("runs_done >= 0 AND runs_done <= runs_total", name="progress_in_range"),
+    )
+
+
+class ScenarioRun(Base):
+    """One base run re-solved under a scenario's changes, kept so that it replays exactly.
+
+    ``problem_digest`` is the digest of the changed problem (rebuilt from the base run's stored
+    problem, the changes and the scenario runs before this one); ``solution`` the scenario's
+    solution document with its ``work`` record. ``before_replays`` says whether the base run's
+    stored solution replayed byte for byte when the scenario ran.
+    """
+
+    __tablename__ = "scenario_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scenario_id: Mapped[int] = mapped_column(
+        ForeignKey("scenarios.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    base_run_id: Mapped[int] = mapped_column(ForeignKey("matching_runs.id", ondelete="RESTRICT"))
+    problem_digest: Mapped[str] = mapped_column(String(64))
+    solution: Mapped[dict[str, Any]] = mapped_column(JSON)
+    before_replays: Mapped[bool] = mapped_column(Boolean)
+    placed_before: Mapped[int] = mapped_column(Integer, default=0)
+    placed_after: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("scenario_id", "position", name="uq_scenario_runs_position"),
+        UniqueConstraint("scenario_id", "base_run_id", name="uq_scenario_runs_base_run"),
+    )

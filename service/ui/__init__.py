@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import i18n, problems
-from service.ui import admin, inbox, national
+from service.ui import admin, inbox, national, scenarios
 from service.ui.routes import PREFIX, TEMPLATES, render, router
 from service.ui.session import CsrfRejected, LoginRequired, UiSettings
 from shelters.errors import N_, DomainError
@@ -85,6 +85,7 @@ def install(app: FastAPI, settings: UiSettings) -> None:
     app.include_router(inbox.router)
     app.include_router(national.router)
     app.include_router(admin.router)
+    app.include_router(scenarios.router)
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(CsrfRejected, _csrf_rejected)
     handlers: dict[Any, Any] = app.exception_handlers

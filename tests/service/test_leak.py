@@ -45,6 +45,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/availability/check"): CASE_BODY,
     ("POST", "/api/v1/cases"): CASE_BODY,
     ("POST", "/api/v1/matching-runs"): {"dry_run": True, "time_limit_s": 2, "seed": 1},
+    ("POST", "/api/v1/scenarios"): PERIOD
+    | {"changes": [{"kind": "change_grant", "shelter_id": 1, "beds": 1}]},
     ("POST", "/api/v1/placements/{placement_id}/decline"): {"reason": "staffing"},
     ("PATCH", "/api/v1/shelters/{shelter_id}"): {"locality": "Test locality"},
     ("PATCH", "/api/v1/units/{unit_id}"): {"out_of_service": 0},
@@ -182,6 +184,16 @@ def build(client: TestClient, world: World) -> LeakWorld:
         ),
         201,
     )
+    # A what-if over the period's stored runs (the two single matches): its per-run documents
+    # name shelters by id, never where they are.
+    scenario = _ok(
+        client.post(
+            "/api/v1/scenarios",
+            headers=h["admin"],
+            json=PERIOD | {"changes": [{"kind": "change_grant", "shelter_id": a.id, "beds": 2}]},
+        ),
+        202,
+    )
     entries = [str(i) for i in world.db.scalars(select(InboxEntry.id).order_by(InboxEntry.id))]
     assert entries  # the proposals above told their shelters' coordinators
     runs = [str(i) for i in world.db.scalars(select(MatchingRun.id).order_by(MatchingRun.id))]
@@ -193,6 +205,7 @@ def build(client: TestClient, world: World) -> LeakWorld:
         "request_id": [str(r["id"]) for r in (request1, request2, pending1, pending2)],
         "placement_id": [str(placement1), str(placed2["placement"]["id"])],
         "run_id": runs,
+        "scenario_id": [str(scenario["id"])],
         "grant_id": [str(grant["id"])],
         "organization_id": [str(host.id), str(org1.id)],
         "user_id": [str(callers["caseworker_none"].user.id)],
