@@ -26,7 +26,6 @@ only flush; the job or the request's unit of work commits.
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +37,7 @@ from sqlalchemy.orm import Session
 import placement
 from placement import Problem, Solution, solve
 from placement.eligibility import member_status
+from placement.expansion import BedOption, plan_beds
 from placement.problem import ProblemError, problem_digest
 from shelters import audit, catalogue
 from shelters.errors import N_, Conflict, InvalidInput, NotFound, ServiceBusy
@@ -1049,11 +1049,6 @@ def replay(session: Session, principal: Principal, scenario_id: int) -> dict[str
 PLAN_TIME_LIMIT_S = 10.0
 
 
-def _expansion() -> Any:
-    """``placement.expansion``, imported when a bed_budget scenario runs (it is optional here)."""
-    return importlib.import_module("placement.expansion")
-
-
 def check_costs(
     session: Session, costs: Sequence[Mapping[str, Any]], *, majority_age: int, max_changes: int
 ) -> list[dict[str, Any]]:
@@ -1105,7 +1100,6 @@ def plan_budget(
     the what-if shows the real solver's answer next to the plan's estimate. The stored plan is
     aggregate: beds and cost per option and people per priority, no request ids.
     """
-    expansion = _expansion()
     latest: dict[str, placement.Request] = {}
     placed: set[str] = set()
     regions: dict[str, placement.Region] = {}
@@ -1128,7 +1122,7 @@ def plan_budget(
             lat, lon = where[code]
             regions[code] = placement.Region(code=code, lat=lat, lon=lon)
         options.append(
-            expansion.BedOption(
+            BedOption(
                 id=f"option-{index + 1}",
                 region=code,
                 admits=tuple(
@@ -1148,7 +1142,7 @@ def plan_budget(
                 max_beds=cost.get("max_beds"),
             )
         )
-    plan = expansion.plan_beds(
+    plan = plan_beds(
         demand,
         list(regions.values()),
         options,

@@ -12,7 +12,6 @@ import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alembic import command
@@ -285,87 +284,3 @@ def csrf_of(client: TestClient, path: str = "/ui/login") -> str:
     found = CSRF.search(response.text)
     assert found is not None
     return found.group(1)
-
-
-@pytest.fixture
-def expansion(monkeypatch: pytest.MonkeyPatch) -> object:
-    """``placement.expansion`` for bed-budget scenarios; a small greedy stub until it lands.
-
-    The real module is written on another branch (issue 21 §1); the stub keeps its interface
-    (``BedOption``, ``plan_beds`` → beds per option, people per priority, cost, status) so
-    that the scenario's integration is tested here either way.
-    """
-    import importlib
-    import types
-    from dataclasses import dataclass, field
-
-    from placement.eligibility import member_status, rule_admits
-    from shelters import scenarios
-
-    try:
-        return importlib.import_module("placement.expansion")
-    except ImportError:
-        pass
-
-    @dataclass(frozen=True)
-    class BedOption:
-        id: str
-        region: str
-        admits: tuple[Any, ...]
-        cost_per_bed: int
-        services: tuple[str, ...] = ()
-        languages: tuple[str, ...] = ()
-        security_level: str = "standard"
-        wheelchair_accessible: bool = False
-        max_beds: int | None = None
-
-    @dataclass
-    class ExpansionPlan:
-        beds: dict[str, int] = field(default_factory=dict)
-        placed_by_priority: dict[int, int] = field(default_factory=dict)
-        assignments: dict[str, str] = field(default_factory=dict)
-        cost: int = 0
-        status: str = "feasible"
-
-    def plan_beds(
-        demand: Any,
-        regions: Any,
-        options: Any,
-        *,
-        max_beds: int,
-        budget: int | None = None,
-        majority_age: int = 18,
-        time_limit_s: float = 10.0,
-        seed: int = 0,
-    ) -> ExpansionPlan:
-        plan = ExpansionPlan()
-        for request in sorted(demand, key=lambda r: -r.priority):
-            for option in options:
-                size = len(request.members)
-                fits = all(
-                    any(
-                        rule_admits(
-                            rule, m.sex, m.age, member_status(m, request.members, majority_age)
-                        )
-                        for rule in option.admits
-                    )
-                    for m in request.members
-                )
-                used = sum(plan.beds.values())
-                cost = plan.cost + size * option.cost_per_bed
-                if not fits or used + size > max_beds or (budget is not None and cost > budget):
-                    continue
-                plan.beds[option.id] = plan.beds.get(option.id, 0) + size
-                plan.placed_by_priority[request.priority] = (
-                    plan.placed_by_priority.get(request.priority, 0) + size
-                )
-                plan.assignments[request.id] = option.id
-                plan.cost = cost
-                break
-        return plan
-
-    stub = types.SimpleNamespace(
-        BedOption=BedOption, ExpansionPlan=ExpansionPlan, plan_beds=plan_beds
-    )
-    monkeypatch.setattr(scenarios, "_expansion", lambda: stub)
-    return stub

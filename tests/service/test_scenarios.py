@@ -470,7 +470,6 @@ def test_a_bed_budget_plans_beds_and_runs_the_plan_as_a_what_if(
     client: TestClient,
     network: dict[str, Any],
     history: list[dict[str, Any]],
-    expansion: object,
     db: Session,
 ) -> None:
     scenario = start(
