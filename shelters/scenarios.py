@@ -759,6 +759,7 @@ UNITS = ("people", "requests")
 CELLS = tuple(f"{unit}_{side}" for unit in UNITS for side in SIDES)
 UNKNOWN_REGION = "unknown"
 TOTAL = "total"
+SCENARIO_LOOKAHEAD = 24
 COUNTING_RULE = N_(
     "Each request is counted once however many runs it appeared in, described by the latest "
     "run it appeared in. Before: placed by a stored run. After: placed by a scenario run; a "
@@ -768,8 +769,9 @@ COUNTING_RULE = N_(
 SCENARIO_DISCLOSURE = N_(
     "Counts of people and requests from 1 to {below} are suppressed, with complementary cells "
     "across this answer's tables; the cells that describe the stored runs are hidden the same "
-    "way in every scenario of the period. A difference or share is shown only when the counts "
-    "it is made from are."
+    "way in every scenario of the period. A difference is a count of people too: from 1 to "
+    "{below} either way it is suppressed, with a count it could be recomputed from. A share is "
+    "shown only when the counts it is made from are."
 )
 
 
@@ -797,8 +799,10 @@ def aggregate(
     status table a request counts in each status one of its members has (its people in their
     own status). Suppression (``shelters.suppression``) runs twice: first over the cells that
     describe the stored runs alone, so the same of them are hidden whatever the changes; then
-    over every cell with those forced hidden. ``*_difference`` and ``share_placed_*`` are shown
-    only when the counts they derive from are.
+    over every cell with those forced hidden, where an ``after`` count that differs by 1 to k-1
+    from a published ``before`` is hidden as if small (the difference is a count of people).
+    ``*_difference`` and ``share_placed_*`` are shown only when the counts they derive from
+    are.
     """
     latest: dict[str, placement.Request] = {}
     placed_before: set[str] = set()
@@ -911,11 +915,23 @@ def _suppressed(
         for c, v in full.items()
         if c in first or c[2] not in before_names
     }
+    # A difference is a count of people too (the people a change placed or displaced): where
+    # the stored runs' count is published, an after count 1 to k-1 away from it, either way,
+    # is hidden like a small count (value 1 makes it primary), and complements follow.
+    for grouping, key in rows:
+        for unit in UNITS:
+            after, before = (grouping, key, f"{unit}_after"), (grouping, key, f"{unit}_before")
+            if before not in first and 1 <= abs(full[after] - full[before]) < k:
+                second[after] = 1
     relations = [
         Relation(tuple((cell, n) for cell, n in r.terms if cell in second))
         for r in _relations(rows, SIDES)
     ]
-    return suppress(second, [r for r in relations if r.terms], k, totals=totals) | first
+    # Three small tables tied by one total: weigh complements (see suppress's lookahead).
+    hidden = suppress(
+        second, [r for r in relations if r.terms], k, totals=totals, lookahead=SCENARIO_LOOKAHEAD
+    )
+    return hidden | first
 
 
 def _row(

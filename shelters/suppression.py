@@ -120,6 +120,7 @@ def suppress(
     k: int,
     *,
     totals: Iterable[C] = (),
+    lookahead: int = 0,
 ) -> set[C]:
     """The cells to publish as suppressed: primary cells and their complements.
 
@@ -127,6 +128,12 @@ def suppress(
     names cells that are sums of others, which are chosen as complements only after body
     cells. The result never contains a cell that the published cells and ``relations``
     determine, and contains no zero unless a zero was the only way to protect a cell.
+
+    ``lookahead`` (0: off) weighs that many complements, in the order above, among the
+    partners of every determined cell, and takes the one that leaves the fewest determined,
+    at one exact test each: for small systems of linked tables, where the first determined
+    cell's own partners may all be unable to free it (its pin runs through another row) and
+    the plain rule would hide one total after another.
     """
     hidden = primary(values, k)
     total_cells = set(totals)
@@ -136,18 +143,27 @@ def suppress(
         cells = [c for c, _ in relation.terms]
         for member in cells:
             partners[member].update(cells)
+
+    def preference(c: C) -> tuple[bool, bool, int, int]:
+        return (values[c] == 0, c in total_cells, values[c], order[c])
+
     while True:
         exposed = sorted(determined(values, relations, hidden), key=order.__getitem__)
         if not exposed:
             return hidden
-        cell = exposed[0]
-        candidates: list[C] = [c for c in values if c in partners[cell] and c not in hidden]
+        near = set(partners[exposed[0]])
+        if lookahead:
+            for cell in exposed[1:]:
+                near |= partners[cell]
+        candidates: list[C] = sorted(
+            (c for c in values if c in near and c not in hidden), key=preference
+        )
         if not candidates:  # cannot happen with the relations reports build; fail safe
             hidden.update(c for c in values)
             return hidden
-        hidden.add(
-            min(
-                candidates,
-                key=lambda c: (values[c] == 0, c in total_cells, values[c], order[c]),
-            )
-        )
+        if lookahead:
+            weighed = candidates[:lookahead]
+            left = [len(determined(values, relations, hidden | {c})) for c in weighed]
+            hidden.add(weighed[left.index(min(left))])
+        else:
+            hidden.add(candidates[0])

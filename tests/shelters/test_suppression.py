@@ -175,3 +175,24 @@ def test_two_hidden_cells_joined_by_a_bridge_are_both_protected() -> None:
 def test_k_below_three_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 3"):
         primary({"a": 1}, 2)
+
+
+def test_lookahead_frees_a_cell_pinned_through_another_row_without_hiding_the_totals() -> None:
+    # Two rows a (small, hidden) and b, each "seen = placed + unplaced" with "seen" published
+    # (left out), and placed a + placed b = placed total. Hiding placed_a pins it through
+    # unplaced_a; the plain rule then climbs to the total; weighing complements finds b's pair.
+    values = {"pa": 8, "ua": 100, "pb": 35, "ub": 70, "pt": 43, "ut": 170}
+    relations = [
+        Relation((("pa", 1), ("ua", 1))),
+        Relation((("pb", 1), ("ub", 1))),
+        Relation((("pa", 1), ("pb", 1), ("pt", -1))),
+        Relation((("ua", 1), ("ub", 1), ("ut", -1))),
+        Relation((("pt", 1), ("ut", 1))),
+    ]
+    plain = suppress(values, relations, 11, totals=["pt", "ut"])
+    weighed = suppress(values, relations, 11, totals=["pt", "ut"], lookahead=8)
+    assert weighed == {"pa", "ua", "pb", "ub"}
+    assert len(weighed) <= len(plain)
+    for hidden in (plain, weighed):
+        published = {c: (None if c in hidden else v) for c, v in values.items()}
+        assert recoverable(published, relations) == set()
