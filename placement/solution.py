@@ -19,7 +19,16 @@ SCHEMA_V1 = "refuge.placement-solution/1"
 #: Codes the solver adds to the eligibility codes of SPEC §4. ``capacity_taken`` and
 #: ``separated_from`` carry ``by``: the placed requests behind them, each assigned to one of
 #: the reason's shelters.
-SOLVER_CODES = ("capacity_taken", "no_shelters", "not_chosen", "separated_from", "too_few_beds")
+#: ``not_examined``: the wall clock cut the greedy baseline before it reached the request (only
+#: in a run the clock cut, alone, at every shelter).
+SOLVER_CODES = (
+    "capacity_taken",
+    "no_shelters",
+    "not_chosen",
+    "not_examined",
+    "separated_from",
+    "too_few_beds",
+)
 BY_CODES = ("capacity_taken", "separated_from")
 
 
