@@ -11,7 +11,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
@@ -297,7 +298,7 @@ class Instance:
     def cheapest_more_pair(
         self,
         ri: int,
-        among: Container[int],
+        among: AbstractSet[int],
         accept: Callable[[int, tuple[tuple[int, ...], ...]], T | None],
     ) -> tuple[Pair, T] | None:
         """The first pair of :meth:`more_pairs` at a shelter of ``among`` that ``accept`` takes.
@@ -313,21 +314,25 @@ class Instance:
         if last is None:
             return None
         q = self.problem.requests[ri]
-        elig = self._eligible_set[ri]
+        # The open eligible shelters, as one set operation: in a saturated network most
+        # shelters are full, and this runs for every request whose kept shelters are.
+        wanted = self._eligible_set[ri] & among
+        if not wanted:
+            return None
         cache = self._cost_caches[ri]
         best: tuple[int, int, tuple[tuple[int, ...], ...], T] | None = None
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
             if best is not None and lower > best[0]:
                 break
-            # Costs are the dear part: only shelters ``accept`` takes are costed.
+            # Costs are the dear part: only shelters ``accept`` takes are costed. A cell's
+            # shelters are in document order, and so are the sorted hits.
             taken = []
-            for si in chunk:
-                if si in among and si in elig:
-                    cands = self.viable(ri, si)
-                    if cands is not None:
-                        said = accept(si, cands)
-                        if said is not None:
-                            taken.append((si, cands, said))
+            for si in sorted(wanted.intersection(chunk)):
+                cands = self.viable(ri, si)
+                if cands is not None:
+                    said = accept(si, cands)
+                    if said is not None:
+                        taken.append((si, cands, said))
             if not taken:
                 continue
             self._fill(q, cache, [si for si, _, _ in taken])
@@ -390,7 +395,8 @@ class Instance:
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
             if lower > worst[0]:
                 break
-            todo = [si for si in chunk if si in elig]
+            # Sorted: a cell's shelters are in document order, and so are the hits.
+            todo = sorted(elig.intersection(chunk))
             self._fill(q, cache, todo)
             for si in todo:
                 c = cache[si]
