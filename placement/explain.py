@@ -10,7 +10,9 @@ from placement.instance import Instance, Placement
 from placement.solution import Reason
 
 
-def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Reason, ...]]:
+def explain_unplaced(
+    inst: Instance, placement: Placement, unexamined: Iterable[int] = ()
+) -> dict[int, tuple[Reason, ...]]:
     """Reasons for every request not in ``placement``, covering every shelter of the problem.
 
     One :class:`~placement.solution.Reason` per code, with the shelters it applies to in
@@ -27,9 +29,11 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
     - ``not_chosen`` — it would fit now (only when the solution is not proven optimal, e.g. a
       reduced model on a large problem, and never with the greedy baseline).
 
-    ``no_shelters`` (with no shelters) when the problem has none. Reasons are sorted by code;
-    ``by`` is in code-point order of the request ids. Requests alike share their tuples, so
-    the result stays small.
+    The requests of ``unexamined`` (the wall clock cut the greedy baseline before it reached
+    them, and nothing searched after it) get ``not_examined`` at every shelter alone: nothing
+    was looked at for them. ``no_shelters`` (with no shelters) when the problem has none.
+    Reasons are sorted by code; ``by`` is in code-point order of the request ids. Requests
+    alike share their tuples, so the result stays small.
     """
     problem = inst.problem
     shelters = problem.shelters
@@ -78,8 +82,12 @@ def explain_unplaced(inst: Instance, placement: Placement) -> dict[int, tuple[Re
     # its member profile, so requests alike share the whole answer.
     alike: dict[tuple[int, int], tuple[Reason, ...]] = {}
     out: dict[int, tuple[Reason, ...]] = {}
+    skipped = set(unexamined)
+    if skipped:
+        everywhere = (Reason("not_examined", codes.named(frozenset(range(len(shelters))))),)
+        out.update((ri, everywhere) for ri in skipped if ri not in placement)
     for ri in range(len(problem.requests)):
-        if ri in placement:
+        if ri in placement or ri in skipped:
             continue
         separated = inst.separated[ri]
         profile = inst.profile[ri]

@@ -47,8 +47,38 @@ def greedy_placement(
     Returns:
         Request index → (shelter index, unit index per bed block).
     """
+    check = None if stop is None else (lambda _examined, _placed: stop())
+    return _greedy(inst, start or {}, extend, check)[0]
+
+
+def greedy_baseline(
+    inst: Instance, *, check: Callable[[int, int], bool] | None = None
+) -> tuple[Placement, tuple[int, ...]]:
+    """The greedy baseline of a solve (:func:`greedy_placement` with ``extend``), cut-able.
+
+    ``check(examined, placed)`` is asked before every :data:`STOP_EVERY`-th request with the
+    requests examined and placed so far (the caller sizes its reserve by them); when it returns
+    True the pass ends. Returns the placement and the requests not examined, in the pass's
+    order (priority 5 → 1, then document order): empty when the pass ran to its end.
+    """
+    placement, examined = _greedy(inst, {}, True, check)
+    order = _order(inst)
+    return placement, tuple(order[examined:])
+
+
+def _order(inst: Instance) -> list[int]:
     requests = inst.problem.requests
-    room = _Room(inst, start or {})
+    return sorted(range(len(requests)), key=lambda i: (-requests[i].priority, i))
+
+
+def _greedy(
+    inst: Instance,
+    start: Placement,
+    extend: bool,
+    check: Callable[[int, int], bool] | None,
+) -> tuple[Placement, int]:
+    """:func:`greedy_placement`; also the number of requests examined (in its order)."""
+    room = _Room(inst, start)
     placement = room.placement
     # Every viable shelter of a request is searched unless a reduced model is not extended.
     # Room only shrinks while this runs, so requests alike (same eligible shelters, same bed
@@ -56,9 +86,11 @@ def greedy_placement(
     complete = extend or not inst.reduced
     widen = extend and inst.reduced
     full: set[tuple[int, int]] = set()
-    order = sorted(range(len(requests)), key=lambda i: (-requests[i].priority, i))
+    order = _order(inst)
+    examined = len(order)
     for n, ri in enumerate(order):
-        if stop is not None and n % STOP_EVERY == 0 and stop():
+        if check is not None and n % STOP_EVERY == 0 and check(n, len(placement)):
+            examined = n
             break
         if ri in placement:
             continue
@@ -82,7 +114,7 @@ def greedy_placement(
         room.put(ri, si, fitted, 1)
         if widen and all(p.shelter != si for p in inst.pairs[ri]):
             inst.pairs[ri].append(pair)
-    return placement
+    return placement, examined
 
 
 def improve_soft_cost(

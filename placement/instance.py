@@ -11,9 +11,10 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from placement.cost import EARTH_RADIUS_M, ShelterCosts, request_origin
 from placement.eligibility import (
@@ -109,6 +110,7 @@ class Instance:
                     kind_units.append(u)
             self._config_kinds[c] = tuple(kind_of[u.admits] for u in units)
         self._kind_units = tuple(kind_units)
+        config_kind_sets = {c: frozenset(k) for c, k in self._config_kinds.items()}
         self._kind_table: dict[int, tuple[list[tuple[bool, ...]], tuple[tuple[int, ...], ...]]] = {}
         shelters_by_config: dict[int, set[int]] = {}
         for si, c in enumerate(self.config):
@@ -117,7 +119,6 @@ class Instance:
         self.blocks: list[tuple[tuple[Member, ...], ...]] = []
         self.block_sizes: list[tuple[int, ...]] = []
         """People per bed block of each request, in block order."""
-        self.pairs: list[list[Pair]] = []
         shelter_sets = _ShelterSets(problem)
         self._shelter_sets = shelter_sets
         allowed_by_profile: dict[int, set[int]] = {}
@@ -148,9 +149,18 @@ class Instance:
             self.blocks.append(blocks)
             self.block_sizes.append(tuple(len(b) for b in blocks))
             if mi not in allowed_by_profile:
+                # The member codes are empty exactly when every bed block has a unit admitting
+                # all of it: per block, the rule kinds that do, against each configuration's
+                # kinds (the codes themselves are asked only where they are read).
+                table = self._kinds_of(ri)
+                block_ok = [
+                    frozenset(k for k in range(len(kind_units)) if all(table[0][m][k] for m in b))
+                    for b in table[1]
+                ]
                 allowed: set[int] = set()
                 for c, members in shelters_by_config.items():
-                    if not self.member_level(ri, c)[0]:
+                    present = config_kind_sets[c]
+                    if all(not ok.isdisjoint(present) for ok in block_ok):
                         allowed |= members
                 allowed_by_profile[mi] = allowed
             ekey = (self._request_key[ri], mi)
@@ -176,26 +186,28 @@ class Instance:
         self._viable: list[dict[int, tuple[tuple[int, ...], ...] | None]] = [{} for _ in profile_of]
         self._cost_fn: list[Callable[[int], int]] = []
         self._cost_caches: list[dict[int, int]] = []
-        self._last_kept: list[tuple[int, int] | None] = []
+        self._last_kept: list[tuple[int, int] | None] = [None] * len(requests)
         self._cost_table = ShelterCosts(shelters, self.regions, problem.weights)
         self._sweep = _CellSweep(self._cost_table, problem.weights.distance_per_metre)
         if keep is not None:
             self._sweep.prepare(request_origin(q, self.regions) for q in requests)
-        for ri, q in enumerate(requests):
+        for q in requests:
             costs, cache = self._costs(q)
             self._cost_fn.append(costs)
             self._cost_caches.append(cache)
-            if keep is None:
-                self.pairs.append(self._all_pairs(ri, q, cache))
-                self._last_kept.append(None)
-            else:
-                pairs = self._cheapest_pairs(ri, q, cache, keep)
-                self.pairs.append(pairs)
-                # more_pairs starts after the last kept pair, if ``keep`` pairs were found.
-                self._last_kept.append(
-                    (pairs[-1].cost, pairs[-1].shelter) if len(pairs) >= keep else None
-                )
         self.kept = keep
+        self._has_viable: dict[tuple[int, int], bool] = {}
+        self.pairs: Sequence[list[Pair]]
+        """Per request, its viable pairs (see the class docstring). A reduced instance finds
+        a request's kept pairs when they are first asked for (``_PairLists``): the walk is the
+        dear part of a large instance (20,000x2,000: ≈ 7 s of ≈ 8), and a greedy pass the clock
+        cuts needs only the requests it reached. The lists are the same whenever asked."""
+        if keep is None:
+            self.pairs = [
+                self._all_pairs(ri, q, self._cost_caches[ri]) for ri, q in enumerate(requests)
+            ]
+        else:
+            self.pairs = _PairLists(self, keep)
 
         self.separated: list[set[int]] = [set() for _ in requests]
         for ri, q in enumerate(requests):
@@ -205,17 +217,41 @@ class Instance:
                     self.separated[ri].add(oi)
                     self.separated[oi].add(ri)
 
+    def _kinds_of(self, ri: int) -> tuple[list[tuple[bool, ...]], tuple[tuple[int, ...], ...]]:
+        """Request ``ri``'s admission table over the rule kinds, and its blocks as indices."""
+        mi = self.profile[ri]
+        kinds = self._kind_table.get(mi)
+        if kinds is None:
+            q = self.problem.requests[ri]
+            table = admission(q, self._kind_units, self.problem.majority_age)
+            kinds = self._kind_table[mi] = (table, block_members(q, self.blocks[ri]))
+        return kinds
+
+    def _kept_pairs(self, ri: int, keep: int) -> list[Pair]:
+        """Request ``ri``'s ``keep`` cheapest viable pairs, and where :meth:`more_pairs` starts."""
+        q = self.problem.requests[ri]
+        pairs = self._cheapest_pairs(ri, q, self._cost_caches[ri], keep)
+        # more_pairs starts after the last kept pair, if ``keep`` pairs were found.
+        self._last_kept[ri] = (pairs[-1].cost, pairs[-1].shelter) if len(pairs) >= keep else None
+        return pairs
+
+    def has_viable(self, ri: int) -> bool:
+        """Whether request ``ri`` has a viable pair (``pairs[ri]`` not empty), without the walk."""
+        key = (self.profile[ri], id(self._eligible[ri]))
+        hit = self._has_viable.get(key)
+        if hit is None:
+            hit = self._has_viable[key] = any(
+                self.viable(ri, si) is not None for si in self._eligible[ri]
+            )
+        return hit
+
     def member_level(self, ri: int, config: int) -> tuple[list[str], tuple[tuple[int, ...], ...]]:
         """Member reason codes and block candidates of request ``ri`` for a unit config."""
         key = (self.profile[ri], config)
         hit = self._member_cache.get(key)
         if hit is None:
             q = self.problem.requests[ri]
-            kinds = self._kind_table.get(key[0])
-            if kinds is None:
-                table = admission(q, self._kind_units, self.problem.majority_age)
-                kinds = (table, block_members(q, self.blocks[ri]))
-                self._kind_table[key[0]] = kinds
+            kinds = self._kinds_of(ri)
             of = self._config_kinds[config]
             hit = member_level(q, kinds[1], [tuple(row[k] for k in of) for row in kinds[0]])
             self._member_cache[key] = hit
@@ -244,6 +280,7 @@ class Instance:
 
     def more_pairs(self, ri: int) -> Iterator[Pair]:
         """Viable pairs of request ``ri`` left out of a reduced model, cheapest first."""
+        self.pairs[ri]  # the kept pairs first: they say where the rest begins
         last = self._last_kept[ri]
         if last is None:
             return
@@ -261,7 +298,7 @@ class Instance:
     def cheapest_more_pair(
         self,
         ri: int,
-        among: Container[int],
+        among: AbstractSet[int],
         accept: Callable[[int, tuple[tuple[int, ...], ...]], T | None],
     ) -> tuple[Pair, T] | None:
         """The first pair of :meth:`more_pairs` at a shelter of ``among`` that ``accept`` takes.
@@ -272,25 +309,30 @@ class Instance:
         the walk ends once a cell's floor is above the best accepted cost.
         Returns the pair and what ``accept`` said, or None when no pair is accepted.
         """
+        self.pairs[ri]  # the kept pairs first: they say where the rest begins
         last = self._last_kept[ri]
         if last is None:
             return None
         q = self.problem.requests[ri]
-        elig = self._eligible_set[ri]
+        # The open eligible shelters, as one set operation: in a saturated network most
+        # shelters are full, and this runs for every request whose kept shelters are.
+        wanted = self._eligible_set[ri] & among
+        if not wanted:
+            return None
         cache = self._cost_caches[ri]
         best: tuple[int, int, tuple[tuple[int, ...], ...], T] | None = None
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
             if best is not None and lower > best[0]:
                 break
-            # Costs are the dear part: only shelters ``accept`` takes are costed.
+            # Costs are the dear part: only shelters ``accept`` takes are costed. A cell's
+            # shelters are in document order, and so are the sorted hits.
             taken = []
-            for si in chunk:
-                if si in among and si in elig:
-                    cands = self.viable(ri, si)
-                    if cands is not None:
-                        said = accept(si, cands)
-                        if said is not None:
-                            taken.append((si, cands, said))
+            for si in sorted(wanted.intersection(chunk)):
+                cands = self.viable(ri, si)
+                if cands is not None:
+                    said = accept(si, cands)
+                    if said is not None:
+                        taken.append((si, cands, said))
             if not taken:
                 continue
             self._fill(q, cache, [si for si, _, _ in taken])
@@ -353,7 +395,8 @@ class Instance:
         for lower, chunk in self._sweep.order(request_origin(q, self.regions)):
             if lower > worst[0]:
                 break
-            todo = [si for si in chunk if si in elig]
+            # Sorted: a cell's shelters are in document order, and so are the hits.
+            todo = sorted(elig.intersection(chunk))
             self._fill(q, cache, todo)
             for si in todo:
                 c = cache[si]
@@ -408,11 +451,44 @@ class Instance:
         """Per priority: people in requests with a viable pair, capped by all free beds."""
         total_free = sum(sum(f) for f in self.free)
         counts = [0, 0, 0, 0, 0]
-        for ri, pairs in enumerate(self.pairs):
-            if pairs:
-                counts[5 - self.problem.requests[ri].priority] += self.size[ri]
+        for ri, q in enumerate(self.problem.requests):
+            if self.has_viable(ri):
+                counts[5 - q.priority] += self.size[ri]
         c = [min(n, total_free) for n in counts]
         return (c[0], c[1], c[2], c[3], c[4])
+
+
+class _PairLists(Sequence[list[Pair]]):
+    """``Instance.pairs`` of a reduced instance: kept pairs found when first asked for.
+
+    Each list is kept once found; callers may append to it, as with plain lists.
+    """
+
+    def __init__(self, inst: Instance, keep: int) -> None:
+        self._inst = inst
+        self._keep = keep
+        self._lists: list[list[Pair] | None] = [None] * len(inst.problem.requests)
+
+    def __len__(self) -> int:
+        return len(self._lists)
+
+    @overload
+    def __getitem__(self, ri: int) -> list[Pair]: ...
+
+    @overload
+    def __getitem__(self, ri: slice) -> Sequence[list[Pair]]: ...
+
+    def __getitem__(self, ri: int | slice) -> list[Pair] | Sequence[list[Pair]]:
+        if isinstance(ri, slice):
+            return [self[i] for i in range(len(self._lists))[ri]]
+        found = self._lists[ri]
+        if found is None:
+            found = self._lists[ri] = self._inst._kept_pairs(ri, self._keep)
+        return found
+
+    def __iter__(self) -> Iterator[list[Pair]]:
+        for ri in range(len(self._lists)):
+            yield self[ri]
 
 
 class _ShelterSets:
@@ -502,6 +578,8 @@ class _CellSweep:
         self.every = list(range(len(table.points)))
         self.per_metre = per_metre
         self._orders: dict[tuple[float, float], list[tuple[int, list[int]]]] = {}
+        self._pending: dict[tuple[float, float], tuple[Any, Any]] = {}
+        self._members = [c[4] for c in self.cells]
 
     def prepare(self, origins: Iterable[Location | None]) -> None:
         """Compute the orders of many origins at once, in arrays (:meth:`order` reads them).
@@ -512,7 +590,11 @@ class _CellSweep:
         """
         if self.per_metre == 0:
             return
-        todo = sorted({(o.lat, o.lon) for o in origins if o is not None} - self._orders.keys())
+        todo = sorted(
+            {(o.lat, o.lon) for o in origins if o is not None}
+            - self._orders.keys()
+            - self._pending.keys()
+        )
         head: list[tuple[int, list[int]]] = [(0, self.nowhere)] if self.nowhere else []
         if not todo or not self.cells:
             self._orders.update((key, list(head)) for key in todo)
@@ -522,7 +604,6 @@ class _CellSweep:
         cells = np.array([c[:4] for c in self.cells], dtype=np.float64)
         lat_lo, lat_hi, lon_lo, lon_hi = (cells[:, i] for i in range(4))
         cos2 = np.maximum(0.0, np.minimum(np.cos(lat_lo), np.cos(lat_hi)))
-        members = [c[4] for c in self.cells]
         for start in range(0, len(todo), 4096):
             chunk = np.array(todo[start : start + 4096], dtype=np.float64)
             lat1 = np.radians(chunk[:, :1])
@@ -537,18 +618,26 @@ class _CellSweep:
             floors = self.per_metre * np.maximum(0, np.floor(metres * (1 - 1e-9)) - 1)
             order = np.argsort(floors, axis=1, kind="stable")
             ranked = np.take_along_axis(floors, order, axis=1).astype(np.int64)
-            for key, row, values in zip(
-                todo[start : start + 4096], order.tolist(), ranked.tolist(), strict=True
-            ):
-                self._orders[key] = head + [
-                    (f, members[c]) for c, f in zip(row, values, strict=True)
-                ]
+            for key, row, values in zip(todo[start : start + 4096], order, ranked, strict=True):
+                # Turned into a list when first walked (many origins are never walked when
+                # the clock cuts the greedy pass).
+                self._pending[key] = (row, values)
 
     def order(self, origin: Location | None) -> list[tuple[int, list[int]]]:
         """(floor, shelter indices) covering every shelter once, by floor ascending."""
         if origin is None or self.per_metre == 0:
             return [(0, self.every)]
         key = (origin.lat, origin.lon)
-        if key not in self._orders:
-            self.prepare((origin,))
-        return self._orders[key]
+        found = self._orders.get(key)
+        if found is None:
+            pending = self._pending.pop(key, None)
+            if pending is None:
+                self.prepare((origin,))
+                return self.order(origin)
+            head: list[tuple[int, list[int]]] = [(0, self.nowhere)] if self.nowhere else []
+            members = self._members
+            found = self._orders[key] = head + [
+                (f, members[c])
+                for c, f in zip(pending[0].tolist(), pending[1].tolist(), strict=True)
+            ]
+        return found

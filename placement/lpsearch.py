@@ -19,6 +19,9 @@ WIDE_SHARE = 0.75
 SEARCH_DET_PER_VARIABLE = 1e-5
 """The soft cost's window and full searches run only with at least this many deterministic
 seconds of budget per model variable (1 s per 100,000 variables)."""
+LEVEL_DET_PER_VARIABLE = 4e-5
+"""A level's narrowed full search runs only with at least this many deterministic seconds of
+budget per model variable; below, the neighbourhood searches are the level's search."""
 GUESS_GAP = 0.02
 """First try of the soft level: keep only solutions within this share above the LP bound."""
 
@@ -84,7 +87,8 @@ def lp_search(
     # A budget far below the model's size pays CP-SAT's loading of the whole model (about 1 s
     # of wall time per search for the 245,833 variables of 2,000x300's soft model, counted as
     # almost no deterministic time) for nothing found: only the neighbourhood search runs then.
-    thorough = not m.cost_aware or cap >= SEARCH_DET_PER_VARIABLE * len(m.bounds)
+    per_variable = SEARCH_DET_PER_VARIABLE if m.cost_aware else LEVEL_DET_PER_VARIABLE
+    thorough = cap >= per_variable * len(m.bounds)
     window = m.cost_aware and guess < current - 1 and thorough
 
     def nearby_search(values: Values, free: set[int] | None = None) -> Values:

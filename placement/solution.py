@@ -19,7 +19,16 @@ SCHEMA_V1 = "refuge.placement-solution/1"
 #: Codes the solver adds to the eligibility codes of SPEC §4. ``capacity_taken`` and
 #: ``separated_from`` carry ``by``: the placed requests behind them, each assigned to one of
 #: the reason's shelters.
-SOLVER_CODES = ("capacity_taken", "no_shelters", "not_chosen", "separated_from", "too_few_beds")
+#: ``not_examined``: the wall clock cut the greedy baseline before it reached the request (only
+#: in a run the clock cut, alone, at every shelter).
+SOLVER_CODES = (
+    "capacity_taken",
+    "no_shelters",
+    "not_chosen",
+    "not_examined",
+    "separated_from",
+    "too_few_beds",
+)
 BY_CODES = ("capacity_taken", "separated_from")
 
 
@@ -312,6 +321,35 @@ def reason_from_doc(v: object, path: str = "$") -> Reason:
     return _reason(v, path, [], [])
 
 
+class _Counter:
+    """Uses of id tuples, equal tuples counted together, in order of first use.
+
+    A tuple's hash is not cached and reasons share their tuple objects, so each object is
+    looked up by value once and counted by its id after that.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, ...], int] = {}  # value -> position in _order
+        self._order: list[tuple[str, ...]] = []
+        self._uses: list[int] = []
+        self._met: dict[int, tuple[tuple[str, ...], int]] = {}  # id -> (the tuple, position)
+
+    def use(self, ids: tuple[str, ...]) -> None:
+        hit = self._met.get(id(ids))
+        if hit is None:
+            at = self._first.get(ids)
+            if at is None:
+                at = self._first[ids] = len(self._order)
+                self._order.append(ids)
+                self._uses.append(0)
+            hit = self._met[id(ids)] = (ids, at)
+        self._uses[hit[1]] += 1
+
+    def repeated(self) -> list[tuple[str, ...]]:
+        """The tuples used twice or more, in order of first use."""
+        return [t for t, n in zip(self._order, self._uses, strict=True) if n > 1]
+
+
 class IdSets:
     """The interned id lists of one document: ``shelter_sets`` and ``request_sets``.
 
@@ -327,29 +365,37 @@ class IdSets:
         self.request_sets = list(request_sets)
         self._shelter_index = {s: i for i, s in enumerate(self.shelter_sets)}
         self._request_index = {s: i for i, s in enumerate(self.request_sets)}
+        # Reasons share their id tuples (explain_unplaced), and a tuple's hash is not cached:
+        # at 20,000x2,000, 18,000 reasons naming all 2,000 shelters took 1-2 s of hashing.
+        # Each tuple object is looked up by value once (kept here, so its id stays its own).
+        self._seen: dict[int, tuple[tuple[str, ...], int | None]] = {}
 
     @classmethod
     def of(cls, unplaced: Iterable[Unplaced]) -> IdSets:
         """The tables for these unplaced requests."""
-        shelters: dict[tuple[str, ...], int] = {}
-        requests: dict[tuple[str, ...], int] = {}
+        shelters = _Counter()
+        requests = _Counter()
         for u in unplaced:
             for r in u.reasons:
                 if len(r.shelters) > 1:
-                    shelters[r.shelters] = shelters.get(r.shelters, 0) + 1
+                    shelters.use(r.shelters)
                 if len(r.by) > 1:
-                    requests[r.by] = requests.get(r.by, 0) + 1
-        return cls(
-            [s for s, n in shelters.items() if n > 1], [s for s, n in requests.items() if n > 1]
-        )
+                    requests.use(r.by)
+        return cls(shelters.repeated(), requests.repeated())
+
+    def _index(self, ids: tuple[str, ...], table: dict[tuple[str, ...], int]) -> int | None:
+        hit = self._seen.get(id(ids))
+        if hit is None or hit[0] is not ids:
+            hit = self._seen[id(ids)] = (ids, table.get(ids))
+        return hit[1]
 
     def reason_doc(self, r: Reason) -> dict[str, Any]:
         """One reason with its id lists interned where the tables hold them."""
         out: dict[str, Any] = {"code": r.code}
-        si = self._shelter_index.get(r.shelters)
+        si = self._index(r.shelters, self._shelter_index)
         out["shelters"] = list(r.shelters) if si is None else si
         if r.code in BY_CODES:
-            ri = self._request_index.get(r.by)
+            ri = self._index(r.by, self._request_index)
             out["by"] = list(r.by) if ri is None else ri
         return out
 

@@ -251,6 +251,19 @@ class _Facts:
         return hit
 
 
+def _check_not_examined(p: str, reasons: Sequence[Reason], f: _Facts) -> list[str]:
+    """``not_examined``: alone, at every shelter in id order, only in a run the clock cut."""
+    out: list[str] = []
+    work = f.solution.work or {}
+    if f.solution.status == "optimal" or "cut" not in work:
+        out.append(f"{p}: not_examined in a run the wall clock did not cut")
+    if len(reasons) != 1 or reasons[0].by:
+        out.append(f"{p}: not_examined stands alone, naming no request")
+    elif list(reasons[0].shelters) != sorted(f.order):
+        out.append(f"{p}: not_examined names every shelter, in id order, once each")
+    return out
+
+
 def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> list[str]:
     """Check one unplaced request's reasons against the problem and the solution.
 
@@ -272,6 +285,8 @@ def _check_reasons(p: str, q: Request, reasons: Sequence[Reason], f: _Facts) -> 
             out.append(f"{p}: a problem without shelters gives exactly no_shelters")
         return out
     codes = [r.code for r in reasons]
+    if "not_examined" in codes:
+        return _check_not_examined(p, reasons, f)
     if codes != sorted(set(codes)):
         out.append(f"{p}: reasons are not sorted by code, one per code")
     stated: dict[str, set[str]] = {}

@@ -653,6 +653,7 @@ def _unmet_reason(code: str, _: Translate) -> str:
         "shelter_not_open": _("shelter not open"),
         "no_shelters": _("no open shelter"),
         "not_chosen": _("another shelter preferred"),
+        "not_examined": _("not examined before the time limit"),
     }
     return short.get(name, code)
 

@@ -46,6 +46,7 @@ _FIXED = {
     "too_few_beds": N_("It could take the group, but has too few suitable free beds right now."),
     "capacity_taken": N_("Its suitable beds were taken by other requests meanwhile."),
     "not_chosen": N_("It would fit, but the solver preferred another shelter."),
+    "not_examined": N_("The solver's time limit ran out before it examined this request."),
     "no_shelters": N_("There is no open shelter."),
 }
 

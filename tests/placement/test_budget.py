@@ -6,6 +6,7 @@ past any deadline, so a test puts the cut exactly where it wants without real ti
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from typing import Any
@@ -156,7 +157,9 @@ def _assert_replays(problem: Problem, solution: Solution) -> None:
 
 def test_a_budget_spent_before_the_search_returns_the_baseline_explained_and_replayable() -> None:
     problem = _problem(700, 40)
-    solution = _solve(problem, reads=2)  # the start and greedy's start: spent after greedy
+    # The start, greedy's start, its three checks (requests 0, 256, 512) and its end: spent
+    # right after greedy.
+    solution = _solve(problem, reads=6)
     assert solution.safety_net_expired
     assert solution.status == "feasible"
     assert solution.work is not None
@@ -167,6 +170,62 @@ def test_a_budget_spent_before_the_search_returns_the_baseline_explained_and_rep
     assert len(solution.assignments) + len(solution.unplaced) == len(problem.requests)
     assert all(u.reasons for u in solution.unplaced)
     _assert_replays(problem, solution)
+
+
+@pytest.mark.parametrize(("reads", "examined"), [(2, 0), (3, 256), (4, 512)])
+def test_a_greedy_pass_the_clock_cuts_reports_the_requests_it_did_not_reach(
+    reads: int, examined: int
+) -> None:
+    problem = _problem(700, 40)
+    # The start and greedy's start, then one reading per check of greedy (every 256 requests).
+    solution = _solve(problem, reads=reads)
+    assert solution.work is not None
+    assert solution.work["cut"] == {"check": examined // 256, "phase": "greedy"}
+    assert solution.safety_net_expired
+    assert solution.status == "feasible"
+    order = sorted(problem.requests, key=lambda q: -q.priority)  # stable: document order
+    reached = {q.id for q in order[:examined]}
+    full = {a.request: a for a in solve(problem, method="greedy").assignments}
+    # What it placed is what the full pass places, among the requests it reached.
+    assert {a.request for a in solution.assignments} <= reached
+    assert all(full.get(a.request) == a for a in solution.assignments)
+    everywhere = tuple(sorted(s.id for s in problem.shelters))
+    skipped = [u for u in solution.unplaced if u.request not in reached]
+    assert len(skipped) == len(problem.requests) - examined
+    assert all(
+        [(r.code, r.shelters, r.by) for r in u.reasons] == [("not_examined", everywhere, ())]
+        for u in skipped
+    )
+    # The ones it reached and left unplaced are explained in full.
+    assert all(
+        u.reasons[0].code != "not_examined" for u in solution.unplaced if u.request in reached
+    )
+    assert verify(problem, solution) == []
+    _assert_replays(problem, solution)
+
+
+def test_verify_refuses_not_examined_in_a_run_the_clock_did_not_cut() -> None:
+    problem = _problem(700, 40)
+    cut = _solve(problem, reads=3)
+    uncut = solve(problem, time_limit_s=10, replay={})  # a replay of nothing: never cut
+    assert uncut.unplaced
+    skipped = next(u for u in cut.unplaced if u.reasons[0].code == "not_examined")
+    first = uncut.unplaced[0]
+    forged = dataclasses.replace(
+        uncut,
+        unplaced=(dataclasses.replace(first, reasons=skipped.reasons), *uncut.unplaced[1:]),
+    )
+    assert any(
+        "not_examined in a run the wall clock did not cut" in v for v in verify(problem, forged)
+    )
+    partial = dataclasses.replace(skipped.reasons[0], shelters=skipped.reasons[0].shelters[1:])
+    broken = dataclasses.replace(
+        cut,
+        unplaced=tuple(
+            dataclasses.replace(u, reasons=(partial,)) if u is skipped else u for u in cut.unplaced
+        ),
+    )
+    assert any("names every shelter" in v for v in verify(problem, broken))
 
 
 @pytest.mark.parametrize("seed", [1, 2])

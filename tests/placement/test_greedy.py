@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 
 from placement import Problem
+from placement import instance as instance_module
 from placement.cost import soft_cost
 from placement.eligibility import block_candidates, eligibility_reasons, fit_blocks
 from placement.generator import generate
@@ -180,6 +181,31 @@ def test_pairs_and_greedy_equal_the_plain_versions_on_random_problems(doc: dict[
     assert greedy_placement(inst) == expected
     reduced = Instance(problem, pair_limit=1)
     assert greedy_placement(reduced, extend=True) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(problem_docs(max_requests=8, max_shelters=4, max_beds=4))
+def test_a_reduced_instances_lazy_pairs_are_the_cheapest_of_the_plain_order_whenever_asked(
+    doc: dict[str, Any],
+) -> None:
+    problem = Problem.from_document(doc)
+    rows = _viable_order(problem)
+    saved = instance_module.MIN_KEPT
+    instance_module.MIN_KEPT = 1  # keep one pair each: the rest comes from more_pairs
+    try:
+        reduced = Instance(problem, pair_limit=-1)  # reduced even without any pair
+    finally:
+        instance_module.MIN_KEPT = saved
+    assert reduced.reduced
+    assert reduced.kept == 1
+    backwards = list(range(len(rows)))[::-1]  # asked in another order than the requests'
+    for ri in backwards:
+        assert reduced.has_viable(ri) == bool(rows[ri])
+        kept = [(p.cost, p.shelter, p.candidates) for p in reduced.pairs[ri]]
+        assert kept == rows[ri][: reduced.kept]
+        rest = [(p.cost, p.shelter, p.candidates) for p in reduced.more_pairs(ri)]
+        assert kept + rest == rows[ri]
+    assert reduced.trivial_bound() == Instance(problem).trivial_bound()
 
 
 class _Counter:
