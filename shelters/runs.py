@@ -29,7 +29,14 @@ from shelters import access, audit, redaction
 from shelters.errors import Conflict, InvalidInput, NotFound, ServiceBusy
 from shelters.identity import Principal, Role
 from shelters.lifecycle import hold_beds
-from shelters.models import MatchingRun, Placement, PlacementRequest, RunOutcome, utcnow
+from shelters.models import (
+    MatchingRun,
+    Placement,
+    PlacementRequest,
+    RunOutcome,
+    Scenario,
+    utcnow,
+)
 from shelters.pagination import Page, paginate
 
 # One key for "a non-dry run is committing" across every process on one PostgreSQL.
@@ -216,27 +223,41 @@ def claim_next(session: Session, *, worker_id: str, now: datetime) -> Claim | No
     return None
 
 
+Claimed = type[MatchingRun] | type[Scenario]
+"""The kinds of work the run worker claims: rows with ``status``, ``worker_id``,
+``heartbeat_at``, ``started_at``, ``created_at`` and ``claims``."""
+
+
+def beat_claimed(
+    session: Session, model: Claimed, ids: Iterable[int], *, worker_id: str, now: datetime
+) -> set[int]:
+    """Mark the rows of ``model`` that ``worker_id`` still holds alive at ``now``; their ids."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return set()
+    alive = session.scalars(
+        update(model)
+        .where(model.id.in_(wanted), model.worker_id == worker_id, model.status == "running")
+        .values(heartbeat_at=now)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(alive)
+
+
+def stale_claimed(model: Claimed, before: datetime) -> tuple[Any, ...]:
+    """Conditions of running rows whose last sign of life is older than ``before``."""
+    last_seen = func.coalesce(model.heartbeat_at, model.started_at, model.created_at)
+    return (model.status == "running", last_seen < before)
+
+
 def beat(session: Session, run_ids: Iterable[int], *, worker_id: str, now: datetime) -> set[int]:
     """Mark the runs ``worker_id`` still holds alive at ``now``; returns their ids.
 
     A run missing from the answer was taken from this worker (requeued or failed when its
     heartbeat went stale); its job will find so before it writes anything.
     """
-    ids = sorted(set(run_ids))
-    if not ids:
-        return set()
-    alive = session.scalars(
-        update(MatchingRun)
-        .where(
-            MatchingRun.id.in_(ids),
-            MatchingRun.worker_id == worker_id,
-            MatchingRun.status == "running",
-        )
-        .values(heartbeat_at=now)
-        .returning(MatchingRun.id)
-        .execution_options(synchronize_session=False)
-    )
-    return set(alive)
+    return beat_claimed(session, MatchingRun, run_ids, worker_id=worker_id, now=now)
 
 
 def after_lost_claim(claims: int, *, max_claims: int) -> str:
@@ -251,12 +272,7 @@ def after_lost_claim(claims: int, *, max_claims: int) -> str:
 
 
 def _stale(before: datetime) -> Any:
-    return (
-        MatchingRun.kind == "batch",
-        MatchingRun.status == "running",
-        func.coalesce(MatchingRun.heartbeat_at, MatchingRun.started_at, MatchingRun.created_at)
-        < before,
-    )
+    return (MatchingRun.kind == "batch", *stale_claimed(MatchingRun, before))
 
 
 def stale_run_ids(session: Session, *, before: datetime) -> list[int]:

@@ -54,7 +54,7 @@ from shelters.models import (
 )
 from shelters.pagination import Page, paginate
 from shelters.reports import Disclosure, Period
-from shelters.runs import after_lost_claim
+from shelters.runs import after_lost_claim, beat_claimed, stale_claimed
 from shelters.suppression import Relation, suppress
 
 ACTIVE = ("queued", "running")
@@ -592,29 +592,11 @@ def queued_ids(session: Session, *, limit: int) -> list[int]:
 
 def beat(session: Session, ids: Iterable[int], *, worker_id: str, now: datetime) -> set[int]:
     """Mark the scenarios ``worker_id`` still holds alive at ``now``; returns their ids."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return set()
-    return set(
-        session.scalars(
-            update(Scenario)
-            .where(
-                Scenario.id.in_(wanted),
-                Scenario.worker_id == worker_id,
-                Scenario.status == "running",
-            )
-            .values(heartbeat_at=now)
-            .returning(Scenario.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    return beat_claimed(session, Scenario, ids, worker_id=worker_id, now=now)
 
 
 def _stale(before: datetime) -> Any:
-    return (
-        Scenario.status == "running",
-        func.coalesce(Scenario.heartbeat_at, Scenario.started_at, Scenario.created_at) < before,
-    )
+    return stale_claimed(Scenario, before)
 
 
 def stale_ids(session: Session, *, before: datetime) -> list[int]:
