@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shelters import htcds, retention
 from shelters.identity import Role
-from shelters.models import Case, Placement, PlacementRequest, utcnow
+from shelters.models import Case, Placement, PlacementRequest, Region, utcnow
 from tests.conftest import World
 from tests.service.lifecycle_helpers import WOMEN_AND_CHILDREN, create_case, create_request, match
 
@@ -175,3 +177,43 @@ def test_ages_fall_in_the_ctdc_bands() -> None:
         "48+",
     ]
     assert htcds.age_band(None) == htcds.UNKNOWN
+
+
+def _documented_tables() -> dict[str, list[str]]:
+    """docs/htcds.md's "The tables": each exported field and the values it documents."""
+    text = (Path(__file__).parents[2] / "docs" / "htcds.md").read_text(encoding="utf-8")
+    section = text.split("## The tables", 1)[1].split("\n## ", 1)[0]
+    tables: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not cells[0].startswith("`"):
+            continue
+        tables[cells[0].strip("`")] = re.findall(r"`([^`]+)`", cells[1])
+    return tables
+
+
+def test_the_export_has_exactly_the_fields_and_values_docs_htcds_defines(
+    client: TestClient,
+    world: World,
+    db: Session,
+    shelter_staff: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    caseworker, coordinator = shelter_staff
+    for _ in range(4):  # four families of three: every count 0 or at least k = 3
+        _admitted(
+            client, caseworker, coordinator, exploitation_types=["begging"], referral_source="self"
+        )
+    found = htcds.export(db, year=utcnow().year, k=3, majority_age=18)
+    assert found.suppressed == []
+    documented = _documented_tables()
+    assert [t.field for t in found.tables] == list(documented) == list(htcds.FIELDS)
+    regions = set(db.scalars(select(Region.code)))
+    for table in found.tables:
+        values = [value for value, _ in table.rows]
+        if table.field == "region":  # "Kazakhstan's region codes, `unknown`"
+            assert set(values) == regions | {"unknown"}
+            assert documented["region"] == ["unknown"]
+        else:
+            assert values == documented[table.field], table.field
+        if table.field != "exploitation_type":  # docs: every other table adds up to the total
+            assert sum(p for _, p in table.rows if p is not None) == found.total, table.field
