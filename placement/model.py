@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -119,6 +119,10 @@ class Model:
         self._abandon = abandon
         self._build()
         self._relaxation: Relaxation | None = None
+        self._by_shelter: list[list[int]] | None = None
+        self._row_shelters: list[set[int]] | None = None
+        self._shelter_of: list[int] = []
+        self._rows_seen = 0
 
     def relaxation(self, abandon: Callable[[], bool] | None = None) -> Relaxation:
         """The model's LP relaxation in GLOP, built on first use and kept in step.
@@ -280,6 +284,80 @@ class Model:
             if fractional or unplaced:
                 free.update(variables)
         return free
+
+    def variables_by_shelter(self) -> list[list[int]]:
+        """Per shelter (by index), the count and unit variables of its pairs (proto indices)."""
+        if self._by_shelter is None:
+            by_shelter: list[list[int]] = [[] for _ in self.inst.problem.shelters]
+            for g in self.groups:
+                for k, pair in enumerate(g.pairs):
+                    here = by_shelter[pair.shelter]
+                    here.append(g.n[k])
+                    here.extend(y for units in g.y[k].values() for y in units.values())
+            self._by_shelter = by_shelter
+        return self._by_shelter
+
+    def area(
+        self, values: Values, shelters: Collection[int], terms: Terms
+    ) -> tuple[cp_model.CpModel, list[int], Terms]:
+        """The model of the pairs at ``shelters`` alone, every other variable at its ``values``.
+
+        Returns a new model whose variables are the count and unit variables of those pairs
+        (in proto index order, the list returned maps them back), each row that reads one of
+        them with the fixed variables' part moved into its bounds, and ``terms`` on them. A
+        neighbourhood: every solution of it, put back into ``values``, is a solution of this
+        model. Much smaller than a copy of the model with the others fixed, which CP-SAT
+        loads and presolves whole (rings, 2,000x300, level 3, two of 12 areas: that copy took
+        0.3 s to write and 0.45 s to search, this one 0.1 s and 0.2-0.4 s).
+        """
+        by_shelter = self.variables_by_shelter()
+        rows_of = self._rows_by_shelter()
+        free = sorted(j for si in shelters for j in by_shelter[si])
+        index = {j: k for k, j in enumerate(free)}
+        sub = cp_model.CpModel()
+        variables = sub.proto.variables
+        for j in free:
+            variables.add().domain.extend(self.bounds[j])
+        constraints = sub.proto.constraints
+        for r in sorted({r for si in shelters for r in rows_of[si]}):
+            vs, cs, lo, hi = self.rows[r]
+            fixed = 0
+            mine: list[tuple[int, int]] = []
+            for v, c in zip(vs, cs, strict=True):
+                k = index.get(v)
+                if k is None:
+                    fixed += c * values[v]
+                else:
+                    mine.append((k, c))
+            linear = constraints.add().linear
+            linear.vars.extend([k for k, _ in mine])
+            linear.coeffs.extend([c for _, c in mine])
+            linear.domain.extend(
+                (
+                    INT64_MIN if lo == -math.inf else int(lo) - fixed,
+                    INT64_MAX if hi == math.inf else int(hi) - fixed,
+                )
+            )
+        return sub, free, [(index[v], w) for v, w in terms if v in index]
+
+    def _rows_by_shelter(self) -> list[set[int]]:
+        """Per shelter, the rows (constraint indices) reading a variable of one of its pairs."""
+        by_shelter = self.variables_by_shelter()
+        if self._row_shelters is None:
+            shelter_of = [-1] * len(self.bounds)
+            for si, js in enumerate(by_shelter):
+                for j in js:
+                    shelter_of[j] = si
+            self._shelter_of = shelter_of
+            self._row_shelters = [set() for _ in by_shelter]
+        # Rows are only ever added (the levels' rows): the new ones join.
+        rows_of, shelter_of = self._row_shelters, self._shelter_of
+        for r in range(self._rows_seen, len(self.rows)):
+            for si in {shelter_of[v] for v in self.rows[r][0]}:
+                if si >= 0:
+                    rows_of[si].add(r)
+        self._rows_seen = len(self.rows)
+        return rows_of
 
     def cheapest_columns(self, k: int) -> list[int]:
         """Variables (by proto index) of each group's ``k`` cheapest shelters."""
