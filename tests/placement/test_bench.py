@@ -97,11 +97,45 @@ def test_a_20k_row_below_greedy_lexicographically_misses() -> None:
     assert bench.missed_targets(invalid) == ["invalid"]
 
 
-def test_gaps_are_against_the_reference_bound_and_may_be_negative() -> None:
-    ref = run("referee", (10, 10, 0, 0, 0), bound=(10, 10, 0, 0, 0))
-    got = bench.gaps(run("cp-sat", (9, 11, 0, 0, 0)), ref)
+def test_gaps_are_against_the_lp_row_and_may_be_negative_there() -> None:
+    lp = run("lp-bound", (), status="bound", bound=(10, 10, 0, 0, 0))
+    got = bench.gaps(run("cp-sat", (9, 11, 0, 0, 0)), lp)
     assert got == pytest.approx((10.0, -10.0, 0.0, 0.0, 0.0))
     assert bench.gaps(run("cp-sat", (9, 11, 0, 0, 0)), None) is None
+
+
+def test_the_referees_bound_judges_a_level_only_below_higher_levels_at_least_its_own() -> None:
+    # The referee placed 10 at priority 5 and proved at most 20 at priority 4 given that. A
+    # row with 9 at priority 5 may have more room at 4: the referee's 20 does not hold there.
+    ref = run("referee", (10, 20, 30, 0, 0), bound=(10, 20, 31, 0, 0))
+    short = run("cp-sat", (9, 21, 30, 0, 0))
+    assert bench.reference_bounds(short, ref) == (10, None, None, None, None)
+    got = bench.gaps(short, ref)
+    assert got is not None
+    assert got[0] == pytest.approx(10.0)
+    assert got[1:] == (None, None, None, None)
+    # Its own LP bound (given 9 at priority 5, 21 at 4 ...) judges every level; the smaller of
+    # the bounds that hold wins.
+    own = run("cp-sat", (9, 21, 30, 0, 0), own_bound=(11, 22, 30, 1, 0))
+    assert bench.reference_bounds(own, ref) == (10, 22, 30, 1, 0)
+    level = bench.gaps(own, ref)
+    assert level is not None
+    assert level[1] == pytest.approx(100.0 / 22)
+    assert level[3] == pytest.approx(100.0)
+    # At least the referee's counts above: its bound holds, and is tighter here.
+    above = run("cp-sat", (10, 20, 30, 0, 0), own_bound=(12, 25, 40, 0, 0))
+    assert bench.reference_bounds(above, ref) == (10, 20, 31, 0, 0)
+
+
+def test_a_2k_level_no_bound_judges_is_left_unjudged_not_missed() -> None:
+    r = result(
+        (2000, 300),
+        run("cp-sat", (9, 100, 0, 0, 0)),
+        run("greedy", (9, 90, 0, 0, 0)),
+        run("referee", (10, 200, 0, 0, 0), bound=(10, 200, 0, 0, 0)),
+    )
+    assert bench.missed_targets(r) == ["p5 10.00% > 0.5%"]
+    assert "| 10.00%/-/-/-/- |" in bench.format_rows(r)[0]
 
 
 def test_an_invalid_row_prints_invalid_with_its_violations() -> None:
