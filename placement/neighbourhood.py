@@ -74,6 +74,15 @@ class Occupancy:
         self.inst = inst
         self.left, self.placed_at, self.placement = occupancy(inst, placement)
 
+    def remove(self, requests: Iterable[int]) -> None:
+        """Take each of ``requests`` out of its place (each must be placed)."""
+        blocks = self.inst.blocks
+        for ri in sorted(requests):
+            si, choice = self.placement.pop(ri)
+            for b, u in enumerate(choice):
+                self.left[si][u] += len(blocks[ri][b])
+            self.placed_at[si].discard(ri)
+
     def update(self, changes: Placement) -> None:
         """Put each request of ``changes`` where it says (moving it if it was placed)."""
         blocks = self.inst.blocks

@@ -36,8 +36,8 @@ def solve_reduced(inst: Instance, greedy: Placement, search: Search) -> Run:
     level gets no CP-SAT search (neither the GLOP relaxation nor CP-SAT fitted the time limit
     there). Then ``insert_by_moves`` places more requests by moving placed ones, the
     neighbourhood search (:func:`improve_by_neighbourhoods`) re-solves one region at a time
-    for more people (neither unplaces anyone), the greedy baseline fills what room is left and
-    ``improve_soft_cost`` lowers the soft cost. The status is always ``feasible`` and the
+    for more people (no priority falls in either), the greedy baseline fills what room is left
+    and ``improve_soft_cost`` lowers the soft cost. The status is always ``feasible`` and the
     bounds are the trivial ones.
     """
     from placement.greedy import insert_by_moves  # here: keeps this hunk apart from the rest
@@ -101,12 +101,12 @@ def improve_by_neighbourhoods(inst: Instance, placement: Placement, search: Sear
     slice of a large one) is a small cost-blind model (:func:`placement.neighbourhood.
     neighbourhood`): the requests placed there may move within it or to one of their kept
     shelters with room outside it, and the unplaced requests with a viable shelter there may
-    come in. Every request placed stays placed (each group places at least as many of its
-    requests as now), so no priority can fall; CP-SAT maximises the people placed, a person of
-    priority ``p`` weighing ``2^(p-1)``, within ``NEIGHBOURHOOD_CAP`` deterministic seconds.
-    Only a strictly better answer replaces the requests' places (requests of a group that were
-    placed are placed again first, where they were if the counts allow), so every step is a
-    lexicographic gain. Up to ``NEIGHBOURHOOD_ROUNDS`` passes; one without a gain ends the search.
+    come in. Each priority keeps at least the people it has placed there now, so none can
+    fall, but a request may make way for more people of its own priority; CP-SAT maximises the
+    people placed, a person of priority ``p`` weighing ``2^(p-1)``, within
+    ``NEIGHBOURHOOD_CAP`` deterministic seconds. Only a strictly better answer replaces the
+    requests' places (requests of a group that were placed are placed again first, where they
+    were if the counts allow; those left over leave), so every step is a lexicographic gain. Up to ``NEIGHBOURHOOD_ROUNDS`` passes; one without a gain ends the search.
     Deterministic up to the wall clock: each neighbourhood is a check of the budget, and the
     search ends early (a recorded stop) when fewer than ``NEIGHBOURHOOD_KEEP_SHARE *
     time_limit_s`` seconds are left, for the completion after it. Pairs used beyond the kept
@@ -128,10 +128,15 @@ def _neighbourhood_rounds(inst: Instance, placement: Placement, search: Search) 
                 return occupancy.placement
             view, current = neighbourhood(inst, occupancy, shelters)
             m = Model(view, cost_aware=False)
-            for g in m.groups:
-                placed = sum(1 for ri in g.requests if ri in current)
-                if placed:
-                    m.at_least([(n, 1) for n in g.n], placed)
+            # No priority may fall here: each keeps at least the people it has placed now. A
+            # request may make way for more people of its priority (a family for one person),
+            # which "each group keeps its count" forbade.
+            people = dict.fromkeys(PRIORITIES, 0)
+            for ri in current:
+                people[inst.problem.requests[ri].priority] += inst.size[ri]
+            for p, count in people.items():
+                if count:
+                    m.at_least(m.level_terms[p], count)
             terms = [(v, -w * 2 ** (p - 1)) for p in PRIORITIES for v, w in m.level_terms[p]]
             hint = m.values_of(current)
             # Without the hint: the hint phase was the slower half of these small searches
@@ -142,7 +147,7 @@ def _neighbourhood_rounds(inst: Instance, placement: Placement, search: Search) 
             if sum(values[v] * w for v, w in terms) >= sum(hint[v] * w for v, w in terms):
                 continue
             changes = _decode_keeping(m, values, current)
-            assert current.keys() <= changes.keys()
+            occupancy.remove(current.keys() - changes.keys())
             for ri, (si, _) in changes.items():
                 if all(p.shelter != si for p in inst.pairs[ri]):
                     cands = inst.viable(ri, si)
