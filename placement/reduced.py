@@ -106,7 +106,8 @@ def improve_by_neighbourhoods(inst: Instance, placement: Placement, search: Sear
     people placed, a person of priority ``p`` weighing ``2^(p-1)``, within
     ``NEIGHBOURHOOD_CAP`` deterministic seconds. Only a strictly better answer replaces the
     requests' places (requests of a group that were placed are placed again first, where they
-    were if the counts allow; those left over leave), so every step is a lexicographic gain. Up to ``NEIGHBOURHOOD_ROUNDS`` passes; one without a gain ends the search.
+    were if the counts allow; those left over leave), so every step is a lexicographic gain.
+    Up to ``NEIGHBOURHOOD_ROUNDS`` passes; one without a gain ends the search.
     Deterministic up to the wall clock: each neighbourhood is a check of the budget, and the
     search ends early (a recorded stop) when fewer than ``NEIGHBOURHOOD_KEEP_SHARE *
     time_limit_s`` seconds are left, for the completion after it. Pairs used beyond the kept
