@@ -132,10 +132,7 @@ def _neighbourhood_rounds(inst: Instance, placement: Placement, search: Search) 
             # No priority may fall here: each keeps at least the people it has placed now. A
             # request may make way for more people of its priority (a family for one person),
             # which "each group keeps its count" forbade.
-            people = dict.fromkeys(PRIORITIES, 0)
-            for ri in current:
-                people[inst.problem.requests[ri].priority] += inst.size[ri]
-            for p, count in people.items():
+            for p, count in zip(PRIORITIES, inst.placed_by_priority(current), strict=True):
                 if count:
                     m.at_least(m.level_terms[p], count)
             terms = [(v, -w * 2 ** (p - 1)) for p in PRIORITIES for v, w in m.level_terms[p]]
