@@ -189,14 +189,18 @@ def area_search(
 
     The areas are :func:`placement.neighbourhood.shelter_neighbourhoods` (regions, large ones
     sliced, small ones packed), in their order; area ``i`` is searched with area ``i + 1`` (the
-    last with the first), each within :data:`AREA_CAP` deterministic seconds, on the model of
-    their pairs alone (:meth:`Model.area`), every other variable fixed at its value. Requests
-    there may leave, move between the two or come in from the unplaced, so a request of the
-    level may make way for a larger one; the rows fixing the levels above keep them. One pass,
-    ended early when ``terms`` reach ``target`` (the LP bound), when ``cap`` deterministic
-    seconds are spent, or after half the pairs in a row without a gain. Exact work, so
-    deterministic; never worse than ``values``. Fewer than three areas: nothing to do (the
-    wider neighbourhood of :func:`lp_search` covers them).
+    last with the first), each pair within :data:`AREA_CAP` deterministic seconds, on the model
+    of their pairs alone (:meth:`Model.area`), every other variable fixed at its value.
+    Requests there may leave, move between the two or come in from the unplaced, so a request
+    of the level may make way for a larger one; the rows fixing the levels above keep them.
+    Two pairs that share no area are searched at the same time, one CP-SAT call on each core
+    (:meth:`Search.optimise_together`); the second one's answer is taken only when it still
+    meets every row once the first one's is in (a request both placed, two of a ring side by
+    side, a level above fallen below its floor would not). One pass, ended early when
+    ``terms`` reach ``target`` (the LP bound), when ``cap`` deterministic seconds are spent, or
+    after half the pairs in a row without a gain. Exact work, so deterministic; never worse
+    than ``values``. Fewer than three areas: nothing to do (the wider neighbourhood of
+    :func:`lp_search` covers them).
     """
     from placement.neighbourhood import shelter_neighbourhoods
 
@@ -210,24 +214,56 @@ def area_search(
 
     current = cost(values)
     idle = 0
-    for i, area in enumerate(areas):
+    for pairs in area_rounds(len(areas)):
         if search.out_of_time() or search.budget <= stop or current <= target:
             break
         if idle >= len(areas) // 2:
             # Half the pairs in a row found nothing (national, 2,000x300, levels 5 and 4: the
             # optimum, above a loose LP bound): the wider neighbourhood gets the time.
             break
-        sub, free, sub_terms = m.area(values, {*area, *areas[(i + 1) % len(areas)]}, terms)
-        hint = [values[j] for j in free]
-        found, _, _ = search.optimise(
-            m, sub_terms, hint, min(AREA_CAP, search.budget - stop), model=sub
-        )
-        if found is not hint:
-            new = list(values)
-            for j, v in zip(free, found, strict=True):
-                new[j] = v
-            reached = cost(new)
-            if reached < current:
-                values, current, idle = new, reached, -1
-        idle += 1
+        shelters = [{*areas[i], *areas[(i + 1) % len(areas)]} for i in pairs]
+        subs = m.areas_apart(values, shelters, terms)
+        each = min(AREA_CAP, (search.budget - stop) / len(subs))
+        hints = [[values[j] for j in free] for _, free, _ in subs]
+        jobs = [
+            (sub, sub_terms, hint, each)
+            for (sub, _, sub_terms), hint in zip(subs, hints, strict=True)
+        ]
+        if len(jobs) == 1:
+            sub, sub_terms, hint, _ = jobs[0]
+            answers = [search.optimise(m, sub_terms, hint, each, model=sub)]
+        else:
+            answers = search.optimise_together(jobs)
+        for k, ((_, free, _), hint, (found, _, _)) in enumerate(
+            zip(subs, hints, answers, strict=True)
+        ):
+            gained = False
+            if found is not hint:
+                new = list(values)
+                for j, v in zip(free, found, strict=True):
+                    new[j] = v
+                reached = cost(new)
+                if reached < current and (k == 0 or m.holds(new, shelters[k])):
+                    values, current, gained = new, reached, True
+            idle = 0 if gained else idle + 1
     return values
+
+
+def area_rounds(n: int) -> list[list[int]]:
+    """The pairs of areas (pair ``i``: areas ``i`` and ``(i + 1) % n``) grouped two by two.
+
+    In order, each pair not yet placed is joined by the next one that shares no area with it
+    (pair ``i`` by pair ``i + 2``), or stays alone; every pair comes once.
+    """
+    left = list(range(n))
+    rounds: list[list[int]] = []
+    while left:
+        first = left.pop(0)
+        areas = {first, (first + 1) % n}
+        other = next((j for j in left if not areas & {j, (j + 1) % n}), None)
+        if other is None:
+            rounds.append([first])
+        else:
+            left.remove(other)
+            rounds.append([first, other])
+    return rounds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
@@ -297,8 +297,39 @@ class Model:
             self._by_shelter = by_shelter
         return self._by_shelter
 
+    def areas_apart(
+        self, values: Values, shelter_sets: Sequence[Collection[int]], terms: Terms
+    ) -> list[tuple[cp_model.CpModel, list[int], Terms]]:
+        """:meth:`area` of each of ``shelter_sets`` (disjoint), to be searched at the same time.
+
+        A row that reads pairs of several of the sets (a group's requests, which may be placed
+        in any of them; a level's floor) is split between them: each sub-model may move the
+        row's value by its share of the row's room at ``values`` (the room divided evenly, the
+        remainder to the first), so the answers of all of them, put back together, still meet
+        it. One set: exactly :meth:`area`.
+        """
+        rows_of = self._rows_by_shelter()
+        row_sets = [{r for si in s for r in rows_of[si]} for s in shelter_sets]
+        seen: dict[int, int] = {}
+        for rows in row_sets:
+            for r in rows:
+                seen[r] = seen.get(r, 0) + 1
+        out = []
+        earlier: dict[int, int] = {}
+        for s, rows in zip(shelter_sets, row_sets, strict=True):
+            share = {r: (earlier.get(r, 0), seen[r]) for r in rows if seen[r] > 1}
+            for r in share:
+                earlier[r] = earlier.get(r, 0) + 1
+            out.append(self.area(values, s, terms, share=share))
+        return out
+
     def area(
-        self, values: Values, shelters: Collection[int], terms: Terms
+        self,
+        values: Values,
+        shelters: Collection[int],
+        terms: Terms,
+        *,
+        share: Mapping[int, tuple[int, int]] | None = None,
     ) -> tuple[cp_model.CpModel, list[int], Terms]:
         """The model of the pairs at ``shelters`` alone, every other variable at its ``values``.
 
@@ -308,7 +339,9 @@ class Model:
         neighbourhood: every solution of it, put back into ``values``, is a solution of this
         model. Much smaller than a copy of the model with the others fixed, which CP-SAT
         loads and presolves whole (rings, 2,000x300, level 3, two of 12 areas: that copy took
-        0.3 s to write and 0.45 s to search, this one 0.1 s and 0.2-0.4 s).
+        0.3 s to write and 0.45 s to search, this one 0.1 s and 0.2-0.4 s). ``share``, per
+        row, (this model's place, how many models share the row): the row's value may move
+        only by that share of its room (see :meth:`areas_apart`).
         """
         by_shelter = self.variables_by_shelter()
         rows_of = self._rows_by_shelter()
@@ -329,16 +362,30 @@ class Model:
                     fixed += c * values[v]
                 else:
                     mine.append((k, c))
+            low = INT64_MIN if lo == -math.inf else int(lo) - fixed
+            high = INT64_MAX if hi == math.inf else int(hi) - fixed
+            if share is not None and r in share:
+                place, parts = share[r]
+                now = sum(c * values[free[k]] for k, c in mine)
+                if lo != -math.inf:
+                    low = now - _part(now - low, place, parts)
+                if hi != math.inf:
+                    high = now + _part(high - now, place, parts)
             linear = constraints.add().linear
             linear.vars.extend([k for k, _ in mine])
             linear.coeffs.extend([c for _, c in mine])
-            linear.domain.extend(
-                (
-                    INT64_MIN if lo == -math.inf else int(lo) - fixed,
-                    INT64_MAX if hi == math.inf else int(hi) - fixed,
-                )
-            )
+            linear.domain.extend((low, high))
         return sub, free, [(index[v], w) for v, w in terms if v in index]
+
+    def holds(self, values: Values, shelters: Collection[int]) -> bool:
+        """Whether ``values`` meet every row that reads a pair at one of ``shelters``."""
+        rows_of = self._rows_by_shelter()
+        for r in {r for si in shelters for r in rows_of[si]}:
+            vs, cs, lo, hi = self.rows[r]
+            total = sum(c * values[v] for v, c in zip(vs, cs, strict=True))
+            if not lo <= total <= hi:
+                return False
+        return True
 
     def _rows_by_shelter(self) -> list[set[int]]:
         """Per shelter, the rows (constraint indices) reading a variable of one of its pairs."""
@@ -458,6 +505,11 @@ class Model:
                         choice.append(u)
                     placement[ri] = (pair.shelter, tuple(choice))
         return placement
+
+
+def _part(room: int, place: int, parts: int) -> int:
+    """The ``place``-th of ``parts`` near-equal parts of ``room`` (the first ones larger)."""
+    return room // parts + (1 if place < room % parts else 0)
 
 
 def level_key(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ortools.sat.python import cp_model
 
-from placement.budget import Budget
+from placement.budget import Budget, Step
 from placement.model import Model, Terms, Values
 
 
@@ -109,17 +111,7 @@ class Search:
         searches without the hint (the values returned are still never worse than it).
         """
         model = m.model if model is None else model
-        model.clear_objective()  # type: ignore[no-untyped-call]
-        model.clear_hints()  # type: ignore[no-untyped-call]
-        # Written straight into the proto: the expression API costs more than the search on
-        # the small models.
-        if hint:
-            start = model.proto.solution_hint
-            start.vars.extend(range(len(values)))
-            start.values.extend(values)
-        objective = model.proto.objective
-        objective.vars.extend([v for v, _ in terms])
-        objective.coeffs.extend([w for _, w in terms])
+        _objective(model, terms, values if hint else None)
         limit = self.budget if cap is None else min(self.budget, cap)
         step = self.clock.step()
         if step is None or (step.stop_at is not None and not step.stop_at.get("solutions")):
@@ -128,41 +120,132 @@ class Search:
             return values, False, math.nan
         if self.on_search is not None:
             self.on_search()
+        replay_at = None if step.stop_at is None else int(step.stop_at["solutions"])
+        call = self._start(model, limit, step, presolve, replay_at)
+        call.run()
+        cut = call.cut(replay_at)
+        if cut:
+            # Where it was cut depends on the clock: only the solutions it reported so far are
+            # kept (a replay stops at the same one), neither its bound nor its time used.
+            self.clock.cut_during(step, {"solutions": call.counter.solutions})
+            self.budget = 0.0
+        else:
+            self._count(call, limit)
+        return call.result(terms, values, cut=cut)
+
+    def optimise_together(
+        self, jobs: Sequence[tuple[cp_model.CpModel, Terms, Values, float]]
+    ) -> list[tuple[Values, bool, float]]:
+        """Minimise each job's ``terms`` on its own model at the same time, one thread each.
+
+        Each job is (model, terms, hint, cap in deterministic seconds); the models must not
+        share objects. One check of the budget starts them all, each on its own thread, so an
+        uncut round is as deterministic as the calls one after another, and its deterministic
+        time is their sum. When the wall clock cuts any of them, the whole round is dropped
+        (every job returns its hint) and recorded as cut before its first solution, so that a
+        replay drops it too. Returns :meth:`optimise`'s triple per job.
+        """
+        for model, terms, values, _ in jobs:
+            _objective(model, terms, values)
+        caps = [min(self.budget, cap) for _, _, _, cap in jobs]
+        step = self.clock.step()
+        if step is None or step.stop_at is not None:
+            # Spent, or (a replay) the recorded run was cut in this round, which it dropped.
+            self.budget = 0.0
+            return [(values, False, math.nan) for _, _, values, _ in jobs]
+        if self.on_search is not None:
+            self.on_search()
+        calls = [
+            self._start(model, cap, step, True, None)
+            for (model, _, _, _), cap in zip(jobs, caps, strict=True)
+        ]
+        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="refuge-cp-sat") as ex:
+            for future in [ex.submit(call.run) for call in calls]:
+                future.result()
+        if any(call.cut(None) for call in calls):
+            self.clock.cut_during(step, {"solutions": 0})
+            self.budget = 0.0
+            return [(values, False, math.nan) for _, _, values, _ in jobs]
+        for call, cap in zip(calls, caps, strict=True):
+            self._count(call, cap)
+        return [
+            call.result(terms, values, cut=False)
+            for call, (_, terms, values, _) in zip(calls, jobs, strict=True)
+        ]
+
+    def _start(
+        self,
+        model: cp_model.CpModel,
+        limit: float,
+        step: Step,
+        presolve: bool,
+        replay_at: int | None,
+    ) -> _Call:
         solver = self._solver()
         solver.parameters.max_deterministic_time = max(0.0, limit)
         if math.isfinite(step.seconds):
             solver.parameters.max_time_in_seconds = max(step.seconds, 0.001)
         solver.parameters.cp_model_presolve = presolve
-        replay_at = None if step.stop_at is None else int(step.stop_at["solutions"])
         live = None if self.clock.replaying else (lambda: self.clock.wall_left() <= 0)
-        counter = _StopAt(replay_at, live)
-        status = solver.solve(model, counter)
-        if status == cp_model.MODEL_INVALID:  # a bug here, never an input problem
-            raise RuntimeError(f"invalid CP-SAT model: {model.validate()}")
-        done = status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
-        by_clock = counter.stopped_by_clock or (
-            math.isfinite(step.seconds)
-            and solver.wall_time >= 0.98 * solver.parameters.max_time_in_seconds
+        return _Call(model, solver, _StopAt(replay_at, live), step)
+
+    def _count(self, call: _Call, limit: float) -> None:
+        # Only whole calls are counted: a replay stops the cut one elsewhere, or skips it.
+        self.clock.count("cp_sat_calls")
+        self.clock.count("deterministic_s_given", limit)
+        self.clock.count("deterministic_s_used", call.solver.deterministic_time)
+        self.budget -= call.solver.deterministic_time
+
+
+def _objective(model: cp_model.CpModel, terms: Terms, hint: Values | None) -> None:
+    """Set ``model``'s objective to ``terms`` and its hint to ``hint`` (none when None)."""
+    model.clear_objective()  # type: ignore[no-untyped-call]
+    model.clear_hints()  # type: ignore[no-untyped-call]
+    # Written straight into the proto: the expression API costs more than the search on
+    # the small models.
+    if hint is not None:
+        start = model.proto.solution_hint
+        start.vars.extend(range(len(hint)))
+        start.values.extend(hint)
+    objective = model.proto.objective
+    objective.vars.extend([v for v, _ in terms])
+    objective.coeffs.extend([w for _, w in terms])
+
+
+class _Call:
+    """One CP-SAT call: its model, solver and solution counter, run once."""
+
+    def __init__(
+        self, model: cp_model.CpModel, solver: cp_model.CpSolver, counter: _StopAt, step: Step
+    ) -> None:
+        self.model = model
+        self.solver = solver
+        self.counter = counter
+        self.step = step
+        self.status: Any = None
+
+    def run(self) -> None:
+        self.status = self.solver.solve(self.model, self.counter)
+        if self.status == cp_model.MODEL_INVALID:  # a bug here, never an input problem
+            raise RuntimeError(f"invalid CP-SAT model: {self.model.validate()}")
+
+    def cut(self, replay_at: int | None) -> bool:
+        """Whether the wall clock (or, in a replay, the recorded cut) stopped the call."""
+        done = self.status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
+        by_clock = self.counter.stopped_by_clock or (
+            math.isfinite(self.step.seconds)
+            and self.solver.wall_time >= 0.98 * self.solver.parameters.max_time_in_seconds
         )
-        cut = replay_at is not None or (not done and by_clock)
-        if cut:
-            # Where it was cut depends on the clock: only the solutions it reported so far are
-            # kept (a replay stops at the same one), neither its bound nor its time used.
-            self.clock.cut_during(step, {"solutions": counter.solutions})
-            self.budget = 0.0
-        else:
-            # Only whole calls are counted: a replay stops the cut one elsewhere, or skips it.
-            self.clock.count("cp_sat_calls")
-            self.clock.count("deterministic_s_given", limit)
-            self.clock.count("deterministic_s_used", solver.deterministic_time)
-            self.budget -= solver.deterministic_time
+        return replay_at is not None or (not done and by_clock)
+
+    def result(self, terms: Terms, values: Values, *, cut: bool) -> tuple[Values, bool, float]:
         current = sum(values[v] * w for v, w in terms)
-        found_any = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
-        proven = status == cp_model.OPTIMAL and not cut
+        found_any = self.status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+        proven = self.status == cp_model.OPTIMAL and not cut
         if found_any:
-            found = round(solver.objective_value)
+            found = round(self.solver.objective_value)
             if found < current or proven:
-                values = list(solver.response_proto.solution)
+                values = list(self.solver.response_proto.solution)
         # CP-SAT reports a placeholder bound when it stops before its search starts.
-        best = solver.best_objective_bound if found_any and not cut else math.nan
+        best = self.solver.best_objective_bound if found_any and not cut else math.nan
         return values, proven, best

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Sequence
+
 import pytest
 from ortools.sat.python import cp_model
 
-from placement import Problem
+from placement import Problem, solve
 from placement.budget import Budget
 from placement.generator import generate
 from placement.greedy import greedy_placement
 from placement.instance import Instance
-from placement.lpsearch import area_search
+from placement.lpsearch import area_rounds, area_search
 from placement.model import Model, Terms, Values
 from placement.neighbourhood import shelter_neighbourhoods
 from placement.search import Search
@@ -99,3 +103,159 @@ def test_area_search_keeps_the_levels_above_never_loses_and_repeats_exactly(
     assert after[0] >= before[0]
     assert after[1] >= before[1]
     assert after[2] == -cost
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 12, 13])
+def test_area_rounds_take_every_pair_once_and_pairs_of_a_round_share_no_area(n: int) -> None:
+    rounds = area_rounds(n)
+    pairs = [i for r in rounds for i in r]
+    assert sorted(pairs) == list(range(n))
+    assert pairs[0] == 0
+    for r in rounds:
+        assert 1 <= len(r) <= 2
+        areas = [{i, (i + 1) % n} for i in r]
+        assert len(r) == 1 or not areas[0] & areas[1]
+    if n >= 4:
+        assert len(rounds[0]) == 2  # the second core has work from the start
+
+
+@pytest.mark.parametrize(("family", "seed"), [("rings", 0), ("national", 1), ("uniform", 2)])
+def test_areas_searched_at_once_keep_every_row_when_their_answers_are_put_together(
+    family: str, seed: int
+) -> None:
+    inst, m, terms, values = _level(family, seed)
+    n = len(inst.problem.shelters)
+    # Two halves of the network: many groups may be placed on either side, and the level
+    # floors read both, so each side's optimum alone could take the same people or room.
+    sets = [set(range(0, n, 2)), set(range(1, n, 2))]
+    subs = m.areas_apart(values, sets, terms)
+    merged = list(values)
+    for sub, free, sub_terms in subs:
+        _, found = _optimum(sub, sub_terms)
+        for j, v in zip(free, found, strict=True):
+            merged[j] = v
+    check = cp_model.CpModel()
+    check.proto.copy_from(m.model.proto)
+    for j, v in enumerate(merged):
+        check.proto.variables[j].domain[0] = check.proto.variables[j].domain[1] = v
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    assert solver.solve(check) == cp_model.OPTIMAL  # the whole model holds them together
+    assert m.holds(merged, range(n))
+    assert_feasible(inst, m.placement_from(merged))
+    assert sum(merged[v] * w for v, w in terms) <= sum(values[v] * w for v, w in terms)
+
+
+@pytest.mark.parametrize(("family", "seed"), [("rings", 0), ("national", 1), ("uniform", 2)])
+def test_without_the_split_the_two_optima_put_together_break_a_row(family: str, seed: int) -> None:
+    inst, m, terms, values = _level(family, seed)
+    n = len(inst.problem.shelters)
+    alone = list(values)
+    for s in (set(range(0, n, 2)), set(range(1, n, 2))):
+        sub, free, sub_terms = m.area(values, s, terms)
+        _, found = _optimum(sub, sub_terms)
+        for j, v in zip(free, found, strict=True):
+            alone[j] = v
+    assert not m.holds(alone, range(n))
+
+
+def test_one_set_apart_is_the_area_model_itself() -> None:
+    inst, m, terms, values = _level("rings", 0)
+    inside = set(range(0, len(inst.problem.shelters), 3))
+    ((sub, free, sub_terms),) = m.areas_apart(values, [inside], terms)
+    alone, free_alone, terms_alone = m.area(values, inside, terms)
+    assert free == free_alone
+    assert sub_terms == terms_alone
+    assert str(sub.proto) == str(alone.proto)
+
+
+def test_searches_at_once_give_what_each_gives_alone_and_spend_their_sum() -> None:
+    inst, m, terms, values = _level("rings", 0)
+    n = len(inst.problem.shelters)
+    sets = [set(range(0, n, 2)), set(range(1, n, 2))]
+
+    def jobs() -> list[tuple[cp_model.CpModel, Terms, Values, float]]:
+        subs = m.areas_apart(values, sets, terms)
+        return [(sub, t, [values[j] for j in free], 0.3) for sub, free, t in subs]
+
+    together = Search(Budget(60.0), 0, 1)
+    answers = together.optimise_together(jobs())
+    alone = Search(Budget(60.0), 0, 1)
+    each = [alone.optimise(m, t, hint, cap, model=sub) for sub, t, hint, cap in jobs()]
+    assert [a[0] for a in answers] == [e[0] for e in each]
+    assert [a[1] for a in answers] == [e[1] for e in each]
+    assert together.budget == pytest.approx(alone.budget)
+    assert together.budget < together.total
+    # One check of the clock starts both; both calls are counted with their work.
+    one, two = together.clock.work()["phases"]["prepare"], alone.clock.work()["phases"]["prepare"]
+    assert (one["checks"], two["checks"]) == (1, 2)
+    assert one["cp_sat_calls"] == two["cp_sat_calls"] == 2
+    assert one["deterministic_s_used"] == two["deterministic_s_used"]
+
+
+class _Clock:
+    """Reads 0.0 ``reads`` times, then a time past every deadline."""
+
+    def __init__(self, reads: int) -> None:
+        self.reads = reads
+        self.lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            self.reads -= 1
+            return 0.0 if self.reads >= 0 else 1e9
+
+
+def test_a_round_the_clock_cuts_is_dropped_whole_and_a_replay_drops_it_too() -> None:
+    inst, m, terms, values = _level("rings", 0)
+    n = len(inst.problem.shelters)
+    sets = [set(range(0, n, 2)), set(range(1, n, 2))]
+
+    def jobs() -> list[tuple[cp_model.CpModel, Terms, Values, float]]:
+        subs = m.areas_apart(values, sets, terms)
+        return [(sub, t, [values[j] for j in free], 5.0) for sub, free, t in subs]
+
+    built = jobs()
+    uncut = Search(Budget(60.0), 0, 1).optimise_together(built)
+    assert any(found != hint for (found, _, _), (_, _, hint, _) in zip(uncut, built, strict=True))
+    # The budget's start and the round's check read the clock; the first solution reported by
+    # either search finds it spent.
+    live = Search(Budget(60.0, clock=_Clock(reads=2)), 0, 1)
+    answers = live.optimise_together(jobs())
+    assert [a[0] for a in answers] == [hint for _, _, hint, _ in built]
+    assert all(not proven and best != best for _, proven, best in answers)
+    work = live.clock.work()
+    assert work["cut"] == {"check": 0, "phase": "prepare", "at": {"solutions": 0}}
+    assert live.budget == 0
+    again = Search(Budget(60.0, replay=work), 0, 1)
+    assert again.optimise_together(jobs()) == answers
+    assert again.clock.work() == work
+
+
+def test_a_solve_that_searches_areas_at_once_repeats_and_replays_byte_for_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = Problem.from_document(generate(1000, 150, seed=0, family="national"))
+    rounds: list[int] = []
+    together = Search.optimise_together
+
+    def counted(
+        self: Search, jobs: Sequence[tuple[cp_model.CpModel, Terms, Values, float]]
+    ) -> list[tuple[Values, bool, float]]:
+        rounds.append(len(jobs))
+        return together(self, jobs)
+
+    monkeypatch.setattr(Search, "optimise_together", counted)
+
+    def slow() -> float:  # the deterministic budget, never the wall clock, ends this solve
+        return time.perf_counter() / 100
+
+    first = solve(problem, time_limit_s=4, clock=slow)
+    assert rounds
+    assert set(rounds) == {2}
+    assert first.work is not None
+    assert "cut" not in first.work
+    second = solve(problem, time_limit_s=4, clock=slow)
+    assert second.result_bytes() == first.result_bytes()
+    replayed = solve(problem, time_limit_s=4, clock=slow, replay=first.work)
+    assert replayed.result_bytes() == first.result_bytes()
