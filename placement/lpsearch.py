@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 from placement.greedy import greedy_placement, insert_by_moves
 from placement.instance import Placement
 from placement.lpfix import Restore, restore
 from placement.model import Model, Terms, Values
-from placement.search import Search
+from placement.search import Job, Search
 
 NEIGHBOURHOOD_SHARE = 0.25
 """Share of a level's budget for the first search around the LP solution and the incumbent."""
@@ -225,21 +226,18 @@ def area_search(
             # optimum, above a loose LP bound): the wider neighbourhood gets the time.
             break
         shelters = [{*areas[i], *areas[(i + 1) % len(areas)]} for i in pairs]
-        subs = m.areas_apart(values, shelters, terms)
-        each = min(AREA_CAP, (search.budget - stop) / len(subs))
-        hints = [[values[j] for j in free] for _, free, _ in subs]
-        jobs = [
-            (sub, sub_terms, hint, each)
-            for (sub, _, sub_terms), hint in zip(subs, hints, strict=True)
-        ]
-        if len(jobs) == 1:
-            sub, sub_terms, hint, _ = jobs[0]
-            answers = [search.optimise(m, sub_terms, hint, each, model=sub)]
-        else:
-            answers = search.optimise_together(jobs)
-        for k, ((_, free, _), hint, (found, _, _)) in enumerate(
-            zip(subs, hints, answers, strict=True)
-        ):
+        shares = m.area_shares(shelters)
+        each = min(AREA_CAP, (search.budget - stop) / len(shelters))
+        subs: list[tuple[list[int], Values]] = []
+
+        # Each pair's model is written while the pair before it is searched.
+        answers = search.optimise_together(
+            [
+                partial(_area_job, m, values, at, terms, share, each, subs)
+                for at, share in zip(shelters, shares, strict=True)
+            ]
+        )
+        for k, ((free, hint), (found, _, _)) in enumerate(zip(subs, answers, strict=True)):
             gained = False
             if found is not hint:
                 new = list(values)
@@ -250,6 +248,22 @@ def area_search(
                     values, current, gained = new, reached, True
             idle = 0 if gained else idle + 1
     return values
+
+
+def _area_job(
+    m: Model,
+    values: Values,
+    shelters: set[int],
+    terms: Terms,
+    share: dict[int, tuple[int, int]],
+    cap: float,
+    out: list[tuple[list[int], Values]],
+) -> Job:
+    """The search of one pair of areas (its free variables and hint go to ``out``)."""
+    sub, free, sub_terms = m.area(values, shelters, terms, share=share)
+    hint = [values[j] for j in free]
+    out.append((free, hint))
+    return sub, sub_terms, hint, cap
 
 
 def area_rounds(n: int) -> list[list[int]]:

@@ -308,6 +308,16 @@ class Model:
         remainder to the first), so the answers of all of them, put back together, still meet
         it. One set: exactly :meth:`area`.
         """
+        shares = self.area_shares(shelter_sets)
+        return [
+            self.area(values, s, terms, share=share)
+            for s, share in zip(shelter_sets, shares, strict=True)
+        ]
+
+    def area_shares(
+        self, shelter_sets: Sequence[Collection[int]]
+    ) -> list[dict[int, tuple[int, int]]]:
+        """Per set, the ``share`` of :meth:`area` that :meth:`areas_apart` gives it."""
         rows_of = self._rows_by_shelter()
         row_sets = [{r for si in s for r in rows_of[si]} for s in shelter_sets]
         seen: dict[int, int] = {}
@@ -316,11 +326,11 @@ class Model:
                 seen[r] = seen.get(r, 0) + 1
         out = []
         earlier: dict[int, int] = {}
-        for s, rows in zip(shelter_sets, row_sets, strict=True):
+        for rows in row_sets:
             share = {r: (earlier.get(r, 0), seen[r]) for r in rows if seen[r] > 1}
             for r in share:
                 earlier[r] = earlier.get(r, 0) + 1
-            out.append(self.area(values, s, terms, share=share))
+            out.append(share)
         return out
 
     def area(

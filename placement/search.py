@@ -32,6 +32,10 @@ class _StopAt(cp_model.CpSolverSolutionCallback):
             self.stop_search()
 
 
+Job = tuple[cp_model.CpModel, Terms, Values, float]
+"""One search of :meth:`Search.optimise_together`: model, terms, hint, deterministic cap."""
+
+
 class Search:
     """The deterministic budget, parameters and wall-clock budget of every CP-SAT call of a solve.
 
@@ -134,43 +138,64 @@ class Search:
         return call.result(terms, values, cut=cut)
 
     def optimise_together(
-        self, jobs: Sequence[tuple[cp_model.CpModel, Terms, Values, float]]
+        self, jobs: Sequence[Job | Callable[[], Job]]
     ) -> list[tuple[Values, bool, float]]:
         """Minimise each job's ``terms`` on its own model at the same time, one thread each.
 
-        Each job is (model, terms, hint, cap in deterministic seconds); the models must not
-        share objects. One check of the budget starts them all, each on its own thread, so an
+        Each job is (model, terms, hint, cap in deterministic seconds), or a callable that
+        builds one: it is called after the check, once the jobs before it run, so that writing
+        a model overlaps the searches already started. The models must not share objects.
+        Nothing is built or run when the check finds the time spent (an empty list is
+        returned). One check of the budget starts them all, each on its own thread, so an
         uncut round is as deterministic as the calls one after another, and its deterministic
-        time is their sum. When the wall clock cuts any of them, the whole round is dropped
-        (every job returns its hint) and recorded as cut before its first solution, so that a
-        replay drops it too. Returns :meth:`optimise`'s triple per job.
+        time is their sum. When the wall clock cuts any of them, each call keeps the solutions
+        it reported (one that had ended keeps all of its own) and the round is recorded with
+        how many each reported, so that a replay stops each call at the same one. Returns
+        :meth:`optimise`'s triple per job.
         """
-        for model, terms, values, _ in jobs:
-            _objective(model, terms, values)
-        caps = [min(self.budget, cap) for _, _, _, cap in jobs]
         step = self.clock.step()
-        if step is None or step.stop_at is not None:
-            # Spent, or (a replay) the recorded run was cut in this round, which it dropped.
+        if step is None:
             self.budget = 0.0
-            return [(values, False, math.nan) for _, _, values, _ in jobs]
+            return []
+        recorded = None if step.stop_at is None else step.stop_at.get("solutions")
+        replay_at: list[int | None] = (
+            [None] * len(jobs)
+            if step.stop_at is None
+            else [int(n) for n in recorded]
+            if isinstance(recorded, list) and len(recorded) == len(jobs)
+            else [0] * len(jobs)
+        )
         if self.on_search is not None:
             self.on_search()
-        calls = [
-            self._start(model, cap, step, True, None)
-            for (model, _, _, _), cap in zip(jobs, caps, strict=True)
-        ]
-        with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="refuge-cp-sat") as ex:
-            for future in [ex.submit(call.run) for call in calls]:
+        budget = self.budget
+        built: list[Job] = []
+        calls: list[_Call] = []
+        with ThreadPoolExecutor(len(jobs), thread_name_prefix="refuge-cp-sat") as ex:
+            futures = []
+            for job, at in zip(jobs, replay_at, strict=True):
+                model, terms, values, cap = job if isinstance(job, tuple) else job()
+                built.append((model, terms, values, min(budget, cap)))
+                _objective(model, terms, values)
+                call = self._start(model, min(budget, cap), step, True, at)
+                calls.append(call)
+                if at != 0:
+                    futures.append(ex.submit(call.run))
+            for future in futures:
                 future.result()
-        if any(call.cut(None) for call in calls):
-            self.clock.cut_during(step, {"solutions": 0})
+        if step.stop_at is not None or any(call.cut(None) for call in calls):
+            # Where it was cut depends on the clock: each call keeps the solutions it reported
+            # (a replay stops each at the same one), none its bound or its time used.
+            self.clock.cut_during(step, {"solutions": [c.counter.solutions for c in calls]})
             self.budget = 0.0
-            return [(values, False, math.nan) for _, _, values, _ in jobs]
-        for call, cap in zip(calls, caps, strict=True):
+            return [
+                (values, False, math.nan) if at == 0 else call.result(terms, values, cut=True)
+                for call, at, (_, terms, values, _) in zip(calls, replay_at, built, strict=True)
+            ]
+        for call, (_, _, _, cap) in zip(calls, built, strict=True):
             self._count(call, cap)
         return [
             call.result(terms, values, cut=False)
-            for call, (_, terms, values, _) in zip(calls, jobs, strict=True)
+            for call, (_, terms, values, _) in zip(calls, built, strict=True)
         ]
 
     def _start(

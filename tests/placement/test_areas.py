@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 from ortools.sat.python import cp_model
@@ -17,7 +17,7 @@ from placement.instance import Instance
 from placement.lpsearch import area_rounds, area_search
 from placement.model import Model, Terms, Values
 from placement.neighbourhood import shelter_neighbourhoods
-from placement.search import Search
+from placement.search import Job, Search
 from tests.placement.test_neighbourhood import assert_feasible
 
 
@@ -206,7 +206,10 @@ class _Clock:
             return 0.0 if self.reads >= 0 else 1e9
 
 
-def test_a_round_the_clock_cuts_is_dropped_whole_and_a_replay_drops_it_too() -> None:
+@pytest.mark.parametrize("reads", [2, 3, 4])
+def test_a_round_the_clock_cuts_keeps_what_each_search_reported_and_replays_exactly(
+    reads: int,
+) -> None:
     inst, m, terms, values = _level("rings", 0)
     n = len(inst.problem.shelters)
     sets = [set(range(0, n, 2)), set(range(1, n, 2))]
@@ -217,16 +220,25 @@ def test_a_round_the_clock_cuts_is_dropped_whole_and_a_replay_drops_it_too() -> 
 
     built = jobs()
     uncut = Search(Budget(60.0), 0, 1).optimise_together(built)
-    assert any(found != hint for (found, _, _), (_, _, hint, _) in zip(uncut, built, strict=True))
-    # The budget's start and the round's check read the clock; the first solution reported by
-    # either search finds it spent.
-    live = Search(Budget(60.0, clock=_Clock(reads=2)), 0, 1)
+    # The budget's start and the round's check read the clock, then each solution either
+    # search reports: after ``reads`` readings in all, the clock is spent.
+    live = Search(Budget(60.0, clock=_Clock(reads=reads)), 0, 1)
     answers = live.optimise_together(jobs())
-    assert [a[0] for a in answers] == [hint for _, _, hint, _ in built]
-    assert all(not proven and best != best for _, proven, best in answers)
     work = live.clock.work()
-    assert work["cut"] == {"check": 0, "phase": "prepare", "at": {"solutions": 0}}
+    cut = work["cut"]
+    assert (cut["check"], cut["phase"]) == (0, "prepare")
+    counts = cut["at"]["solutions"]
+    assert len(counts) == 2
+    assert all(c >= 1 for c in counts)  # each reported its hint at least, then stopped
     assert live.budget == 0
+    for (found, proven, best), (_, t, hint, _), (full, _, _) in zip(
+        answers, built, uncut, strict=True
+    ):
+        assert not proven
+        assert best != best  # NaN: a cut search's bound depends on the moment of the cut
+        # What a cut search keeps lies between its hint and what it finds uncut.
+        assert sum(full[v] * w for v, w in t) <= sum(found[v] * w for v, w in t)
+        assert sum(found[v] * w for v, w in t) <= sum(hint[v] * w for v, w in t)
     again = Search(Budget(60.0, replay=work), 0, 1)
     assert again.optimise_together(jobs()) == answers
     assert again.clock.work() == work
@@ -240,7 +252,7 @@ def test_a_solve_that_searches_areas_at_once_repeats_and_replays_byte_for_byte(
     together = Search.optimise_together
 
     def counted(
-        self: Search, jobs: Sequence[tuple[cp_model.CpModel, Terms, Values, float]]
+        self: Search, jobs: Sequence[Job | Callable[[], Job]]
     ) -> list[tuple[Values, bool, float]]:
         rounds.append(len(jobs))
         return together(self, jobs)
@@ -252,7 +264,7 @@ def test_a_solve_that_searches_areas_at_once_repeats_and_replays_byte_for_byte(
 
     first = solve(problem, time_limit_s=4, clock=slow)
     assert rounds
-    assert set(rounds) == {2}
+    assert 2 in rounds  # two pairs at once (a last pair may be alone)
     assert first.work is not None
     assert "cut" not in first.work
     second = solve(problem, time_limit_s=4, clock=slow)
