@@ -63,7 +63,8 @@ class Step:
 
     ``seconds`` is the wall time the call may take (``inf`` in a replay). ``stop_at`` is None
     for a call to run to its own end; in a replay of the cut call it is where the recorded run
-    was cut (e.g. ``{"solutions": 3}``): the call stops there instead.
+    was cut (e.g. ``{"solutions": 3}``, or ``{"solutions": [1, 3]}`` for calls run side by
+    side): the call stops there instead.
     """
 
     index: int
