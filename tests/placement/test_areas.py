@@ -42,6 +42,15 @@ def _optimum(model: cp_model.CpModel, terms: Terms) -> tuple[int, list[int]]:
     return round(solver.objective_value), list(solver.response_proto.solution)
 
 
+def _fixed_at(m: Model, values: Values) -> cp_model.CpModel:
+    """A copy of the whole model with every variable fixed at ``values``."""
+    check = cp_model.CpModel()
+    check.proto.copy_from(m.model.proto)
+    for j, v in enumerate(values):
+        check.proto.variables[j].domain[0] = check.proto.variables[j].domain[1] = v
+    return check
+
+
 @pytest.mark.parametrize(("family", "seed"), [("rings", 0), ("national", 1), ("uniform", 2)])
 def test_an_area_model_has_the_optimum_of_the_model_with_every_other_pair_fixed(
     family: str, seed: int
@@ -70,11 +79,7 @@ def test_an_area_model_has_the_optimum_of_the_model_with_every_other_pair_fixed(
     merged = list(values)
     for j, v in zip(free, found, strict=True):
         merged[j] = v
-    check = cp_model.CpModel()
-    check.proto.copy_from(m.model.proto)
-    for j, v in enumerate(merged):
-        check.proto.variables[j].domain[0] = check.proto.variables[j].domain[1] = v
-    assert _optimum(check, terms)[0] == want
+    assert _optimum(_fixed_at(m, merged), terms)[0] == want
     assert_feasible(inst, m.placement_from(merged))
 
 
@@ -134,13 +139,7 @@ def test_areas_searched_at_once_keep_every_row_when_their_answers_are_put_togeth
         _, found = _optimum(sub, sub_terms)
         for j, v in zip(free, found, strict=True):
             merged[j] = v
-    check = cp_model.CpModel()
-    check.proto.copy_from(m.model.proto)
-    for j, v in enumerate(merged):
-        check.proto.variables[j].domain[0] = check.proto.variables[j].domain[1] = v
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    assert solver.solve(check) == cp_model.OPTIMAL  # the whole model holds them together
+    _optimum(_fixed_at(m, merged), terms)  # the whole model holds them together (or fails)
     assert m.holds(merged, range(n))
     assert_feasible(inst, m.placement_from(merged))
     assert sum(merged[v] * w for v, w in terms) <= sum(values[v] * w for v, w in terms)
@@ -169,14 +168,21 @@ def test_one_set_apart_is_the_area_model_itself() -> None:
     assert str(sub.proto) == str(alone.proto)
 
 
-def test_searches_at_once_give_what_each_gives_alone_and_spend_their_sum() -> None:
+def _halves(cap: float) -> tuple[Model, Callable[[], list[Job]]]:
+    """Rings 240x36 at level 3, and the jobs of its two halves of shelters searched at once."""
     inst, m, terms, values = _level("rings", 0)
     n = len(inst.problem.shelters)
     sets = [set(range(0, n, 2)), set(range(1, n, 2))]
 
-    def jobs() -> list[tuple[cp_model.CpModel, Terms, Values, float]]:
+    def jobs() -> list[Job]:
         subs = m.areas_apart(values, sets, terms)
-        return [(sub, t, [values[j] for j in free], 0.3) for sub, free, t in subs]
+        return [(sub, t, [values[j] for j in free], cap) for sub, free, t in subs]
+
+    return m, jobs
+
+
+def test_searches_at_once_give_what_each_gives_alone_and_spend_their_sum() -> None:
+    m, jobs = _halves(0.3)
 
     together = Search(Budget(60.0), 0, 1)
     answers = together.optimise_together(jobs())
@@ -210,13 +216,7 @@ class _Clock:
 def test_a_round_the_clock_cuts_keeps_what_each_search_reported_and_replays_exactly(
     reads: int,
 ) -> None:
-    inst, m, terms, values = _level("rings", 0)
-    n = len(inst.problem.shelters)
-    sets = [set(range(0, n, 2)), set(range(1, n, 2))]
-
-    def jobs() -> list[tuple[cp_model.CpModel, Terms, Values, float]]:
-        subs = m.areas_apart(values, sets, terms)
-        return [(sub, t, [values[j] for j in free], 5.0) for sub, free, t in subs]
+    _, jobs = _halves(5.0)
 
     built = jobs()
     uncut = Search(Budget(60.0), 0, 1).optimise_together(built)
