@@ -199,7 +199,7 @@ def area_search(
     of the level may make way for a larger one; the rows fixing the levels above keep them.
     Two pairs that share no area are searched at the same time, one CP-SAT call on each core
     (:meth:`Search.optimise_together`); a row both read (a group whose requests may go to
-    either, a level's floor) is split between them (:meth:`Model.areas_apart`), so their
+    either, a level's floor) is split between them (:meth:`Model.area_shares`), so their
     answers fit together (checked again before the second is taken). One pass, ended early when
     ``terms`` reach ``target`` (the LP bound), when ``cap`` deterministic seconds are spent, or
     after half the pairs in a row without a gain. Exact work, so deterministic; never worse

@@ -297,27 +297,17 @@ class Model:
             self._by_shelter = by_shelter
         return self._by_shelter
 
-    def areas_apart(
-        self, values: Values, shelter_sets: Sequence[Collection[int]], terms: Terms
-    ) -> list[tuple[cp_model.CpModel, list[int], Terms]]:
-        """:meth:`area` of each of ``shelter_sets`` (disjoint), to be searched at the same time.
-
-        A row that reads pairs of several of the sets (a group's requests, which may be placed
-        in any of them; a level's floor) is split between them: each sub-model may move the
-        row's value by its share of the row's room at ``values`` (the room divided evenly, the
-        remainder to the first), so the answers of all of them, put back together, still meet
-        it. One set: exactly :meth:`area`.
-        """
-        shares = self.area_shares(shelter_sets)
-        return [
-            self.area(values, s, terms, share=share)
-            for s, share in zip(shelter_sets, shares, strict=True)
-        ]
-
     def area_shares(
         self, shelter_sets: Sequence[Collection[int]]
     ) -> list[dict[int, tuple[int, int]]]:
-        """Per set, the ``share`` of :meth:`area` that :meth:`areas_apart` gives it."""
+        """Per set of ``shelter_sets`` (disjoint, searched at the same time), its ``share``.
+
+        A row that reads pairs of several of the sets (a group's requests, which may be placed
+        in any of them; a level's floor) is split between them: given its share,
+        :meth:`area` lets each sub-model move the row's value only by its part of the row's
+        room at the current values (the room divided evenly, the remainder to the first), so
+        the answers of all of them, put back together, still meet it. One set: no share.
+        """
         rows_of = self._rows_by_shelter()
         row_sets = [{r for si in s for r in rows_of[si]} for s in shelter_sets]
         seen: dict[int, int] = {}
@@ -351,7 +341,7 @@ class Model:
         loads and presolves whole (rings, 2,000x300, level 3, two of 12 areas: that copy took
         0.3 s to write and 0.45 s to search, this one 0.1 s and 0.2-0.4 s). ``share``, per
         row, (this model's place, how many models share the row): the row's value may move
-        only by that share of its room (see :meth:`areas_apart`).
+        only by that share of its room (see :meth:`area_shares`).
         """
         by_shelter = self.variables_by_shelter()
         rows_of = self._rows_by_shelter()

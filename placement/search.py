@@ -127,7 +127,7 @@ class Search:
         replay_at = None if step.stop_at is None else int(step.stop_at["solutions"])
         call = self._start(model, limit, step, presolve, replay_at)
         call.run()
-        cut = call.cut(replay_at)
+        cut = call.cut()
         if cut:
             # Where it was cut depends on the clock: only the solutions it reported so far are
             # kept (a replay stops at the same one), neither its bound nor its time used.
@@ -182,7 +182,7 @@ class Search:
                     futures.append(ex.submit(call.run))
             for future in futures:
                 future.result()
-        if step.stop_at is not None or any(call.cut(None) for call in calls):
+        if step.stop_at is not None or any(call.cut() for call in calls):
             # Where it was cut depends on the clock: each call keeps the solutions it reported
             # (a replay stops each at the same one), none its bound or its time used.
             self.clock.cut_during(step, {"solutions": [c.counter.solutions for c in calls]})
@@ -254,14 +254,14 @@ class _Call:
         if self.status == cp_model.MODEL_INVALID:  # a bug here, never an input problem
             raise RuntimeError(f"invalid CP-SAT model: {self.model.validate()}")
 
-    def cut(self, replay_at: int | None) -> bool:
+    def cut(self) -> bool:
         """Whether the wall clock (or, in a replay, the recorded cut) stopped the call."""
         done = self.status in (cp_model.OPTIMAL, cp_model.INFEASIBLE)
         by_clock = self.counter.stopped_by_clock or (
             math.isfinite(self.step.seconds)
             and self.solver.wall_time >= 0.98 * self.solver.parameters.max_time_in_seconds
         )
-        return replay_at is not None or (not done and by_clock)
+        return self.counter.limit is not None or (not done and by_clock)
 
     def result(self, terms: Terms, values: Values, *, cut: bool) -> tuple[Values, bool, float]:
         current = sum(values[v] * w for v, w in terms)

@@ -32,6 +32,14 @@ def _level(family: str, seed: int) -> tuple[Instance, Model, Terms, Values]:
     return inst, m, [(v, -w) for v, w in m.level_terms[3]], m.values_of(start)
 
 
+def _apart(
+    m: Model, values: Values, sets: list[set[int]], terms: Terms
+) -> list[tuple[cp_model.CpModel, list[int], Terms]]:
+    """The area models of disjoint ``sets`` searched at the same time, shared rows split."""
+    shares = m.area_shares(sets)
+    return [m.area(values, s, terms, share=share) for s, share in zip(sets, shares, strict=True)]
+
+
 def _optimum(model: cp_model.CpModel, terms: Terms) -> tuple[int, list[int]]:
     model.clear_objective()  # type: ignore[no-untyped-call]
     model.proto.objective.vars.extend([v for v, _ in terms])
@@ -133,7 +141,7 @@ def test_areas_searched_at_once_keep_every_row_when_their_answers_are_put_togeth
     # Two halves of the network: many groups may be placed on either side, and the level
     # floors read both, so each side's optimum alone could take the same people or room.
     sets = [set(range(0, n, 2)), set(range(1, n, 2))]
-    subs = m.areas_apart(values, sets, terms)
+    subs = _apart(m, values, sets, terms)
     merged = list(values)
     for sub, free, sub_terms in subs:
         _, found = _optimum(sub, sub_terms)
@@ -161,7 +169,8 @@ def test_without_the_split_the_two_optima_put_together_break_a_row(family: str, 
 def test_one_set_apart_is_the_area_model_itself() -> None:
     inst, m, terms, values = _level("rings", 0)
     inside = set(range(0, len(inst.problem.shelters), 3))
-    ((sub, free, sub_terms),) = m.areas_apart(values, [inside], terms)
+    assert m.area_shares([inside]) == [{}]
+    ((sub, free, sub_terms),) = _apart(m, values, [inside], terms)
     alone, free_alone, terms_alone = m.area(values, inside, terms)
     assert free == free_alone
     assert sub_terms == terms_alone
@@ -175,7 +184,7 @@ def _halves(cap: float) -> tuple[Model, Callable[[], list[Job]]]:
     sets = [set(range(0, n, 2)), set(range(1, n, 2))]
 
     def jobs() -> list[Job]:
-        subs = m.areas_apart(values, sets, terms)
+        subs = _apart(m, values, sets, terms)
         return [(sub, t, [values[j] for j in free], cap) for sub, free, t in subs]
 
     return m, jobs
