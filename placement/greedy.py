@@ -164,7 +164,14 @@ def improve_soft_cost(
     return out
 
 
-def insert_by_moves(inst: Instance, placement: Placement, *, stop: Stop | None = None) -> Placement:
+def insert_by_moves(
+    inst: Instance,
+    placement: Placement,
+    *,
+    stop: Stop | None = None,
+    beyond: bool = True,
+    priority: int | None = None,
+) -> Placement:
     """Place more requests by moving one placed request elsewhere to make room.
 
     Unplaced requests are taken by priority 5 → 1, ties in document order. For each of its
@@ -210,7 +217,7 @@ def insert_by_moves(inst: Instance, placement: Placement, *, stop: Stop | None =
             if fitted is not None:
                 found = (to, fitted)
                 break
-        if found is None and inst.reduced:
+        if found is None and inst.reduced and beyond:
             # Beyond the reduced model: any eligible shelter with room, in document order; the
             # pair joins the model's pairs (as in greedy_placement's extension).
             known = {p.shelter for p in inst.pairs[other]}
@@ -231,6 +238,8 @@ def insert_by_moves(inst: Instance, placement: Placement, *, stop: Stop | None =
         if stop is not None and n % STOP_EVERY == 0 and stop():
             break
         if ri in out or not inst.pairs[ri]:
+            continue
+        if priority is not None and requests[ri].priority != priority:
             continue
         sizes = room.sizes[ri]
         done = False

@@ -26,12 +26,14 @@ LEVEL_SHARE = 0.5
 """Each priority level but the last may spend this share of the levels' budget left."""
 
 
-def solve_levels(inst: Instance, greedy: Placement, search: Search) -> Run:
+def solve_levels(inst: Instance, greedy: Placement, search: Search, *, soft: bool = True) -> Run:
     """Priority levels on the cost-blind model, then the soft cost on the cost-aware one.
 
     Every step asks ``search.clock`` first; once the wall clock is spent, what was reached is
     kept (never worse than ``greedy``), the levels not proven are not, and the cost-aware model
-    being built on the second thread is abandoned.
+    being built on the second thread is abandoned. Without ``soft`` (a reduced instance, whose
+    caller repairs the soft cost locally) the levels have the whole budget and the soft cost
+    no model: the run is then never proven.
     """
     clock = search.clock
     bound = list(inst.trivial_bound())
@@ -72,7 +74,15 @@ def solve_levels(inst: Instance, greedy: Placement, search: Search) -> Run:
 
     try:
         return _levels_then_soft(
-            inst, greedy, search, a, soft_model, bound, placement, levels_left, clock
+            inst,
+            greedy,
+            search,
+            a,
+            soft_model if soft else None,
+            bound,
+            placement,
+            levels_left,
+            clock,
         )
     finally:
         # Past the deadline nobody waits for the cost-aware model: stop its build.
@@ -84,7 +94,7 @@ def _levels_then_soft(
     greedy: Placement,
     search: Search,
     a: Model,
-    soft_model: Callable[[], Future[tuple[Model, dict[int, int]]]],
+    soft_model: Callable[[], Future[tuple[Model, dict[int, int]]]] | None,
     bound: list[int],
     placement: Placement,
     levels_left: list[int],
@@ -106,21 +116,26 @@ def _levels_then_soft(
         # priorities only take beds.
         last = not any(q < p for q in levels_left)
         search.on_search = soft_model if last else None
-        levels_budget = max(0.0, search.budget - SOFT_SHARE * search.total)
+        reserve = SOFT_SHARE * search.total if soft_model is not None else 0.0
+        levels_budget = max(0.0, search.budget - reserve)
         cap = levels_budget * (1.0 if last else LEVEL_SHARE)
 
         def better(new: Placement, old: Placement, p: int = p) -> bool:
             return level_key(inst, new, fixed, p) > level_key(inst, old, fixed, p)
 
         level = [(v, -w) for v, w in a.level_terms[p]]
-        found, proven, low = lp_search(search, a, level, placement, better, cap)
+        # A reduced instance's model is large (10,000x1,000: 370,000 variables): a search on
+        # the whole of it costs 3-6 s of wall time per deterministic second, for little.
+        found, proven, low = lp_search(
+            search, a, level, placement, better, cap, whole=not inst.reduced
+        )
         best = -low if math.isfinite(low) else math.nan
         # Fill what the level left empty, moving a placed request aside where that makes room
         # (rings, 2,000x300, priority 3 after a cut: 1,463 -> 1,473 people in 0.2 s): never
         # fewer at any level, a better start for the next. A start returned as it was is
         # complete already: insertion would change nothing.
         if found is not placement:
-            found = insert_by_moves(inst, found, stop=clock.stop)
+            found = insert_by_moves(inst, found, stop=clock.stop, beyond=False)
             placement = greedy_placement(inst, found, stop=clock.stop)
         fixed[p] = inst.placed_by_priority(placement)[5 - p]
         achieved = fixed[p]
@@ -133,6 +148,8 @@ def _levels_then_soft(
         if math.isfinite(best):
             bound[5 - p] = max(achieved, min(bound[5 - p], math.floor(best + 1e-6)))
         # Not proven: keep what was reached and go on; the answer is only "feasible" now.
+    if soft_model is None:
+        return Run(placement, False, (bound[0], bound[1], bound[2], bound[3], bound[4]), 0)
     clock.phase = "soft"
     placement = improve_soft_cost(inst, placement, stop=clock.stop)
     proven_all = proven_levels == len(PRIORITIES)

@@ -23,13 +23,16 @@ from dataclasses import dataclass, field
 
 from ortools.linear_solver import pywraplp
 
-from placement.instance import Instance
+from placement.budget import Budget
+from placement.instance import Instance, Pair, Placement
 from placement.problem import PRIORITIES
 
 ROUNDS = 12
 """Pricing rounds at most; the bound stays valid when they run out."""
 ADD_PER_GROUP = 8
 """Gaining pairs added per group and round."""
+PRICE_CHECK_EVERY = 256
+"""Groups priced between two checks of a budget (a pricing round is pure Python)."""
 PENALTY = 1e5
 """Objective cost per person of a floor not met by the restricted pairs."""
 
@@ -39,6 +42,7 @@ class _Group:
     priority: int
     rep: int  # a request of the group (all alike for the rules, so for every pair)
     count: int
+    requests: list[int]
     sizes: tuple[int, ...]
     shelters: set[int] = field(default_factory=set)
 
@@ -55,9 +59,10 @@ def _groups(inst: Instance, min_priority: int) -> list[_Group]:
         key = (q.priority, inst.request_key(ri), inst.profile[ri])
         g = by_key.get(key)
         if g is None:
-            g = _Group(q.priority, ri, 0, tuple(len(b) for b in inst.blocks[ri]))
+            g = _Group(q.priority, ri, 0, [], tuple(len(b) for b in inst.blocks[ri]))
             by_key[key] = g
         g.count += 1
+        g.requests.append(ri)
         g.shelters.update(p.shelter for p in inst.pairs[ri])
     return list(by_key.values())
 
@@ -77,13 +82,32 @@ def people_bound(
         An upper bound on the objective of every placement meeting the floors (``inf`` when
         GLOP fails).
     """
+    return _people_lp(inst, objective, floors)[0]
+
+
+Support = list[tuple[list[int], int, float]]
+"""The LP solution's positive values: (the requests of a group, shelter, requests placed)."""
+
+
+def _people_lp(
+    inst: Instance,
+    objective: Sequence[int],
+    floors: dict[int, int] | None = None,
+    budget: Budget | None = None,
+) -> tuple[float, Support]:
+    """:func:`people_bound`, and the last restricted LP's solution (empty when not solved).
+
+    With a ``budget``, each GLOP solve is a step of it (the seconds left as GLOP's limit), and
+    the bound so far is returned, without a solution, when the clock cut one or it was spent.
+    """
     floors = floors or {}
     weights = {p: objective[5 - p] for p in PRIORITIES}
     lowest = min([p for p in PRIORITIES if weights[p] > 0] + list(floors), default=1)
     groups = _groups(inst, lowest)
     solver = pywraplp.Solver.CreateSolver("GLOP")
     if solver is None:
-        return math.inf
+        return math.inf, []
+    columns: list[tuple[int, int, pywraplp.Variable]] = []
     units = [(si, u) for si, free in enumerate(inst.free) for u in range(len(free))]
     cap = {k: solver.Constraint(0.0, float(inst.free[k[0]][k[1]])) for k in units}
     rows = [solver.Constraint(0.0, float(g.count)) for g in groups]
@@ -102,6 +126,7 @@ def people_bound(
         cands = inst.viable(g.rep, si)
         assert cands is not None
         x = solver.NumVar(0.0, float(g.count), "")
+        columns.append((gi, si, x))
         size = sum(g.sizes)
         obj.SetCoefficient(x, float(weights[g.priority] * size))
         rows[gi].SetCoefficient(x, 1.0)
@@ -124,8 +149,8 @@ def people_bound(
             add(gi, si)
     bound = math.inf
     for _ in range(ROUNDS):
-        if solver.Solve() != pywraplp.Solver.OPTIMAL:
-            return bound
+        if _solve(solver, budget) != pywraplp.Solver.OPTIMAL:
+            return bound, []
         pi = {k: max(0.0, c.dual_value()) for k, c in cap.items()}
         lam = {p: max(0.0, -c.dual_value()) for p, c in level.items()}
         value = sum(pi[k] * inst.free[k[0]][k[1]] for k in units)
@@ -133,6 +158,8 @@ def people_bound(
         price_cache: dict[tuple[int, int], float] = {}
         gaining: list[tuple[int, list[int]]] = []
         for gi, g in enumerate(groups):
+            if budget is not None and gi % PRICE_CHECK_EVERY == 0 and budget.spent():
+                return bound, []
             gain_base = (weights[g.priority] + lam.get(g.priority, 0.0)) * sum(g.sizes)
             prices: dict[int, float] = {}
             for si in inst.eligible(g.rep):
@@ -171,7 +198,26 @@ def people_bound(
             groups[gi].shelters.update(new)
             for si in new:
                 add(gi, si)
-    return bound
+    support = [(groups[gi].requests, si, x.solution_value()) for gi, si, x in columns]
+    return bound, [(requests, si, v) for requests, si, v in support if v > 1e-6]
+
+
+def _solve(solver: pywraplp.Solver, budget: Budget | None) -> int | None:
+    """One GLOP solve, a step of ``budget`` if given; None when it was spent or cut it."""
+    if budget is None:
+        return int(solver.Solve())
+    step = budget.step()
+    if step is None or step.stop_at is not None:
+        return None
+    if math.isfinite(step.seconds):
+        solver.SetTimeLimit(max(1, math.ceil(step.seconds * 1000)))
+    status = int(solver.Solve())
+    if status != pywraplp.Solver.OPTIMAL and budget.wall_left() <= 0:
+        budget.cut_during(step, {"lp": "time_limit"})
+        return None
+    budget.count("lp_solves")
+    budget.count("lp_iterations", int(solver.iterations()))
+    return status
 
 
 def level_bounds(inst: Instance, placed: Sequence[int]) -> tuple[int, ...]:
@@ -191,3 +237,61 @@ def level_bounds(inst: Instance, placed: Sequence[int]) -> tuple[int, ...]:
 def total_bound(inst: Instance) -> int:
     """LP bound on people placed, all priorities alike."""
     return math.floor(people_bound(inst, [1, 1, 1, 1, 1]) + 1e-6)
+
+
+def widen_pairs(inst: Instance, placement: Placement, budget: Budget) -> int:
+    """Give a reduced instance's requests the pairs an LP optimum of their first open level uses.
+
+    A reduced instance keeps each request's cheapest shelters, and its model's optimum can lie
+    well below the problem's (rings, 10,000x1,000, priority 3: LP bound 6,685 on the kept pairs
+    against 6,859 on every viable pair). Level by level from priority 5, given ``placement``'s
+    counts at the levels above, the LP of :func:`people_bound` is solved over every viable pair;
+    at the first level where it leaves room above ``placement``, each group's positive values
+    are dealt to its requests (for each shelter, largest value first, ``ceil(value)`` requests:
+    those holding that shelter already, then the others in document order), and a request
+    dealt a shelter it does not hold gets that pair. The model built after it can then hold the
+    LP's solution, so its relaxation reaches the full bound. Returns the pairs added (none when
+    every level is at its bound or the budget ran out first). Deterministic.
+    """
+    placed = inst.placed_by_priority(placement)
+    for p in PRIORITIES:
+        if budget.spent():
+            return 0
+        floors = {q: placed[5 - q] for q in PRIORITIES if q > p}
+        bound, support = _people_lp(inst, [1 if q == p else 0 for q in PRIORITIES], floors, budget)
+        if not support:
+            return 0
+        if math.floor(bound + 1e-6) > placed[5 - p]:
+            return _deal(inst, support)
+    return 0
+
+
+def _deal(inst: Instance, support: Support) -> int:
+    by_group: dict[int, tuple[list[int], list[tuple[float, int]]]] = {}
+    for requests, si, value in support:
+        by_group.setdefault(id(requests), (requests, []))[1].append((value, si))
+    added = 0
+    for requests, values in by_group.values():
+        dealt: set[int] = set()
+        for value, si in sorted(values, key=lambda e: (-e[0], e[1])):
+            need = math.ceil(value - 1e-6)
+            holding = [
+                r
+                for r in requests
+                if r not in dealt and any(pair.shelter == si for pair in inst.pairs[r])
+            ]
+            took = holding[:need]
+            held = set(holding)
+            for r in requests:
+                if len(took) >= need:
+                    break
+                if r in dealt or r in held:
+                    continue
+                cands = inst.viable(r, si)
+                if cands is None:
+                    continue
+                inst.pairs[r].append(Pair(r, si, inst.pair_cost(r, si), cands))
+                added += 1
+                took.append(r)
+            dealt.update(took)
+    return added

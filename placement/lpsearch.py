@@ -22,7 +22,12 @@ a time the areas' pass ended at 0.5 on rings, 2,000x300, level 3, before its las
 (1,491 people; at 0.75 the whole pass, 1,495; the wide neighbourhood after it found nothing
 there in either case)."""
 AREA_CAP = 0.25
-"""Deterministic seconds at most for one pair of areas of :func:`area_search`."""
+"""Deterministic seconds at most for one pair of areas of :func:`area_search`, for a model of
+up to :data:`AREA_CAP_VARIABLES` variables; a larger model's pairs get proportionally more
+(a pair's model grows with it: at 10,000x1,000, 370,000 variables, 0.25 found nothing in any
+pair at priority 3, 0.6 +12 on national and +5 on rings, 1.0 +5 and +16)."""
+AREA_CAP_VARIABLES = 150_000
+"""The size of model :data:`AREA_CAP` was measured on (2,000x300: 90,000-145,000 variables)."""
 
 
 SEARCH_DET_PER_VARIABLE = 1e-5
@@ -42,6 +47,8 @@ def lp_search(
     placement: Placement,
     better: Callable[[Placement, Placement], bool],
     cap: float,
+    *,
+    whole: bool = True,
 ) -> tuple[Placement, bool, float]:
     """Minimise ``terms`` from the feasible ``placement`` with the LP relaxation's help; exact.
 
@@ -57,7 +64,9 @@ def lp_search(
        bound: an optimum proven inside that window is the model's, else its best solution
        narrows the model again.
 
-    The search stops at ``cap`` deterministic seconds (of ``search.budget``) in all.
+    The search stops at ``cap`` deterministic seconds (of ``search.budget``) in all. Without
+    ``whole``, no search runs on the whole model (nor its neighbourhoods of step 3): a level
+    then gets the rounding, the insertion and the search by areas only.
     Returns the best placement, whether it is proven optimal, and a valid lower bound.
     """
     model = m.model
@@ -78,13 +87,21 @@ def lp_search(
     rc = m.relaxation().minimise(terms, search.clock)
     lp = rc.integer_bound()
     if lp is None:
+        if not whole:
+            return placement, False, math.nan
         values, proven, best = search.optimise(m, terms, values, cap, presolve=not m.cost_aware)
         return m.placement_from(values), proven, best
     if current <= lp:  # nothing to round for (levels 5 and 4 at 2,000x300: greedy meets it)
         return placement, True, float(current)
+    # The start's variables stay free in the first neighbourhood when the rounding replaces
+    # it: from the rounding alone, whose support is the LP's, that neighbourhood is the
+    # rounding's own optimum (rings, 2,000x300, level 3: 1,464 proven there, 1,488 after the
+    # areas; with the start's too 1,4xx).
+    start: set[int] = set()
     if rc.x and not search.out_of_time():
         rounded = m.rounded(rc.x, stop=search.clock.stop)
         if better(rounded, placement):
+            start = {j for j, v in enumerate(values) if v}
             placement, values = rounded, m.values_of(rounded)
             current = cost(values)
     if current <= lp:
@@ -102,9 +119,9 @@ def lp_search(
 
     def nearby_search(values: Values, free: set[int] | None = None) -> Values:
         # A search around the LP optimum and the incumbent finds good solutions fast.
-        if search.out_of_time():
+        if search.out_of_time() or not whole:
             return values
-        nearby_model = rc.restricted(dict(enumerate(values)), free or ())
+        nearby_model = rc.restricted(dict(enumerate(values)), start if free is None else free)
         share = NEIGHBOURHOOD_SHARE if free is None else WIDE_SHARE
         nearby, _, _ = search.optimise(
             m, terms, values, min(share * cap, left()), model=nearby_model
@@ -125,7 +142,9 @@ def lp_search(
             inserted = m.values_of(
                 greedy_placement(
                     m.inst,
-                    insert_by_moves(m.inst, m.placement_from(values), stop=search.clock.stop),
+                    insert_by_moves(
+                        m.inst, m.placement_from(values), stop=search.clock.stop, beyond=False
+                    ),
                 )
             )
             if cost(inserted) < cost(values):
@@ -142,7 +161,7 @@ def lp_search(
             current = cost(values)
             if current <= lp:
                 return m.placement_from(values), True, float(current)
-    if not thorough:  # the neighbourhood search above was all
+    if not thorough or not whole:  # the neighbourhood search above was all
         return m.placement_from(values), False, float(lp)
     narrowed: Restore = []
     try:
@@ -193,7 +212,8 @@ def area_search(
 
     The areas are :func:`placement.neighbourhood.shelter_neighbourhoods` (regions, large ones
     sliced, small ones packed), in their order; area ``i`` is searched with area ``i + 1`` (the
-    last with the first), each pair within :data:`AREA_CAP` deterministic seconds, on the model
+    last with the first), each pair within :data:`AREA_CAP` deterministic seconds (more on a
+    model larger than :data:`AREA_CAP_VARIABLES`), on the model
     of their pairs alone (:meth:`Model.area`), every other variable fixed at its value.
     Requests there may leave, move between the two or come in from the unplaced, so a request
     of the level may make way for a larger one; the rows fixing the levels above keep them.
@@ -217,6 +237,7 @@ def area_search(
         return sum(vs[v] * w for v, w in terms)
 
     current = cost(values)
+    area_cap = AREA_CAP * max(1.0, len(m.bounds) / AREA_CAP_VARIABLES)
     idle = 0
     for pairs in area_rounds(len(areas)):
         if search.out_of_time() or search.budget <= stop or current <= target:
@@ -227,7 +248,7 @@ def area_search(
             break
         shelters = [{*areas[i], *areas[(i + 1) % len(areas)]} for i in pairs]
         shares = m.area_shares(shelters)
-        each = min(AREA_CAP, (search.budget - stop) / len(shelters))
+        each = min(area_cap, (search.budget - stop) / len(shelters))
         subs: list[tuple[list[int], Values]] = []
 
         # Each pair's model is written while the pair before it is searched.

@@ -1,16 +1,15 @@
-"""Large problems: a reduced model, never below greedy, improved one neighbourhood at a time."""
+"""Large problems: a reduced model widened by an LP, its levels, then its neighbourhoods."""
 
 from __future__ import annotations
 
-from placement.greedy import greedy_placement, improve_soft_cost
+from placement.greedy import greedy_placement, improve_soft_cost, insert_by_moves
 from placement.instance import Instance, Pair, Placement
+from placement.levels import solve_levels
+from placement.lpbound import widen_pairs
 from placement.model import Model, Run, Values, key
 from placement.problem import PRIORITIES
 from placement.search import Search
 
-REDUCED_MAX_PAIRS = 60_000
-"""A reduced model's level ``p`` is searched only while priorities ``>= p`` have at most this
-many viable pairs (see solve_reduced)."""
 NEIGHBOURHOOD_CAP = 0.5
 """Deterministic seconds at most for one neighbourhood of a reduced model's local search."""
 NEIGHBOURHOOD_ROUNDS = 1
@@ -21,50 +20,24 @@ the wall clock (a recorded stop): the completion and the local repair after it n
 
 
 def solve_reduced(inst: Instance, greedy: Placement, search: Search) -> Run:
-    """Levels on a reduced model (large problems), never below greedy on any priority.
+    """Levels on a reduced instance (large problems), never lexicographically below greedy.
 
-    A reduced model cannot prove anything about the problem, so the pure lexicographic search
-    is not kept here (a deviation, documented in docs/solver.md): a level's result is accepted
-    only when, once completed greedily, it still places at least the greedy baseline's count at
-    every priority; otherwise the best placement so far stays. Levels are searched in order on
-    the cost-blind model of priorities ``>= p``, as for a full model, until priorities ``>= p``
-    have more than ``REDUCED_MAX_PAIRS`` viable pairs. At 10,000x1,000 that searches level 5
-    alone (29,000 pairs): level 4 (98,000 pairs) spent 12-17 s of wall time under load proving
-    greedy's count optimal on the reduced model, and levels 3-1 (263,000-299,000 pairs) about
-    20 s each, mostly in presolve, finding nothing beyond the hint in 6 deterministic seconds;
-    the time limit covers the wall clock there. The soft
-    level gets no CP-SAT search (neither the GLOP relaxation nor CP-SAT fitted the time limit
-    there). Then ``insert_by_moves`` places more requests by moving placed ones, the
-    neighbourhood search (:func:`improve_by_neighbourhoods`) re-solves one region at a time
-    for more people (no priority falls in either), the greedy baseline fills what room is left
-    and ``improve_soft_cost`` lowers the soft cost. The status is always ``feasible`` and the
-    bounds are the trivial ones.
+    First the pairs an LP optimum uses join the kept ones (:func:`placement.lpbound.
+    widen_pairs`: the model's relaxation then reaches the bound over every viable pair), then
+    the levels as on a full model (:func:`placement.levels.solve_levels`: per level the LP, its
+    rounding, the insertion and the search by areas; no search on the whole model, too large
+    to pay, and no soft-cost model). Then ``insert_by_moves`` places more requests by moving
+    placed ones, the neighbourhood search (:func:`improve_by_neighbourhoods`) re-solves one
+    region at a time for more people (no priority falls in either), the greedy baseline fills
+    what room is left and ``improve_soft_cost`` lowers the soft cost; the greedy baseline,
+    repaired the same way, is the answer if it is lexicographically better. A reduced model
+    proves nothing about the problem: the status is always ``feasible`` and the bounds are the
+    trivial ones.
     """
-    from placement.greedy import insert_by_moves  # here: keeps this hunk apart from the rest
-
     stop = search.clock.stop
-    floor = inst.placed_by_priority(greedy)
-    placement = greedy
-    fixed: dict[int, int] = {}
-    levels = [p for p in PRIORITIES if _with_pairs(inst, p)]
-    for i, p in enumerate(levels):
-        if search.out_of_time():
-            break
-        pairs = sum(len(inst.pairs[r]) for r in _with_pairs(inst, p, above=True))
-        if pairs > REDUCED_MAX_PAIRS:
-            break
-        m = Model(inst, cost_aware=False, min_priority=p)
-        for q, value in fixed.items():
-            m.at_least(m.level_terms[q], value)
-        share = 1.0 / (len(levels) - i)
-        level = [(v, -w) for v, w in m.level_terms[p]]
-        values, _, _ = search.optimise(m, level, m.values_of(placement), search.budget * share)
-        # Fill what the level left empty: the same level value, a better start for the next.
-        found = greedy_placement(inst, m.placement_from(values), stop=stop)
-        counts = inst.placed_by_priority(found)
-        if all(c >= f for c, f in zip(counts, floor, strict=True)):
-            placement = found
-        fixed[p] = inst.placed_by_priority(placement)[5 - p]
+    with search.clock.phase_of("widen"):
+        widen_pairs(inst, greedy, search.clock)
+    placement = solve_levels(inst, greedy, search, soft=False).placement
     with search.clock.phase_of("insert"):
         placement = insert_by_moves(inst, placement, stop=stop)
     with search.clock.phase_of("neighbourhoods"):
@@ -82,16 +55,6 @@ def solve_reduced(inst: Instance, greedy: Placement, search: Search) -> Run:
         soft_bound=0,
         safety_net_expired=search.expired,
     )
-
-
-def _with_pairs(inst: Instance, p: int, *, above: bool = False) -> list[int]:
-    """Requests of priority ``p`` (or ``>= p`` when ``above``) with a viable pair."""
-    requests = inst.problem.requests
-    return [
-        r
-        for r, pairs in enumerate(inst.pairs)
-        if pairs and (requests[r].priority >= p if above else requests[r].priority == p)
-    ]
 
 
 def improve_by_neighbourhoods(inst: Instance, placement: Placement, search: Search) -> Placement:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from ortools.sat.python import cp_model
 
-from placement import Problem
+from placement import Problem, lpbound
 from placement.cost import ShelterCosts, soft_cost
 from placement.generator import generate
+from placement.instance import Instance
 from placement.lpfix import Relaxation, restore
 
 
@@ -343,3 +344,134 @@ def test_lp_bounds_hold_for_the_optimum_and_do_not_depend_on_the_reduction(
     assert reduced.reduced
     assert level_bounds(reduced, placed) == levels
     assert total_bound(reduced) == total
+
+
+def _level_lp(inst: Instance, placed: tuple[int, ...], p: int) -> int | None:
+    """The LP bound of level ``p`` of ``inst``'s own model, given ``placed`` above it."""
+    from placement.model import Model
+
+    m = Model(inst, cost_aware=False)
+    for q in range(p + 1, 6):
+        m.at_least(m.level_terms[q], placed[5 - q])
+    bound = m.relaxation().minimise([(v, -w) for v, w in m.level_terms[p]]).integer_bound()
+    return None if bound is None else -bound
+
+
+@pytest.mark.parametrize("family", ["rings", "national"])
+def test_widened_pairs_lift_a_reduced_model_to_the_bound_over_every_pair(
+    monkeypatch: pytest.MonkeyPatch, family: str
+) -> None:
+    from placement.budget import Budget
+    from placement.greedy import greedy_baseline
+    from placement.lpbound import level_bounds, widen_pairs
+
+    problem = Problem.from_document(generate(400, 40, 0, family=family))
+    _reduced(monkeypatch, 1)
+    inst = Instance(problem)
+    assert inst.reduced
+    greedy, _ = greedy_baseline(inst)
+    placed = inst.placed_by_priority(greedy)
+    bounds = level_bounds(inst, placed)
+    # The first level where greedy leaves room: the one widened.
+    p = next(q for q in range(5, 0, -1) if bounds[5 - q] > placed[5 - q])
+    before = {ri: [pair.shelter for pair in inst.pairs[ri]] for ri in range(len(inst.pairs))}
+    narrow = _level_lp(inst, placed, p)
+    assert narrow is not None
+    assert narrow < bounds[5 - p]  # one pair a request is too few
+    added = widen_pairs(inst, greedy, Budget(60))
+    assert added > 0
+    wide = _level_lp(inst, placed, p)
+    assert wide == bounds[5 - p]
+    # Pairs are only added, each to a shelter the request may use, after the kept ones.
+    for ri, shelters in before.items():
+        now = [pair.shelter for pair in inst.pairs[ri]]
+        assert now[: len(shelters)] == shelters
+        assert all(inst.viable(ri, si) is not None for si in now[len(shelters) :])
+        assert len(set(now)) == len(now)
+
+
+def test_widening_stops_when_the_budget_is_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from placement.budget import Budget
+    from placement.greedy import greedy_baseline
+    from placement.lpbound import widen_pairs
+
+    problem = Problem.from_document(generate(400, 40, 0, family="rings"))
+    _reduced(monkeypatch, 1)
+    monkeypatch.setattr(lpbound, "PRICE_CHECK_EVERY", 8)  # more checks inside the pricing
+
+    def widened(reads: int | None) -> tuple[int, Budget, list[int]]:
+        inst = Instance(problem)
+        greedy, _ = greedy_baseline(inst)
+        budget = Budget(60, clock=_Readings(reads))
+        return widen_pairs(inst, greedy, budget), budget, [len(pairs) for pairs in inst.pairs]
+
+    added, budget, _ = widened(None)
+    assert added > 0
+    assert not budget.expired
+    # Every reading of the clock but the last could have been the one past the deadline.
+    needed = _Readings.last
+    assert needed > 3
+    unwidened = widened(1)[2]
+    for reads in range(1, needed):
+        added, budget, pairs = widened(reads)
+        assert (added, budget.expired, pairs) == (0, True, unwidened), reads
+
+
+class _Readings:
+    """A clock at 0 for ``reads`` readings (always when None), then far past any deadline."""
+
+    last = 0
+
+    def __init__(self, reads: int | None) -> None:
+        self.reads = reads
+        self.count = 0
+
+    def __call__(self) -> float:
+        self.count += 1
+        _Readings.last = self.count
+        return 0.0 if self.reads is None or self.count <= self.reads else 1e9
+
+
+@pytest.mark.parametrize(("family", "seed"), [("rings", 0), ("national", 0), ("uniform", 1)])
+def test_rounding_an_integral_solution_gives_it_back(family: str, seed: int) -> None:
+    """Each group's count at each shelter, in the units the values give: nothing is lost."""
+    from collections import Counter
+
+    from placement.greedy import greedy_placement, insert_by_moves
+    from placement.model import Model
+
+    problem = Problem.from_document(generate(400, 40, seed, family=family))
+    inst = Instance(problem)
+    # A maximal placement unlike the one rounding builds (the insertion moved requests about).
+    start = greedy_placement(inst, insert_by_moves(inst, greedy_placement(inst)))
+    m = Model(inst, cost_aware=False)
+    values = m.values_of(start)
+    rounded = m.rounded([float(v) for v in values])
+    assert _placement_errors(inst, rounded) == []
+
+    def where(placement: dict[int, tuple[int, tuple[int, ...]]]) -> Counter[tuple[int, int]]:
+        return Counter((problem.requests[ri].priority, si) for ri, (si, _) in placement.items())
+
+    assert where(rounded) == where(start)
+    assert m.values_of(rounded) == values
+
+
+def _placement_errors(
+    inst: Instance, placement: dict[int, tuple[int, tuple[int, ...]]]
+) -> list[str]:
+    """Beds over a unit's free count, a unit not admitting a block, or a separation broken."""
+    used: dict[tuple[int, int], int] = {}
+    errors = []
+    for ri, (si, choice) in placement.items():
+        cands = inst.viable(ri, si)
+        if cands is None or any(u not in c for u, c in zip(choice, cands, strict=True)):
+            errors.append(f"request {ri}: shelter {si} units {choice} not admitted")
+        for b, u in enumerate(choice):
+            used[(si, u)] = used.get((si, u), 0) + len(inst.blocks[ri][b])
+        errors += [
+            f"requests {ri} and {o} at {si}"
+            for o in inst.separated[ri]
+            if o > ri and placement.get(o, (-1,))[0] == si
+        ]
+    errors += [f"unit {k} over" for k, n in used.items() if n > inst.free[k[0]][k[1]]]
+    return errors
