@@ -182,7 +182,9 @@ def insert_by_moves(
     separation broken), it moves there and the request takes its room. Nobody is ever
     unplaced, so people placed per priority never fall; the soft cost may rise. One pass;
     deterministic. ``stop`` is asked before every :data:`STOP_EVERY`-th request; when it
-    returns True the placement reached so far is returned.
+    returns True the placement reached so far is returned. Without ``beyond``, a move keeps to
+    the request's pairs (a model built before must hold the result). With ``priority``, only
+    requests of that priority are inserted.
     """
     requests = inst.problem.requests
     room = _Room(inst, placement)
