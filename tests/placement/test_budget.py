@@ -254,6 +254,36 @@ def test_wherever_the_clock_cuts_the_answer_is_valid_and_replays_byte_for_byte(
     assert "levels" in phases
 
 
+def test_a_reduced_solve_cut_anywhere_is_valid_and_replays_byte_for_byte(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The widening LP, the levels and the neighbourhoods of a reduced instance, cut anywhere."""
+    from placement import instance
+
+    problem = Problem.from_document(generate(300, 30, 0, family="rings"))
+    monkeypatch.setattr(instance, "PAIR_LIMIT", 10)
+    monkeypatch.setattr(instance, "MIN_KEPT", 1)
+    assert Instance(problem).reduced
+    uncut = solve(problem, time_limit_s=10)
+    assert uncut.work is not None
+    assert "cut" not in uncut.work
+    assert uncut.work["phases"]["widen"]["lp_solves"] > 0
+    _assert_replays(problem, uncut)
+    reads = FakeClock(10**9)
+    solve(problem, time_limit_s=10, clock=reads)
+    phases: set[str] = set()
+    for n in sorted({1, 2, 3, 5, 8, *range(10, reads.calls + 1, max(1, reads.calls // 16))}):
+        solution = _solve(problem, reads=n)
+        assert verify(problem, solution) == []
+        assert solution.work is not None
+        if "cut" not in solution.work:
+            continue
+        assert solution.status == "feasible"
+        phases.add(solution.work["cut"]["phase"])
+        _assert_replays(problem, solution)
+    assert {"widen", "levels"} <= phases
+
+
 def _knapsack() -> tuple[cp_model.CpModel, list[tuple[int, int]]]:
     """A small 3-dimensional knapsack on which CP-SAT reports several improving solutions."""
     rng = random.Random(7)
