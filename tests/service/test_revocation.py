@@ -345,8 +345,11 @@ def signed(claims: dict[str, Any]) -> dict[str, str]:
 
 
 def claims_for(user: User, *, iat: int | None, lifetime_s: int) -> dict[str, Any]:
-    now = int(utcnow().timestamp())
-    claims: dict[str, Any] = {"sub": str(user.id), "iss": ISSUER, "exp": now + lifetime_s}
+    # The lifetime counts from iat when there is one: a second ticking between the caller's
+    # reading of the clock and this one made a token of exactly the allowed lifetime one
+    # second too long (seen once under load on PostgreSQL).
+    start = int(utcnow().timestamp()) if iat is None else iat
+    claims: dict[str, Any] = {"sub": str(user.id), "iss": ISSUER, "exp": start + lifetime_s}
     if iat is not None:
         claims["iat"] = iat
     return claims
