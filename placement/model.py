@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from ortools.sat.python import cp_model
 
@@ -431,10 +432,10 @@ class Model:
         Level by level, most urgent first: each group of the level (in model order) takes the
         rounded-down LP count of requests at each of its shelters where they still fit, a block
         with several admitting units in those the LP gave it most of; then the level's largest
-        fractions are rounded up where they fit, its requests still waiting go to the first of
-        their shelters with room, and if some still wait, the insertion of
-        :func:`~placement.greedy.insert_by_moves` (the model's pairs only) places what it can
-        of the level, all before the next level takes a bed. The greedy baseline then completes
+        fractions are rounded up where they fit, and if the level then has fewer people than
+        the LP gives it, the insertion of :func:`~placement.greedy.insert_by_moves` (the
+        model's pairs only) places what it can of the level, all before the next level takes a
+        bed. The greedy baseline then completes
         the result (``stop`` goes to it, the insertion and the local repair). Deterministic
         for a given ``x``. (Fractions after every level's whole counts and units in document
         order lost people at the levels above: rings, 10,000x1,000, priority 3 rounded to 6,437
@@ -445,10 +446,11 @@ class Model:
         left = [list(f) for f in inst.free]
         placed_at: list[set[int]] = [set() for _ in inst.problem.shelters]
         placement: Placement = {}
-        order = sorted(
-            range(len(self.groups)),
-            key=lambda gi: (-requests[self.groups[gi].requests[0]].priority, gi),
-        )
+
+        def priority_of(gi: int) -> int:
+            return requests[self.groups[gi].requests[0]].priority
+
+        order = sorted(range(len(self.groups)), key=lambda gi: (-priority_of(gi), gi))
         # The next request of each group to place (alike but for separations, which make a
         # group of one): one that does not fit stays next.
         taken = [0] * len(self.groups)
@@ -485,14 +487,10 @@ class Model:
             return True
 
         # Priority by priority: a level's whole counts, then its largest fractions rounded up,
-        # then its requests still waiting in the first of their shelters with room, before
-        # the next level takes any bed.
-        for priority in sorted(
-            {requests[g.requests[0]].priority for g in self.groups}, reverse=True
-        ):
-            level = [
-                gi for gi in order if requests[self.groups[gi].requests[0]].priority == priority
-            ]
+        # then the insertion for what the LP placed there and the rounding did not, before the
+        # next level takes any bed.
+        for priority, grouped in groupby(order, key=priority_of):
+            level = list(grouped)
             fractions = []
             for gi in level:
                 g = self.groups[gi]
