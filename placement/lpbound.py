@@ -25,6 +25,7 @@ from ortools.linear_solver import pywraplp
 
 from placement.budget import Budget
 from placement.instance import Instance, Pair, Placement
+from placement.lpfix import solve_glop
 from placement.problem import PRIORITIES
 
 ROUNDS = 12
@@ -149,7 +150,7 @@ def _people_lp(
             add(gi, si)
     bound = math.inf
     for _ in range(ROUNDS):
-        if _solve(solver, budget) != pywraplp.Solver.OPTIMAL:
+        if solve_glop(solver, budget) != pywraplp.Solver.OPTIMAL:
             return bound, []
         pi = {k: max(0.0, c.dual_value()) for k, c in cap.items()}
         lam = {p: max(0.0, -c.dual_value()) for p, c in level.items()}
@@ -200,24 +201,6 @@ def _people_lp(
                 add(gi, si)
     support = [(groups[gi].requests, si, x.solution_value()) for gi, si, x in columns]
     return bound, [(requests, si, v) for requests, si, v in support if v > 1e-6]
-
-
-def _solve(solver: pywraplp.Solver, budget: Budget | None) -> int | None:
-    """One GLOP solve, a step of ``budget`` if given; None when it was spent or cut it."""
-    if budget is None:
-        return int(solver.Solve())
-    step = budget.step()
-    if step is None or step.stop_at is not None:
-        return None
-    if math.isfinite(step.seconds):
-        solver.SetTimeLimit(max(1, math.ceil(step.seconds * 1000)))
-    status = int(solver.Solve())
-    if status != pywraplp.Solver.OPTIMAL and budget.wall_left() <= 0:
-        budget.cut_during(step, {"lp": "time_limit"})
-        return None
-    budget.count("lp_solves")
-    budget.count("lp_iterations", int(solver.iterations()))
-    return status
 
 
 def level_bounds(inst: Instance, placed: Sequence[int]) -> tuple[int, ...]:

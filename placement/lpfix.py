@@ -59,6 +59,40 @@ def restore(model: cp_model.CpModel, saved: Restore) -> None:
         model.proto.variables[j].domain[1] = hi
 
 
+def solve_glop(solver: pywraplp.Solver, budget: Budget | None) -> int | None:
+    """One GLOP solve, a step of ``budget`` if given (the seconds left as GLOP's time limit).
+
+    Returns the solver's status, or None when the budget was spent or its clock cut the solve
+    (recorded as a cut at ``{"lp": "time_limit"}``, counted nowhere: a replay skips it).
+    """
+    if budget is None:
+        return int(solver.Solve())
+    step = budget.step()
+    if step is None or step.stop_at is not None:
+        return None
+    limit_ms = None
+    if math.isfinite(step.seconds):
+        limit_ms = max(1, math.ceil(step.seconds * 1000))
+        solver.SetTimeLimit(limit_ms)
+    began, real_began = budget.clock(), time.perf_counter()
+    status = int(solver.Solve())
+    # GLOP answers NOT_SOLVED when its time limit stops it, and may answer otherwise (not
+    # OPTIMAL) at the limit: the real clock says so then, when the budget's (a test's fake
+    # one) does not.
+    timed_out = limit_ms is not None and (
+        status == pywraplp.Solver.NOT_SOLVED
+        or budget.clock() - began >= 0.95 * limit_ms / 1000
+        or time.perf_counter() - real_began >= 0.95 * limit_ms / 1000
+        or budget.wall_left() <= 0
+    )
+    if status != pywraplp.Solver.OPTIMAL and timed_out:
+        budget.cut_during(step, {"lp": "time_limit"})
+        return None
+    budget.count("lp_solves")
+    budget.count("lp_iterations", int(solver.iterations()))
+    return status
+
+
 class Relaxation:
     """The LP relaxation of a CP-SAT model, built once in GLOP and re-solved per objective.
 
@@ -248,32 +282,7 @@ class Relaxation:
     def _solve(self, budget: Budget | None) -> int | None:
         """One GLOP solve; None when the budget was spent or its clock cut the solve."""
         assert self.solver is not None
-        if budget is None:
-            return int(self.solver.Solve())
-        step = budget.step()
-        if step is None or step.stop_at is not None:
-            return None
-        limit_ms = None
-        if math.isfinite(step.seconds):
-            limit_ms = max(1, math.ceil(step.seconds * 1000))
-            self.solver.SetTimeLimit(limit_ms)
-        began, real_began = budget.clock(), time.perf_counter()
-        status = int(self.solver.Solve())
-        # GLOP answers NOT_SOLVED when its time limit stops it, and may answer otherwise (not
-        # OPTIMAL) at the limit: the real clock says so then, when the budget's (a test's fake
-        # one) does not.
-        timed_out = limit_ms is not None and (
-            status == pywraplp.Solver.NOT_SOLVED
-            or budget.clock() - began >= 0.95 * limit_ms / 1000
-            or time.perf_counter() - real_began >= 0.95 * limit_ms / 1000
-            or budget.wall_left() <= 0
-        )
-        if status != pywraplp.Solver.OPTIMAL and timed_out:
-            budget.cut_during(step, {"lp": "time_limit"})
-            return None  # counted nowhere: a replay skips it
-        budget.count("lp_solves")
-        budget.count("lp_iterations", int(self.solver.iterations()))
-        return status
+        return solve_glop(self.solver, budget)
 
     def _release_all(self, cost: list[float]) -> None:
         assert self.solver is not None
