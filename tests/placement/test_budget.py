@@ -236,11 +236,19 @@ def test_wherever_the_clock_cuts_the_answer_is_valid_and_replays_byte_for_byte(
     uncut = solve(problem, time_limit_s=10)
     assert uncut.work is not None
     assert "cut" not in uncut.work
+    assert "levels" in _cut_at_a_spread(problem, uncut, 12)
+
+
+def _cut_at_a_spread(problem: Problem, uncut: Solution, points: int) -> set[str]:
+    """Cut at a spread of clock readings, from the first to the last one the solve makes.
+
+    Each answer is valid; an uncut one is ``uncut`` byte for byte, a cut one is feasible and
+    replays byte for byte. Returns the phases the cuts fell in.
+    """
     reads = FakeClock(10**9)
     solve(problem, time_limit_s=10, clock=reads)
     phases: set[str] = set()
-    # Cut at a spread of clock readings, from the first to the last one the solve makes.
-    for n in sorted({1, 2, 3, 5, 8, *range(10, reads.calls + 1, max(1, reads.calls // 12))}):
+    for n in sorted({1, 2, 3, 5, 8, *range(10, reads.calls + 1, max(1, reads.calls // points))}):
         solution = _solve(problem, reads=n)
         assert verify(problem, solution) == []
         assert solution.work is not None
@@ -251,7 +259,7 @@ def test_wherever_the_clock_cuts_the_answer_is_valid_and_replays_byte_for_byte(
         assert solution.status == "feasible"
         phases.add(solution.work["cut"]["phase"])
         _assert_replays(problem, solution)
-    assert "levels" in phases
+    return phases
 
 
 def test_a_reduced_solve_cut_anywhere_is_valid_and_replays_byte_for_byte(
@@ -269,19 +277,7 @@ def test_a_reduced_solve_cut_anywhere_is_valid_and_replays_byte_for_byte(
     assert "cut" not in uncut.work
     assert uncut.work["phases"]["widen"]["lp_solves"] > 0
     _assert_replays(problem, uncut)
-    reads = FakeClock(10**9)
-    solve(problem, time_limit_s=10, clock=reads)
-    phases: set[str] = set()
-    for n in sorted({1, 2, 3, 5, 8, *range(10, reads.calls + 1, max(1, reads.calls // 16))}):
-        solution = _solve(problem, reads=n)
-        assert verify(problem, solution) == []
-        assert solution.work is not None
-        if "cut" not in solution.work:
-            continue
-        assert solution.status == "feasible"
-        phases.add(solution.work["cut"]["phase"])
-        _assert_replays(problem, solution)
-    assert {"widen", "levels"} <= phases
+    assert {"widen", "levels"} <= _cut_at_a_spread(problem, uncut, 16)
 
 
 def _knapsack() -> tuple[cp_model.CpModel, list[tuple[int, int]]]:

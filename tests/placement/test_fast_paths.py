@@ -10,6 +10,7 @@ from placement.cost import ShelterCosts, soft_cost
 from placement.generator import generate
 from placement.instance import Instance
 from placement.lpfix import Relaxation, restore
+from tests.placement.test_neighbourhood import assert_feasible
 
 
 def _problem(requests: int, shelters: int, seed: int) -> Problem:
@@ -447,31 +448,10 @@ def test_rounding_an_integral_solution_gives_it_back(family: str, seed: int) -> 
     m = Model(inst, cost_aware=False)
     values = m.values_of(start)
     rounded = m.rounded([float(v) for v in values])
-    assert _placement_errors(inst, rounded) == []
+    assert_feasible(inst, rounded)
 
     def where(placement: dict[int, tuple[int, tuple[int, ...]]]) -> Counter[tuple[int, int]]:
         return Counter((problem.requests[ri].priority, si) for ri, (si, _) in placement.items())
 
     assert where(rounded) == where(start)
     assert m.values_of(rounded) == values
-
-
-def _placement_errors(
-    inst: Instance, placement: dict[int, tuple[int, tuple[int, ...]]]
-) -> list[str]:
-    """Beds over a unit's free count, a unit not admitting a block, or a separation broken."""
-    used: dict[tuple[int, int], int] = {}
-    errors = []
-    for ri, (si, choice) in placement.items():
-        cands = inst.viable(ri, si)
-        if cands is None or any(u not in c for u, c in zip(choice, cands, strict=True)):
-            errors.append(f"request {ri}: shelter {si} units {choice} not admitted")
-        for b, u in enumerate(choice):
-            used[(si, u)] = used.get((si, u), 0) + len(inst.blocks[ri][b])
-        errors += [
-            f"requests {ri} and {o} at {si}"
-            for o in inst.separated[ri]
-            if o > ri and placement.get(o, (-1,))[0] == si
-        ]
-    errors += [f"unit {k} over" for k, n in used.items() if n > inst.free[k[0]][k[1]]]
-    return errors
